@@ -1,0 +1,149 @@
+#include "cli/cli.h"
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/store.h"
+#include "core/text.h"
+
+namespace sluice {
+
+CliContext::CliContext(std::ostream& o, std::ostream& e) : out(o), err(e) {}
+CliContext::~CliContext() = default;
+
+const Config& CliContext::config() {
+  if (!config_) {
+    ConfigSources sources;
+    if (!options.config_file.empty()) sources.config_file = options.config_file;
+    sources.env = environment_snapshot();
+    if (!options.db.empty()) sources.db_flag = options.db;
+    if (!options.dags.empty()) sources.dags_flag = options.dags;
+    config_ = std::make_unique<Config>(load_config(sources));
+  }
+  return *config_;
+}
+
+Store& CliContext::store(bool require_schema) {
+  if (!store_) {
+    store_ = Store::open(config().db_url);
+    if (require_schema) store_->require_current_schema();
+  }
+  return *store_;
+}
+
+Store* CliContext::existing_store() {
+  if (store_) return store_.get();
+  const std::string& url = config().db_url;
+  if (url.rfind("sqlite://", 0) == 0) {
+    std::string path = url.substr(9, url.find('?') == std::string::npos ? std::string::npos
+                                                                          : url.find('?') - 9);
+    if (access(path.c_str(), F_OK) != 0) return nullptr;
+  }
+  try {
+    return &store(true);
+  } catch (const StoreError& e) {
+    store_.reset();
+    return nullptr;
+  }
+}
+
+bool CliContext::interactive() const { return isatty(STDOUT_FILENO) != 0; }
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (const char* level = std::getenv("SLUICE_LOG_LEVEL")) {
+    std::string l = level;
+    if (l == "debug") set_log_level(LogLevel::kDebug);
+    if (l == "warn") set_log_level(LogLevel::kWarn);
+    if (l == "error") set_log_level(LogLevel::kError);
+  }
+  CliContext ctx(out, err);
+  CommandResult result = kExitOk;
+  CLI::App app{
+      "Sluice: a batch ELT orchestrator. DAGs in YAML, state in SQLite or Postgres.\n"
+      "Start with `sluice standalone` (scheduler, workers and web UI in one process).",
+      "sluice"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.set_version_flag("--version", "sluice 0.1.0");
+  app.add_option("--db", ctx.options.db,
+                 "Database URL: sqlite://PATH or postgresql://user:pass@host:port/db "
+                 "(default: SLUICE_DB, sluice.yaml, sqlite://sluice.db)");
+  app.add_option("--dags", ctx.options.dags, "DAG folder (default: SLUICE_DAGS, sluice.yaml, ./dags)");
+  app.add_option("--config", ctx.options.config_file, "Configuration file (default: ./sluice.yaml)");
+  app.add_flag("--json", ctx.options.json, "Machine-readable output for list and show commands");
+
+  add_dags_commands(app, ctx, result);
+  add_db_commands(app, ctx, result);
+  add_run_commands(app, ctx, result);
+  add_process_commands(app, ctx, result);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp& e) {
+    out << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp& e) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::CallForVersion& e) {
+    out << "sluice 0.1.0\n";
+    return kExitOk;
+  } catch (const CLI::RequiredError& e) {
+    if (app.get_subcommands().empty() && app.remaining().empty()) {
+      out << app.help();
+      return kExitBadInput;
+    }
+    // Find the deepest command given, and what followed it.
+    CLI::App* deepest = &app;
+    std::string path = "sluice";
+    while (!deepest->get_subcommands().empty()) {
+      deepest = deepest->get_subcommands().front();
+      path += " " + deepest->get_name();
+    }
+    std::vector<std::string> names;
+    for (CLI::App* sub : deepest->get_subcommands({})) names.push_back(sub->get_name());
+    std::vector<std::string> rest = deepest->remaining();
+    if (rest.empty()) rest = app.remaining();
+    if (!rest.empty() && !names.empty()) {
+      err << "error: unknown command '" << rest.front() << "' for `" << path << "`"
+          << did_you_mean(rest.front(), names) << "; choose one of: " << join(names, ", ")
+          << "\n";
+    } else if (!names.empty()) {
+      err << "error: `" << path << "` needs a command: " << join(names, ", ")
+          << "\nRun `" << path << " --help` for usage.\n";
+    } else {
+      err << "error: " << e.what() << "\nRun `" << path << " --help` for usage.\n";
+    }
+    return kExitBadInput;
+  } catch (const CLI::ParseError& e) {
+    err << "error: " << e.what() << "\nRun `sluice --help` (or `sluice COMMAND --help`) for usage.\n";
+    return kExitBadInput;
+  } catch (const UserError& e) {
+    err << "error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const SchemaError& e) {
+    err << "error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const StoreError& e) {
+    err << "error: database: " << mask_url(e.what()) << "\n";
+    return kExitInternal;
+  } catch (const std::exception& e) {
+    err << "internal error: " << e.what() << "\n";
+    return kExitInternal;
+  }
+  return result;
+}
+
+int run_cli(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  return run_cli(args, std::cout, std::cerr);
+}
+
+}  // namespace sluice

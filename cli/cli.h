@@ -1,0 +1,75 @@
+#pragma once
+// The `sluice` command line: parses arguments and calls the library.
+
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace sluice {
+
+class Store;
+struct Config;
+
+/// Exit codes of every command (SPEC section 2).
+enum ExitCode {
+  kExitOk = 0,
+  kExitBadInput = 1,
+  kExitRunFailed = 2,
+  kExitInternal = 3,
+};
+
+/// Options every command accepts.
+struct GlobalOptions {
+  std::string db;
+  std::string dags;
+  std::string config_file;
+  bool json = false;
+};
+
+/// What a command needs from the process: options, configuration, the store.
+class CliContext {
+ public:
+  CliContext(std::ostream& out, std::ostream& err);
+  ~CliContext();
+
+  GlobalOptions options;
+  std::ostream& out;
+  std::ostream& err;
+
+  /// The configuration, loaded on first use from sluice.yaml, SLUICE_* and flags.
+  const Config& config();
+  /// Opens the store named by --db / SLUICE_DB / sluice.yaml. With
+  /// `require_schema`, refuses an unmigrated or newer schema.
+  Store& store(bool require_schema = true);
+  /// The store when one exists and is migrated, else nullptr (for commands
+  /// that work without a database, such as `dags list`). Never creates a
+  /// SQLite file.
+  Store* existing_store();
+  /// True when stdout is a terminal (progress bars rather than plain lines).
+  bool interactive() const;
+
+ private:
+  std::unique_ptr<Config> config_;
+  std::unique_ptr<Store> store_;
+};
+
+/// The exit code a command returns through its handler.
+using CommandResult = int;
+
+void add_dags_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
+void add_db_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
+void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
+void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
+
+/// Runs the command line; returns the exit code.
+int run_cli(int argc, char** argv);
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace sluice

@@ -1,0 +1,217 @@
+#pragma once
+// The DAG model: what a DAG file says, typed.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/schedule.h"
+#include "core/time.h"
+
+namespace sluice {
+
+/// When a task may run, given the states of its upstream tasks.
+enum class TriggerRule {
+  kAllSuccess,
+  kAllFailed,
+  kAllDone,
+  kOneSuccess,
+  kOneFailed,
+  kNoneFailed,
+  kNoneFailedMinOneSuccess,
+  kNoneSkipped,
+  kAlways,
+};
+const char* to_string(TriggerRule rule);
+std::optional<TriggerRule> parse_trigger_rule(std::string_view text);
+
+enum class RetryBackoff { kFixed, kExponential };
+
+/// How a failed try is retried.
+struct RetryPolicy {
+  int retries = 0;  // tries after the first
+  Millis delay{std::chrono::seconds(30)};
+  RetryBackoff backoff = RetryBackoff::kFixed;
+  Millis max_delay{std::chrono::minutes(10)};
+  /// Delay before try `next_try` (2 = first retry).
+  Millis delay_before_try(int next_try) const;
+};
+
+enum class SensorMode { kPoke, kReschedule };
+
+/// Settings shared by every sensor type.
+struct SensorSettings {
+  Millis poke_interval{std::chrono::seconds(30)};
+  SensorMode mode = SensorMode::kPoke;
+  bool soft_fail = false;
+};
+
+struct ShellTask {
+  std::string command;
+};
+
+struct CsvSource {
+  std::string path;
+  char delimiter = ',';
+  bool header = true;
+};
+struct HttpSource {
+  std::string url;
+  std::map<std::string, std::string> headers;
+  std::string records;  // JSON path to the records array, "" for the root
+  std::string next;     // JSON path to the next page link or cursor
+};
+struct QuerySource {
+  std::string conn;
+  std::string sql;
+};
+struct ExtractTarget {
+  std::string conn;
+  std::string table;
+  std::string mode = "append";  // append | replace | replace_partition | upsert
+  std::vector<std::string> key;
+  std::string partition_column;
+  std::string partition_value;
+  std::vector<std::pair<std::string, std::string>> columns;  // name, SQL type, in order
+};
+struct ExtractTask {
+  std::variant<CsvSource, HttpSource, QuerySource> source;
+  ExtractTarget target;
+  std::string on_bad_row = "fail";  // fail | skip | reject
+};
+
+struct SqlTask {
+  std::string conn;
+  std::string sql;  // the SQL text; a file's contents are read at load time
+  std::string sql_file;  // the path as written, when the SQL came from a file
+  bool transaction = true;
+};
+
+/// One data check of a `check` task.
+struct Check {
+  enum class Kind { kSqlExpect, kNotNull, kUnique, kRowCount };
+  Kind kind = Kind::kSqlExpect;
+  std::string sql;
+  std::string expect;  // "> 0", "between 1 and 5"
+  std::string table;
+  std::vector<std::string> columns;  // not_null: one; unique: one or more
+  std::optional<int64_t> min;
+  std::optional<int64_t> max;
+};
+struct CheckTask {
+  std::string conn;
+  std::vector<Check> checks;
+};
+
+struct SparkSubmitTask {
+  std::string application;
+  std::string master;
+  std::string deploy_mode;
+  std::string name;
+  std::string main_class;
+  std::vector<std::pair<std::string, std::string>> conf;  // in file order
+  std::vector<std::string> jars;
+  std::vector<std::string> py_files;
+  std::vector<std::string> files;
+  std::vector<std::string> packages;
+  std::vector<std::string> args;
+  std::string spark_submit;  // binary; empty = from config
+};
+
+struct FileSensorTask {
+  std::string path;  // glob
+  int64_t min_size = 0;
+};
+struct SqlSensorTask {
+  std::string conn;
+  std::string sql;
+};
+struct HttpSensorTask {
+  std::string url;
+  int status = 200;
+  std::string contains;
+};
+struct ExternalTaskSensorTask {
+  std::string dag;
+  std::string task;  // empty: the whole run
+  Millis offset{0};
+  bool fail_on_failed = true;
+};
+struct TimeSensorTask {
+  Millis after{0};
+};
+
+using TaskSpec = std::variant<ShellTask, ExtractTask, SqlTask, CheckTask, SparkSubmitTask,
+                              FileSensorTask, SqlSensorTask, HttpSensorTask,
+                              ExternalTaskSensorTask, TimeSensorTask>;
+
+/// One task of a DAG.
+struct Task {
+  std::string id;
+  std::string type;  // "shell", "extract", ...
+  std::vector<std::string> depends_on;
+  TriggerRule trigger_rule = TriggerRule::kAllSuccess;
+  bool depends_on_past = false;
+  RetryPolicy retry;
+  std::optional<Millis> timeout;
+  std::string pool = "default";
+  int priority = 0;
+  std::string queue = "default";
+  std::optional<Millis> sla;  // max duration of the task
+  std::map<std::string, std::string> env;
+  std::string cwd;  // absolute; defaults to the DAG file's folder
+  std::optional<SensorSettings> sensor;  // set for sensor types
+  TaskSpec spec;
+  int line = 0;  // where the task starts in the file, for messages
+
+  bool is_sensor() const { return sensor.has_value(); }
+};
+
+/// SLA settings of a DAG.
+struct DagSla {
+  std::optional<Millis> max_duration;
+  std::optional<Millis> deadline;
+  std::optional<Millis> freshness;
+};
+
+/// Where and when a DAG's alerts go.
+struct AlertSettings {
+  std::string webhook;  // may hold templates such as {{ env.X }}
+  std::string secret;
+  std::vector<std::string> on;  // events; empty means the default set
+};
+
+/// A DAG as loaded from a file.
+struct Dag {
+  std::string id;
+  std::string file;  // path of the source file
+  std::string description;
+  Schedule schedule;
+  std::string timezone = "UTC";
+  Timestamp start_date{};
+  std::optional<Timestamp> end_date;
+  bool catchup = false;
+  int max_active_runs = 1;
+  int max_active_tasks = 16;
+  bool paused = false;
+  std::vector<std::string> tags;
+  nlohmann::json params = nlohmann::json::object();
+  DagSla sla;
+  AlertSettings alerts;
+  std::vector<Task> tasks;  // in file order
+
+  const Task* find_task(std::string_view task_id) const;
+  ScheduleBounds bounds() const { return {start_date, end_date}; }
+};
+
+/// Serialises a DAG (with SQL file contents inlined) for the store, and back.
+/// The round trip is exact: dag_from_json(dag_to_json(d)) equals d.
+nlohmann::json dag_to_json(const Dag& dag);
+/// Throws UserError when `j` is not a valid serialised DAG.
+Dag dag_from_json(const nlohmann::json& j);
+
+}  // namespace sluice

@@ -1,0 +1,1350 @@
+// The Postgres metadata store (libpqxx 6).
+//
+// Connections: a small pool guarded by a mutex; each call takes one
+// connection for the length of its transaction, so concurrent callers never
+// wait on each other's round trips. A connection that broke is dropped (with
+// every idle one, since a server restart breaks them all) and the next call
+// connects afresh; libpqxx's own silent re-activation is switched off so that
+// a half-done transaction is never replayed on a new session.
+//
+// Round trips: a transaction that starts by taking a lock sends BEGIN with
+// that statement (one simple query). claim_tasks and the first half of finish_task are plpgsql
+// functions from migrations/postgres (sluice_claim, sluice_finish), so a
+// claim is one round trip plus the commit, and a finish one round trip, one
+// more when the decider changes something (its decisions are applied by one
+// statement: task transitions, the run's state and alerts together), and the
+// commit.
+
+#include "core/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <mutex>
+#include <random>
+#include <set>
+#include <type_traits>
+
+#include <pqxx/pqxx>
+
+#include "core/error.h"
+#include "core/migrations.h"
+#include "core/store.h"
+
+namespace sluice {
+namespace {
+
+// Advisory lock keys (pg_advisory_xact_lock), arbitrary but fixed.
+constexpr int64_t kMigrateLockKey = 0x5155494345'01;  // "sluice" migrate
+constexpr int64_t kClaimLockKey = 0x5155494345'02;    // claim_tasks
+// A pool without a row has this many slots (the spec's `default` pool size;
+// sluice_claim in migrations/postgres uses the same number).
+constexpr int kDefaultPoolSlots = 128;
+constexpr size_t kMaxIdleConnections = 16;
+
+// ---------------------------------------------------------------------------
+// Value conversions.
+
+std::optional<Timestamp> opt_time(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return from_epoch_ms(f.as<int64_t>());
+}
+
+std::optional<int64_t> opt_ms(const std::optional<Timestamp>& t) {
+  if (!t) return std::nullopt;
+  return to_epoch_ms(*t);
+}
+
+std::string text(const pqxx::field& f) { return f.is_null() ? std::string() : f.as<std::string>(); }
+
+nlohmann::json parse_json(const pqxx::field& f, nlohmann::json fallback) {
+  if (f.is_null()) return fallback;
+  try {
+    return nlohmann::json::parse(f.c_str());
+  } catch (const nlohmann::json::exception& e) {
+    throw StoreError(std::string("stored JSON in column ") + f.name() + " is corrupt: " + e.what());
+  }
+}
+
+template <typename E, typename Parse>
+E parse_enum(const pqxx::field& f, Parse parse, const char* what) {
+  auto v = parse(f.c_str());
+  if (!v) throw StoreError(std::string("unknown ") + what + " '" + f.c_str() + "' in the database");
+  return *v;
+}
+
+TaskState task_state(const pqxx::field& f) {
+  return parse_enum<TaskState>(f, parse_task_state, "task state");
+}
+RunState run_state(const pqxx::field& f) {
+  return parse_enum<RunState>(f, parse_run_state, "run state");
+}
+
+// A Postgres array literal, for passing a list as one text parameter:
+// {"a","b"} with quotes and backslashes escaped; nullopt elements are NULL.
+std::string array_literal(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    if (!items[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : *items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string array_literal(const std::vector<std::string>& items) {
+  return array_literal(std::vector<std::optional<std::string>>(items.begin(), items.end()));
+}
+
+template <typename Int>
+std::string int_array(const std::vector<Int>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(items[i]);
+  }
+  return out + '}';
+}
+
+// A string literal for a simple query, in the E'' form so that it reads the
+// same whatever standard_conforming_strings is.
+std::string sql_literal(const std::string& value) {
+  std::string out = "E'";
+  for (char c : value) {
+    if (c == '\\' || c == '\'') out += c;
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string random_hex_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                   (static_cast<uint64_t>(std::random_device{}()) << 32)};
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 2; ++i) {
+    uint64_t v = rng();
+    for (int j = 0; j < 16; ++j) {
+      out += digits[v & 15];
+      v >>= 4;
+    }
+  }
+  return out;
+}
+
+int run_type_rank(RunType t) { return t == RunType::kBackfill ? 1 : 0; }
+
+// ---------------------------------------------------------------------------
+// Column lists and row decoders. Task rows join their run for run_id.
+
+constexpr const char* kTaskColumns =
+    "t.id, t.run_pk, t.dag_id, r.run_id, t.task_id, t.map_index, t.state, t.try_number, "
+    "t.max_tries, t.pool, t.pool_slots, t.priority, t.queue, t.queued_at, t.started_at, "
+    "t.ended_at, t.next_try_at, t.first_started_at, t.worker_id, t.exit_code, t.outputs, "
+    "t.rendered, t.error";
+
+constexpr const char* kRunColumns =
+    "r.id AS r_id, r.dag_id AS r_dag_id, r.run_id AS r_run_id, r.run_type AS r_run_type, "
+    "r.state AS r_state, r.version_id AS r_version_id, r.interval_start AS r_interval_start, "
+    "r.interval_end AS r_interval_end, r.conf AS r_conf, r.backfill_id AS r_backfill_id, "
+    "r.created_at AS r_created_at, r.started_at AS r_started_at, r.ended_at AS r_ended_at";
+
+TaskInstanceRecord read_task(const pqxx::row& row) {
+  TaskInstanceRecord t;
+  t.id = row["id"].as<int64_t>();
+  t.run_pk = row["run_pk"].as<int64_t>();
+  t.dag_id = text(row["dag_id"]);
+  t.run_id = text(row["run_id"]);
+  t.task_id = text(row["task_id"]);
+  t.map_index = row["map_index"].as<int>();
+  t.state = task_state(row["state"]);
+  t.try_number = row["try_number"].as<int>();
+  t.max_tries = row["max_tries"].as<int>();
+  t.pool = text(row["pool"]);
+  t.pool_slots = row["pool_slots"].as<int>();
+  t.priority = row["priority"].as<int>();
+  t.queue = text(row["queue"]);
+  t.queued_at = opt_time(row["queued_at"]);
+  t.started_at = opt_time(row["started_at"]);
+  t.ended_at = opt_time(row["ended_at"]);
+  t.next_try_at = opt_time(row["next_try_at"]);
+  t.first_started_at = opt_time(row["first_started_at"]);
+  t.worker_id = text(row["worker_id"]);
+  if (!row["exit_code"].is_null()) t.exit_code = row["exit_code"].as<int>();
+  t.outputs = parse_json(row["outputs"], nlohmann::json::object());
+  t.rendered = parse_json(row["rendered"], nullptr);
+  t.error = text(row["error"]);
+  return t;
+}
+
+RunRecord read_run(const pqxx::row& row) {
+  RunRecord r;
+  r.id = row["r_id"].as<int64_t>();
+  r.dag_id = text(row["r_dag_id"]);
+  r.run_id = text(row["r_run_id"]);
+  r.type = parse_enum<RunType>(row["r_run_type"], parse_run_type, "run type");
+  r.state = run_state(row["r_state"]);
+  r.version_id = row["r_version_id"].as<int64_t>();
+  r.interval.start = from_epoch_ms(row["r_interval_start"].as<int64_t>());
+  r.interval.end = from_epoch_ms(row["r_interval_end"].as<int64_t>());
+  r.conf = parse_json(row["r_conf"], nlohmann::json::object());
+  if (!row["r_backfill_id"].is_null()) r.backfill_id = row["r_backfill_id"].as<int64_t>();
+  r.created_at = from_epoch_ms(row["r_created_at"].as<int64_t>());
+  r.started_at = opt_time(row["r_started_at"]);
+  r.ended_at = opt_time(row["r_ended_at"]);
+  return r;
+}
+
+TaskStateView read_view(const pqxx::row& row) {
+  TaskStateView v;
+  v.id = row["id"].as<int64_t>();
+  v.task_id = text(row["task_id"]);
+  v.map_index = row["map_index"].as<int>();
+  v.state = task_state(row["state"]);
+  v.try_number = row["try_number"].as<int>();
+  v.max_tries = row["max_tries"].as<int>();
+  v.next_try_at = opt_time(row["next_try_at"]);
+  return v;
+}
+
+DagRecord read_dag(const pqxx::row& row) {
+  DagRecord d;
+  d.dag_id = text(row["dag_id"]);
+  d.file = text(row["file"]);
+  d.paused = row["paused"].as<bool>();
+  d.active = row["active"].as<bool>();
+  d.max_active_tasks = row["max_active_tasks"].as<int>();
+  if (!row["version_id"].is_null()) d.version_id = row["version_id"].as<int64_t>();
+  d.parse_error = text(row["parse_error"]);
+  d.updated_at = from_epoch_ms(row["updated_at"].as<int64_t>());
+  return d;
+}
+
+WorkerRecord read_worker(const pqxx::row& row) {
+  WorkerRecord w;
+  w.id = text(row["id"]);
+  w.host = text(row["host"]);
+  w.pid = row["pid"].as<int>();
+  w.slots = row["slots"].as<int>();
+  nlohmann::json queues = parse_json(row["queues"], nlohmann::json::array());
+  if (queues.is_array()) {
+    for (const auto& q : queues) {
+      if (q.is_string()) w.queues.push_back(q.get<std::string>());
+    }
+  }
+  w.started_at = from_epoch_ms(row["started_at"].as<int64_t>());
+  w.last_heartbeat = from_epoch_ms(row["last_heartbeat"].as<int64_t>());
+  w.state = text(row["state"]);
+  return w;
+}
+
+AlertRecord read_alert(const pqxx::row& row) {
+  AlertRecord a;
+  a.id = row["id"].as<int64_t>();
+  a.event_id = text(row["event_id"]);
+  a.event = text(row["event"]);
+  a.dag_id = text(row["dag_id"]);
+  a.run_id = text(row["run_id"]);
+  a.task_id = text(row["task_id"]);
+  a.payload = parse_json(row["payload"], nlohmann::json::object());
+  a.attempts = row["attempts"].as<int>();
+  a.created_at = from_epoch_ms(row["created_at"].as<int64_t>());
+  a.next_attempt_at = opt_time(row["next_attempt_at"]);
+  a.delivered_at = opt_time(row["delivered_at"]);
+  a.last_error = text(row["last_error"]);
+  return a;
+}
+
+// ---------------------------------------------------------------------------
+// Prepared statements, prepared on every new connection.
+
+const std::vector<std::pair<const char*, std::string>>& statements() {
+  static const std::vector<std::pair<const char*, std::string>> list = {
+      // DAGs.
+      {"insert_version",
+       "INSERT INTO dag_versions (dag_id, content_hash, yaml, definition, created_at) "
+       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dag_id, content_hash) DO NOTHING RETURNING id"},
+      {"find_version", "SELECT id FROM dag_versions WHERE dag_id = $1 AND content_hash = $2"},
+      {"upsert_dag",
+       "INSERT INTO dags (dag_id, file, paused, active, max_active_tasks, version_id, updated_at) "
+       "VALUES ($1, $2, $3, TRUE, $4, $5, $6) ON CONFLICT (dag_id) DO UPDATE SET "
+       "file = excluded.file, active = TRUE, max_active_tasks = excluded.max_active_tasks, "
+       "version_id = excluded.version_id, updated_at = excluded.updated_at"},
+      {"set_file_error",
+       "INSERT INTO file_errors (file, dag_id, message, at) VALUES ($1, $2, $3, $4) "
+       "ON CONFLICT (file) DO UPDATE SET dag_id = excluded.dag_id, message = excluded.message, "
+       "at = excluded.at"},
+      {"clear_file_error", "DELETE FROM file_errors WHERE file = $1"},
+      {"list_file_errors", "SELECT file, dag_id, message, at FROM file_errors ORDER BY file"},
+      {"set_active_files", "UPDATE dags SET active = (file = ANY($1::text[])) "
+                           "WHERE active IS DISTINCT FROM (file = ANY($1::text[]))"},
+      {"list_dags",
+       "SELECT d.*, COALESCE(e.message, '') AS parse_error FROM dags d "
+       "LEFT JOIN file_errors e ON e.file = d.file ORDER BY d.dag_id"},
+      {"get_dag",
+       "SELECT d.*, COALESCE(e.message, '') AS parse_error FROM dags d "
+       "LEFT JOIN file_errors e ON e.file = d.file WHERE d.dag_id = $1"},
+      {"set_paused", "UPDATE dags SET paused = $2 WHERE dag_id = $1"},
+      {"get_version", "SELECT * FROM dag_versions WHERE id = $1"},
+      // Pools.
+      {"delete_pools", "DELETE FROM pools WHERE NOT (name = ANY($1::text[]))"},
+      {"upsert_pools",
+       "INSERT INTO pools (name, slots) SELECT * FROM unnest($1::text[], $2::int[]) "
+       "ON CONFLICT (name) DO UPDATE SET slots = excluded.slots"},
+      {"list_pools", "SELECT name, slots FROM pools ORDER BY name"},
+      // Runs. create_run inserts the run and its task instances in one
+      // statement; scheduled and backfill runs skip an existing interval.
+      {"create_run_unique", std::string() +
+       "WITH r AS (INSERT INTO dag_runs (dag_id, run_id, run_type, state, version_id, "
+       "interval_start, interval_end, conf, backfill_id, created_at, started_at, ended_at) "
+       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $17, $18) ON CONFLICT (dag_id, "
+       "interval_start) WHERE run_type IN ('scheduled', 'backfill') DO NOTHING RETURNING id), "
+       "t AS (INSERT INTO task_instances (run_pk, dag_id, task_id, max_tries, pool, priority, "
+       "queue, run_type_rank) SELECT r.id, $1, u.task_id, u.max_tries, u.pool, u.priority, "
+       "u.queue, $11::int FROM r, unnest($12::text[], $13::int[], $14::text[], $15::int[], $16::text[]) "
+       "WITH ORDINALITY AS u(task_id, max_tries, pool, priority, queue, ord) ORDER BY u.ord "
+       "RETURNING id, task_id, max_tries) "
+       "SELECT r.id AS run_pk, t.id, t.task_id, t.max_tries FROM r LEFT JOIN t ON TRUE "
+       "ORDER BY t.id"},
+      {"create_run", std::string() +
+       "WITH r AS (INSERT INTO dag_runs (dag_id, run_id, run_type, state, version_id, "
+       "interval_start, interval_end, conf, backfill_id, created_at, started_at, ended_at) "
+       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $17, $18) RETURNING id), "
+       "t AS (INSERT INTO task_instances (run_pk, dag_id, task_id, max_tries, pool, priority, "
+       "queue, run_type_rank) SELECT r.id, $1, u.task_id, u.max_tries, u.pool, u.priority, "
+       "u.queue, $11::int FROM r, unnest($12::text[], $13::int[], $14::text[], $15::int[], $16::text[]) "
+       "WITH ORDINALITY AS u(task_id, max_tries, pool, priority, queue, ord) ORDER BY u.ord "
+       "RETURNING id, task_id, max_tries) "
+       "SELECT r.id AS run_pk, t.id, t.task_id, t.max_tries FROM r LEFT JOIN t ON TRUE "
+       "ORDER BY t.id"},
+      {"get_run", std::string("SELECT ") + kRunColumns +
+                      " FROM dag_runs r WHERE r.dag_id = $1 AND r.run_id = $2"},
+      {"get_run_by_pk", std::string("SELECT ") + kRunColumns + " FROM dag_runs r WHERE r.id = $1"},
+      {"list_runs",
+       std::string("SELECT ") + kRunColumns +
+           " FROM dag_runs r WHERE ($1 = '' OR r.dag_id = $1) AND ($2::text IS NULL OR "
+           "r.state = $2) AND ($3::text IS NULL OR r.run_type = $3) "
+           "ORDER BY r.interval_start DESC, r.id DESC LIMIT $4 OFFSET $5"},
+      {"latest_interval_run",
+       std::string("SELECT ") + kRunColumns +
+           " FROM dag_runs r WHERE r.dag_id = $1 AND r.run_type IN ('scheduled', 'backfill') "
+           "ORDER BY r.interval_start DESC LIMIT 1"},
+      {"list_unfinished_runs", std::string("SELECT ") + kRunColumns +
+                                   " FROM dag_runs r WHERE r.state IN ('queued', 'running') "
+                                   "ORDER BY r.id"},
+      {"snapshot_tasks",
+       "SELECT id, task_id, map_index, state, try_number, max_tries, next_try_at "
+       "FROM task_instances WHERE run_pk = $1 ORDER BY id"},
+      {"previous_interval",
+       "WITH p AS (SELECT id FROM dag_runs WHERE dag_id = $1 AND run_type IN ('scheduled', "
+       "'backfill') AND interval_start < $2 ORDER BY interval_start DESC LIMIT 1) "
+       "SELECT p.id AS run_pk, t.task_id, t.map_index, t.state FROM p "
+       "LEFT JOIN task_instances t ON t.run_pk = p.id ORDER BY t.task_id, t.map_index"},
+      // One statement applies a decider's decisions: compare-and-set task
+      // transitions, the run's state and the alerts.
+      {"apply_decisions",
+       "WITH d AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], "
+       "$6::text[]) AS d(id, from_state, to_state, next_try_at, error)), "
+       "t AS (UPDATE task_instances t SET state = d.to_state, "
+       "queued_at = CASE WHEN d.to_state = 'queued' THEN $7::bigint ELSE t.queued_at END, "
+       "ended_at = CASE WHEN d.to_state IN ('success', 'failed', 'skipped', 'upstream_failed', "
+       "'canceled') THEN $7::bigint ELSE t.ended_at END, "
+       "next_try_at = d.next_try_at, "
+       "error = CASE WHEN d.error <> '' THEN d.error ELSE t.error END "
+       "FROM d WHERE t.id = d.id AND t.run_pk = $1 AND t.state = d.from_state "
+       "RETURNING t.id, t.state), "
+       "r AS (UPDATE dag_runs SET state = $8::text, "
+       "started_at = CASE WHEN $8::text = 'running' THEN COALESCE(started_at, $7::bigint) "
+       "ELSE started_at END, "
+       "ended_at = CASE WHEN $8::text IN ('success', 'failed', 'canceled') "
+       "THEN COALESCE(ended_at, $7::bigint) ELSE NULL END "
+       "WHERE id = $1 AND $8::text IS NOT NULL "
+       "RETURNING state, started_at, ended_at), "
+       "a AS (INSERT INTO alert_outbox (event_id, event, dag_id, run_id, task_id, payload, "
+       "created_at, next_attempt_at) SELECT e.*, $7::bigint, $7::bigint FROM unnest($9::text[], "
+       "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) AS e RETURNING 1) "
+       "SELECT (SELECT array_agg(id)::text FROM t) AS applied_ids, "
+       "(SELECT count(*) FROM t WHERE state = 'queued') AS queued, "
+       "(SELECT count(*) FROM a) AS alerts, "
+       "(SELECT count(*) FROM r) AS run_changed, "
+       "(SELECT state FROM r) AS run_state, (SELECT started_at FROM r) AS started_at, "
+       "(SELECT ended_at FROM r) AS ended_at"},
+      {"cancel_tasks",
+       "UPDATE task_instances SET state = 'canceled', ended_at = $2 WHERE run_pk = $1 AND state "
+       "NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'canceled')"},
+      {"cancel_run",
+       "UPDATE dag_runs SET state = 'canceled', ended_at = $2 WHERE id = $1 AND state IN "
+       "('queued', 'running')"},
+      {"clean_runs",
+       "DELETE FROM dag_runs WHERE id IN (SELECT id FROM dag_runs WHERE state IN ('success', "
+       "'failed', 'canceled') AND ended_at < $1 ORDER BY ended_at LIMIT $2)"},
+      // Task instances.
+      {"list_task_instances",
+       std::string("SELECT ") + kTaskColumns +
+           " FROM task_instances t JOIN dag_runs r ON r.id = t.run_pk WHERE t.run_pk = $1 "
+           "ORDER BY t.id"},
+      {"get_task_instance", std::string("SELECT ") + kTaskColumns +
+                                " FROM task_instances t JOIN dag_runs r ON r.id = t.run_pk "
+                                "WHERE t.id = $1"},
+      {"runs_with_due_tasks",
+       "SELECT DISTINCT run_pk FROM task_instances WHERE state IN ('up_for_retry', "
+       "'up_for_reschedule') AND next_try_at <= $1 ORDER BY run_pk"},
+      {"next_due_time",
+       "SELECT min(next_try_at) FROM task_instances WHERE state IN ('up_for_retry', "
+       "'up_for_reschedule')"},
+      {"clear_tasks",
+       "UPDATE task_instances SET state = 'none', max_tries = try_number + max_tries, "
+       "queued_at = NULL, started_at = NULL, ended_at = NULL, next_try_at = NULL, worker_id = NULL, "
+       "exit_code = NULL, error = '' WHERE run_pk = $1 AND id = ANY($2::bigint[])"},
+      {"rerun_run",
+       "UPDATE dag_runs SET state = 'running', ended_at = NULL, started_at = COALESCE(started_at, "
+       "$2) WHERE id = $1"},
+      {"mark_task",
+       "UPDATE task_instances SET state = $2, ended_at = CASE WHEN $2 IN ('success', 'failed', "
+       "'skipped', 'upstream_failed', 'canceled') THEN $3 ELSE ended_at END, next_try_at = NULL "
+       "WHERE id = $1"},
+      {"tasks_still_running",
+       "SELECT id FROM task_instances WHERE id = ANY($2::bigint[]) AND state = 'running' AND "
+       "worker_id = $1"},
+      {"orphaned_tasks",
+       std::string("SELECT ") + kTaskColumns +
+           " FROM task_instances t JOIN dag_runs r ON r.id = t.run_pk "
+           "LEFT JOIN workers w ON w.id = t.worker_id WHERE t.state = 'running' AND "
+           "(w.id IS NULL OR w.last_heartbeat < $1) ORDER BY t.id"},
+      // Logs.
+      // Re-sending a chunk (after a lost commit) replaces it rather than failing.
+      {"append_log",
+       "INSERT INTO task_logs (ti_id, try_number, seq, data) SELECT id, $2::int, $3::int, "
+       "$4::bytea FROM task_instances WHERE id = $1 "
+       "ON CONFLICT (ti_id, try_number, seq) DO UPDATE SET data = excluded.data"},
+      {"read_log",
+       "SELECT start, data FROM (SELECT seq, data, sum(octet_length(data)) OVER (ORDER BY seq) - "
+       "octet_length(data) AS start FROM task_logs WHERE ti_id = $1 AND try_number = $2) s "
+       "WHERE start + octet_length(data) > $3 AND start < $3 + $4 ORDER BY seq"},
+      // Workers and schedulers.
+      {"register_worker",
+       "INSERT INTO workers (id, host, pid, slots, queues, started_at, last_heartbeat, state) "
+       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET "
+       "host = excluded.host, pid = excluded.pid, slots = excluded.slots, queues = "
+       "excluded.queues, started_at = excluded.started_at, last_heartbeat = "
+       "excluded.last_heartbeat, state = excluded.state"},
+      {"heartbeat_worker", "UPDATE workers SET last_heartbeat = $2 WHERE id = $1"},
+      {"set_worker_state", "UPDATE workers SET state = $2 WHERE id = $1"},
+      {"list_workers", "SELECT * FROM workers ORDER BY id"},
+      {"heartbeat_scheduler",
+       "INSERT INTO schedulers (id, host, leader, epoch, last_heartbeat, loop_lag_ms) "
+       "VALUES ($1, $2, $3, CASE WHEN $3 THEN 1 ELSE 0 END, $4, $5) ON CONFLICT (id) DO UPDATE "
+       "SET host = excluded.host, epoch = CASE WHEN excluded.leader AND NOT schedulers.leader "
+       "THEN schedulers.epoch + 1 ELSE schedulers.epoch END, leader = excluded.leader, last_heartbeat = excluded.last_heartbeat, "
+       "loop_lag_ms = excluded.loop_lag_ms"},
+      // Alerts.
+      {"due_alerts",
+       "SELECT * FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 "
+       "ORDER BY next_attempt_at, id LIMIT $2"},
+      {"mark_alert_delivered",
+       "UPDATE alert_outbox SET delivered_at = $2, attempts = attempts + 1, "
+       "next_attempt_at = NULL WHERE id = $1"},
+      {"mark_alert_failed",
+       "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 "
+       "WHERE id = $1"},
+      {"list_alerts",
+       "SELECT * FROM alert_outbox WHERE NOT $1 OR delivered_at IS NULL ORDER BY id DESC "
+       "LIMIT $2"},
+  };
+  return list;
+}
+
+// ---------------------------------------------------------------------------
+// Error translation.
+
+bool connection_lost_state(const std::string& sqlstate) {
+  // 08: connection exception; 57P01-57P03: the server is shutting down,
+  // crashed or is not yet accepting connections.
+  return sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0;
+}
+
+bool retryable_state(const std::string& sqlstate) {
+  return sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03" ||
+         connection_lost_state(sqlstate);
+}
+
+/// Transactions are opened and committed by hand on a nontransaction, so
+/// that BEGIN can travel with the first statement (one round trip less).
+using Tx = pqxx::nontransaction;
+
+// The first statement of a transaction that locks a run's row, sent with
+// BEGIN as one simple query. The run row lock orders every decision about one
+// run: without it two tasks finishing at once could each miss the other's end.
+std::string begin_locking_run(int64_t run_pk) {
+  return std::string("BEGIN; SELECT ") + kRunColumns + " FROM dag_runs r WHERE r.id = " +
+         std::to_string(run_pk) + " FOR UPDATE";
+}
+std::string begin_locking_run_of_task(int64_t ti_id) {
+  return std::string("BEGIN; SELECT ") + kRunColumns +
+         " FROM dag_runs r WHERE r.id = (SELECT run_pk FROM task_instances WHERE id = " +
+         std::to_string(ti_id) + ") FOR UPDATE";
+}
+
+/// A pooled connection lent to one call.
+struct Lease {
+  std::unique_ptr<pqxx::connection> conn;
+  bool reused = false;
+};
+
+/// The Postgres implementation of Store.
+class PostgresStore final : public Store {
+ public:
+  explicit PostgresStore(std::string conninfo) : conninfo_(std::move(conninfo)) {
+    // Connect once now, so that a bad address or password shows at open.
+    release(connect());
+  }
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  // -- Schema ---------------------------------------------------------------
+
+  SchemaStatus schema_status() override {
+    return transact("read the schema status", [](Tx& w) { return read_status(w); });
+  }
+
+  SchemaStatus migrate() override {
+    for (const Migration& m : postgres_migrations()) {
+      // Two processes migrating at once: the second waits for the lock taken
+      // with BEGIN, then finds the migration recorded and skips it.
+      const std::string begin =
+          "BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kMigrateLockKey) + ")";
+      transact("apply migration " + std::string(m.name), begin, [&](Tx& w, const pqxx::result&) {
+        w.exec(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+        pqxx::result done =
+            w.exec("SELECT 1 FROM schema_migrations WHERE version = " + std::to_string(m.version));
+        if (!done.empty()) return 0;
+        w.exec(m.sql);
+        w.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (" +
+               std::to_string(m.version) + ", " + w.quote(std::string(m.name)) +
+               ", (extract(epoch from clock_timestamp()) * 1000)::bigint)");
+        return 0;
+      });
+    }
+    return schema_status();
+  }
+
+  // -- DAGs -----------------------------------------------------------------
+
+  int64_t upsert_dag(const std::string& dag_id, const std::string& file,
+                     const std::string& content_hash, const std::string& yaml,
+                     const nlohmann::json& definition, bool initially_paused,
+                     int max_active_tasks, Timestamp now) override {
+    return transact("store DAG " + dag_id, [&](Tx& w) {
+      int64_t ms = to_epoch_ms(now);
+      pqxx::result v =
+          w.exec_prepared("insert_version", dag_id, content_hash, yaml, definition.dump(), ms);
+      if (v.empty()) v = w.exec_prepared("find_version", dag_id, content_hash);
+      int64_t version_id = v.at(0).at(0).as<int64_t>();
+      w.exec_prepared("upsert_dag", dag_id, file, initially_paused, max_active_tasks, version_id,
+                      ms);
+      w.exec_prepared("clear_file_error", file);
+      return version_id;
+    });
+  }
+
+  void set_file_error(const FileError& error) override {
+    transact("record the error of " + error.file, [&](Tx& w) {
+      w.exec_prepared("set_file_error", error.file, error.dag_id, error.message,
+                      to_epoch_ms(error.at));
+      return 0;
+    });
+  }
+
+  void clear_file_error(const std::string& file) override {
+    transact("clear the error of " + file, [&](Tx& w) {
+      w.exec_prepared("clear_file_error", file);
+      return 0;
+    });
+  }
+
+  std::vector<FileError> list_file_errors() override {
+    return transact("list file errors", [&](Tx& w) {
+      std::vector<FileError> out;
+      for (const auto& row : w.exec_prepared("list_file_errors")) {
+        out.push_back({text(row["file"]), text(row["dag_id"]), text(row["message"]),
+                       from_epoch_ms(row["at"].as<int64_t>())});
+      }
+      return out;
+    });
+  }
+
+  void set_active_files(const std::vector<std::string>& present_files) override {
+    transact("mark DAG files active", [&](Tx& w) {
+      w.exec_prepared("set_active_files", array_literal(present_files));
+      return 0;
+    });
+  }
+
+  std::vector<DagRecord> list_dags() override {
+    return transact("list DAGs", [&](Tx& w) {
+      std::vector<DagRecord> out;
+      for (const auto& row : w.exec_prepared("list_dags")) out.push_back(read_dag(row));
+      return out;
+    });
+  }
+
+  std::optional<DagRecord> get_dag(const std::string& dag_id) override {
+    return transact("read DAG " + dag_id, [&](Tx& w) -> std::optional<DagRecord> {
+      pqxx::result r = w.exec_prepared("get_dag", dag_id);
+      if (r.empty()) return std::nullopt;
+      return read_dag(r[0]);
+    });
+  }
+
+  void set_paused(const std::string& dag_id, bool paused) override {
+    transact("pause DAG " + dag_id, [&](Tx& w) {
+      if (w.exec_prepared("set_paused", dag_id, paused).affected_rows() == 0) {
+        throw NotFoundError("no DAG '" + dag_id + "'");
+      }
+      return 0;
+    });
+  }
+
+  DagVersion get_version(int64_t version_id) override {
+    return transact("read a DAG version", [&](Tx& w) {
+      pqxx::result r = w.exec_prepared("get_version", version_id);
+      if (r.empty()) throw NotFoundError("no DAG version " + std::to_string(version_id));
+      DagVersion v;
+      v.id = r[0]["id"].as<int64_t>();
+      v.dag_id = text(r[0]["dag_id"]);
+      v.content_hash = text(r[0]["content_hash"]);
+      v.yaml = text(r[0]["yaml"]);
+      v.definition = parse_json(r[0]["definition"], nullptr);
+      v.created_at = from_epoch_ms(r[0]["created_at"].as<int64_t>());
+      return v;
+    });
+  }
+
+  // -- Pools ----------------------------------------------------------------
+
+  void set_pools(const std::map<std::string, int>& slots) override {
+    transact("store pools", [&](Tx& w) {
+      std::vector<std::string> names;
+      std::vector<int> sizes;
+      for (const auto& [name, n] : slots) {
+        names.push_back(name);
+        sizes.push_back(n);
+      }
+      w.exec_prepared("delete_pools", array_literal(names));
+      w.exec_prepared("upsert_pools", array_literal(names), int_array(sizes));
+      return 0;
+    });
+  }
+
+  std::map<std::string, int> list_pools() override {
+    return transact("list pools", [&](Tx& w) {
+      std::map<std::string, int> out;
+      for (const auto& row : w.exec_prepared("list_pools")) {
+        out[text(row["name"])] = row["slots"].as<int>();
+      }
+      // The default pool always exists.
+      out.emplace("default", kDefaultPoolSlots);
+      return out;
+    });
+  }
+
+  // -- Runs -----------------------------------------------------------------
+
+  std::optional<RunRecord> create_run(const NewRun& run, const Decider& decider,
+                                      Timestamp now) override {
+    return transact("create run " + run.dag_id + "/" + run.run_id,
+                    [&](Tx& w) -> std::optional<RunRecord> {
+      std::vector<std::string> task_ids, pools, queues;
+      std::vector<int> max_tries, priorities;
+      for (const auto& t : run.tasks) {
+        task_ids.push_back(t.task_id);
+        max_tries.push_back(t.max_tries);
+        pools.push_back(t.pool);
+        priorities.push_back(t.priority);
+        queues.push_back(t.queue);
+      }
+      bool unique_interval = run.type != RunType::kManual;
+      std::optional<int64_t> started, ended;
+      if (run.state == RunState::kRunning) started = to_epoch_ms(now);
+      if (is_finished(run.state)) ended = to_epoch_ms(now);
+      pqxx::result r = w.exec_prepared(
+          unique_interval ? "create_run_unique" : "create_run", run.dag_id, run.run_id,
+          to_string(run.type), to_string(run.state), run.version_id,
+          to_epoch_ms(run.interval.start), to_epoch_ms(run.interval.end), run.conf.dump(),
+          run.backfill_id, to_epoch_ms(now), run_type_rank(run.type), array_literal(task_ids),
+          int_array(max_tries), array_literal(pools), int_array(priorities),
+          array_literal(queues), started, ended);
+      if (r.empty()) return std::nullopt;  // the interval already has its run
+
+      RunSnapshot snap;
+      snap.run.id = r[0]["run_pk"].as<int64_t>();
+      snap.run.dag_id = run.dag_id;
+      snap.run.run_id = run.run_id;
+      snap.run.type = run.type;
+      snap.run.state = run.state;
+      snap.run.version_id = run.version_id;
+      snap.run.interval = run.interval;
+      snap.run.conf = run.conf;
+      snap.run.backfill_id = run.backfill_id;
+      snap.run.created_at = now;
+      if (started) snap.run.started_at = now;
+      if (ended) snap.run.ended_at = now;
+      for (const auto& row : r) {
+        if (row["id"].is_null()) continue;  // a run without tasks
+        TaskStateView v;
+        v.id = row["id"].as<int64_t>();
+        v.task_id = text(row["task_id"]);
+        v.max_tries = row["max_tries"].as<int>();
+        snap.tasks.push_back(std::move(v));
+      }
+      Applied applied = decide_and_apply(w, snap, decider, now);
+      return applied.run;
+    });
+  }
+
+  std::optional<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override {
+    return transact("read run " + dag_id + "/" + run_id,
+                    [&](Tx& w) -> std::optional<RunRecord> {
+      pqxx::result r = w.exec_prepared("get_run", dag_id, run_id);
+      if (r.empty()) return std::nullopt;
+      return read_run(r[0]);
+    });
+  }
+
+  std::optional<RunRecord> get_run_by_pk(int64_t run_pk) override {
+    return transact("read a run", [&](Tx& w) -> std::optional<RunRecord> {
+      pqxx::result r = w.exec_prepared("get_run_by_pk", run_pk);
+      if (r.empty()) return std::nullopt;
+      return read_run(r[0]);
+    });
+  }
+
+  std::vector<RunRecord> list_runs(const RunFilter& filter) override {
+    return transact("list runs", [&](Tx& w) {
+      std::optional<std::string> state, type;
+      if (filter.state) state = to_string(*filter.state);
+      if (filter.type) type = to_string(*filter.type);
+      std::vector<RunRecord> out;
+      for (const auto& row :
+           w.exec_prepared("list_runs", filter.dag_id, state, type, filter.limit, filter.offset)) {
+        out.push_back(read_run(row));
+      }
+      return out;
+    });
+  }
+
+  std::optional<RunRecord> latest_interval_run(const std::string& dag_id) override {
+    return transact("read the latest run of " + dag_id,
+                    [&](Tx& w) -> std::optional<RunRecord> {
+      pqxx::result r = w.exec_prepared("latest_interval_run", dag_id);
+      if (r.empty()) return std::nullopt;
+      return read_run(r[0]);
+    });
+  }
+
+  std::vector<RunRecord> list_unfinished_runs() override {
+    return transact("list unfinished runs", [&](Tx& w) {
+      std::vector<RunRecord> out;
+      for (const auto& row : w.exec_prepared("list_unfinished_runs")) out.push_back(read_run(row));
+      return out;
+    });
+  }
+
+  RunDecisions reconcile_run(int64_t run_pk, const Decider& decider, Timestamp now) override {
+    return transact("reconcile a run", begin_locking_run(run_pk),
+                    [&](Tx& w, const pqxx::result& locked) {
+      RunSnapshot snap;
+      snap.run = locked_run(locked, run_pk);
+      for (const auto& row : w.exec_prepared("snapshot_tasks", run_pk)) {
+        snap.tasks.push_back(read_view(row));
+      }
+      return decide_and_apply(w, snap, decider, now).decisions;
+    });
+  }
+
+  // -- Task instances -------------------------------------------------------
+
+  std::vector<TaskInstanceRecord> list_task_instances(int64_t run_pk) override {
+    return transact("list task instances", [&](Tx& w) {
+      std::vector<TaskInstanceRecord> out;
+      for (const auto& row : w.exec_prepared("list_task_instances", run_pk)) {
+        out.push_back(read_task(row));
+      }
+      return out;
+    });
+  }
+
+  std::optional<TaskInstanceRecord> get_task_instance(int64_t ti_id) override {
+    return transact("read a task instance",
+                    [&](Tx& w) -> std::optional<TaskInstanceRecord> {
+      pqxx::result r = w.exec_prepared("get_task_instance", ti_id);
+      if (r.empty()) return std::nullopt;
+      return read_task(r[0]);
+    });
+  }
+
+  std::vector<ClaimedTask> claim_tasks(const ClaimRequest& request) override {
+    if (request.max_tasks <= 0 || request.queues.empty()) return {};
+    // sluice_claim (migrations/postgres) locks, picks and updates in one
+    // call, sent with BEGIN: a claim is one round trip and the commit.
+    const std::string begin =
+        "BEGIN; SELECT * FROM sluice_claim(" + sql_literal(array_literal(request.queues)) +
+        "::text[], " + std::to_string(request.max_tasks) + ", " + sql_literal(request.worker_id) +
+        ", " + std::to_string(to_epoch_ms(request.now)) + ", " + std::to_string(kClaimLockKey) +
+        ") ORDER BY claim_order";
+    return transact("claim tasks", begin, [&](Tx&, const pqxx::result& claimed) {
+      std::vector<ClaimedTask> out;
+      for (const auto& row : claimed) out.push_back({read_task(row), read_run(row)});
+      return out;
+    });
+  }
+
+  FinishOutcome finish_task(const TaskResult& result, const Decider& decider) override {
+    // sluice_finish (migrations/postgres) locks the run, ends the try, stores
+    // the log and returns the run's snapshot in one call, sent with BEGIN.
+    auto opt_int = [](const auto& v) { return v ? std::to_string(*v) : std::string("NULL"); };
+    std::string rendered =
+        result.rendered.is_null() ? std::string("NULL") : sql_literal(result.rendered.dump());
+    std::string log = result.final_log.empty()
+                          ? std::string("NULL")
+                          : sql_literal(to_hex_bytea(result.final_log)) + "::bytea";
+    const std::string begin =
+        "BEGIN; SELECT * FROM sluice_finish(" + std::to_string(result.ti_id) + ", " +
+        std::to_string(result.try_number) + ", " + sql_literal(result.worker_id) + ", " +
+        sql_literal(to_string(result.state)) + ", " + std::to_string(to_epoch_ms(result.ended_at)) +
+        ", " + opt_int(result.exit_code) + "::int, " + sql_literal(result.outputs.dump()) + ", " +
+        rendered + "::text, " + sql_literal(result.error) + ", " + opt_int(opt_ms(result.next_try_at)) +
+        "::bigint, " + std::to_string(result.final_log_seq) + ", " + log + ")";
+    return transact("finish a task", begin, [&](Tx& w, const pqxx::result& rows) {
+      RunSnapshot snap;
+      snap.run = read_run(rows.at(0));
+      for (const auto& row : rows) snap.tasks.push_back(read_view(row));
+      Applied applied = decide_and_apply(w, snap, decider, result.ended_at);
+      FinishOutcome outcome;
+      outcome.queued = applied.queued;
+      if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
+        outcome.run_state = applied.decisions.run_state;
+      }
+      return outcome;
+    });
+  }
+
+  std::vector<int64_t> runs_with_due_tasks(Timestamp now) override {
+    return transact("find due tasks", [&](Tx& w) {
+      std::vector<int64_t> out;
+      for (const auto& row : w.exec_prepared("runs_with_due_tasks", to_epoch_ms(now))) {
+        out.push_back(row[0].as<int64_t>());
+      }
+      return out;
+    });
+  }
+
+  std::optional<Timestamp> next_due_time() override {
+    return transact("find the next due time", [&](Tx& w) {
+      return opt_time(w.exec_prepared("next_due_time").at(0).at(0));
+    });
+  }
+
+  int clear_task_instances(int64_t run_pk, const std::vector<int64_t>& ti_ids,
+                           const Decider& decider, Timestamp now) override {
+    return transact("clear task instances", begin_locking_run(run_pk),
+                    [&](Tx& w, const pqxx::result& locked) {
+      locked_run(locked, run_pk);
+      int cleared = static_cast<int>(
+          w.exec_prepared("clear_tasks", run_pk, int_array(ti_ids)).affected_rows());
+      w.exec_prepared("rerun_run", run_pk, to_epoch_ms(now));
+      RunSnapshot snap;
+      snap.run = read_run(w.exec_prepared("get_run_by_pk", run_pk).at(0));
+      for (const auto& row : w.exec_prepared("snapshot_tasks", run_pk)) {
+        snap.tasks.push_back(read_view(row));
+      }
+      decide_and_apply(w, snap, decider, now);
+      return cleared;
+    });
+  }
+
+  void mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
+                          Timestamp now) override {
+    transact("mark a task instance", begin_locking_run_of_task(ti_id),
+             [&](Tx& w, const pqxx::result& locked) {
+      if (locked.empty()) throw NotFoundError("no task instance " + std::to_string(ti_id));
+      RunSnapshot snap;
+      snap.run = read_run(locked[0]);
+      w.exec_prepared("mark_task", ti_id, to_string(state), to_epoch_ms(now));
+      for (const auto& row : w.exec_prepared("snapshot_tasks", snap.run.id)) {
+        snap.tasks.push_back(read_view(row));
+      }
+      decide_and_apply(w, snap, decider, now);
+      return 0;
+    });
+  }
+
+  void cancel_run(int64_t run_pk, Timestamp now) override {
+    transact("cancel a run", begin_locking_run(run_pk), [&](Tx& w, const pqxx::result& locked) {
+      locked_run(locked, run_pk);
+      w.exec_prepared("cancel_tasks", run_pk, to_epoch_ms(now));
+      w.exec_prepared("cancel_run", run_pk, to_epoch_ms(now));
+      return 0;
+    });
+  }
+
+  std::vector<int64_t> tasks_to_stop(const std::string& worker_id,
+                                     const std::vector<int64_t>& ti_ids) override {
+    if (ti_ids.empty()) return {};
+    return transact("check running tasks", [&](Tx& w) {
+      std::set<int64_t> running;
+      for (const auto& row : w.exec_prepared("tasks_still_running", worker_id, int_array(ti_ids))) {
+        running.insert(row[0].as<int64_t>());
+      }
+      std::vector<int64_t> out;
+      for (int64_t id : ti_ids) {
+        if (!running.count(id)) out.push_back(id);
+      }
+      return out;
+    });
+  }
+
+  std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) override {
+    return transact("find orphaned tasks", [&](Tx& w) {
+      std::vector<TaskInstanceRecord> out;
+      for (const auto& row : w.exec_prepared("orphaned_tasks", to_epoch_ms(cutoff))) {
+        out.push_back(read_task(row));
+      }
+      return out;
+    });
+  }
+
+  // -- Logs -----------------------------------------------------------------
+
+  void append_log(int64_t ti_id, int try_number, int seq, const std::string& data) override {
+    transact("append a log chunk", [&](Tx& w) {
+      if (w.exec_prepared("append_log", ti_id, try_number, seq, to_hex_bytea(data))
+              .affected_rows() == 0) {
+        throw NotFoundError("no task instance " + std::to_string(ti_id));
+      }
+      return 0;
+    });
+  }
+
+  LogSlice read_log(int64_t ti_id, int try_number, int64_t offset, int64_t limit) override {
+    if (offset < 0) offset = 0;
+    return transact("read a log", [&](Tx& w) {
+      LogSlice slice;
+      for (const auto& row : w.exec_prepared("read_log", ti_id, try_number, offset, limit)) {
+        int64_t start = row["start"].as<int64_t>();
+        pqxx::binarystring bytes(row["data"]);
+        std::string chunk = bytes.str();
+        int64_t from = std::max<int64_t>(0, offset - start);
+        slice.data += chunk.substr(static_cast<size_t>(from));
+      }
+      if (static_cast<int64_t>(slice.data.size()) > limit) slice.data.resize(limit);
+      slice.next_offset = offset + static_cast<int64_t>(slice.data.size());
+      return slice;
+    });
+  }
+
+  // -- Workers and schedulers -----------------------------------------------
+
+  void register_worker(const WorkerRecord& worker) override {
+    transact("register worker " + worker.id, [&](Tx& w) {
+      w.exec_prepared("register_worker", worker.id, worker.host, worker.pid, worker.slots,
+                      nlohmann::json(worker.queues).dump(), to_epoch_ms(worker.started_at),
+                      to_epoch_ms(worker.last_heartbeat), worker.state);
+      return 0;
+    });
+  }
+
+  void heartbeat_worker(const std::string& worker_id, Timestamp now) override {
+    transact("heartbeat worker " + worker_id, [&](Tx& w) {
+      if (w.exec_prepared("heartbeat_worker", worker_id, to_epoch_ms(now)).affected_rows() == 0) {
+        throw NotFoundError("no worker '" + worker_id + "'");
+      }
+      return 0;
+    });
+  }
+
+  void set_worker_state(const std::string& worker_id, const std::string& state) override {
+    transact("set the state of worker " + worker_id, [&](Tx& w) {
+      if (w.exec_prepared("set_worker_state", worker_id, state).affected_rows() == 0) {
+        throw NotFoundError("no worker '" + worker_id + "'");
+      }
+      return 0;
+    });
+  }
+
+  std::vector<WorkerRecord> list_workers() override {
+    return transact("list workers", [&](Tx& w) {
+      std::vector<WorkerRecord> out;
+      for (const auto& row : w.exec_prepared("list_workers")) out.push_back(read_worker(row));
+      return out;
+    });
+  }
+
+  void heartbeat_scheduler(const std::string& scheduler_id, const std::string& host, bool leader,
+                           Millis loop_lag, Timestamp now) override {
+    transact("heartbeat scheduler " + scheduler_id, [&](Tx& w) {
+      w.exec_prepared("heartbeat_scheduler", scheduler_id, host, leader, to_epoch_ms(now),
+                      static_cast<int64_t>(loop_lag.count()));
+      return 0;
+    });
+  }
+
+  // -- Alerts ---------------------------------------------------------------
+
+  std::vector<AlertRecord> due_alerts(Timestamp now, int limit) override {
+    return transact("read due alerts", [&](Tx& w) {
+      std::vector<AlertRecord> out;
+      for (const auto& row : w.exec_prepared("due_alerts", to_epoch_ms(now), limit)) {
+        out.push_back(read_alert(row));
+      }
+      return out;
+    });
+  }
+
+  void mark_alert_delivered(int64_t alert_id, Timestamp now) override {
+    transact("mark an alert delivered", [&](Tx& w) {
+      if (w.exec_prepared("mark_alert_delivered", alert_id, to_epoch_ms(now)).affected_rows() ==
+          0) {
+        throw NotFoundError("no alert " + std::to_string(alert_id));
+      }
+      return 0;
+    });
+  }
+
+  void mark_alert_failed(int64_t alert_id, const std::string& error,
+                         std::optional<Timestamp> next_attempt_at) override {
+    transact("mark an alert failed", [&](Tx& w) {
+      if (w.exec_prepared("mark_alert_failed", alert_id, error, opt_ms(next_attempt_at))
+              .affected_rows() == 0) {
+        throw NotFoundError("no alert " + std::to_string(alert_id));
+      }
+      return 0;
+    });
+  }
+
+  std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override {
+    return transact("list alerts", [&](Tx& w) {
+      std::vector<AlertRecord> out;
+      for (const auto& row : w.exec_prepared("list_alerts", undelivered_only, limit)) {
+        out.push_back(read_alert(row));
+      }
+      return out;
+    });
+  }
+
+  // -- Housekeeping ---------------------------------------------------------
+
+  int64_t clean_finished_runs(Timestamp cutoff, int batch) override {
+    if (batch <= 0) batch = 500;
+    int64_t total = 0;
+    for (;;) {
+      int64_t n = transact("delete finished runs", [&](Tx& w) {
+        return static_cast<int64_t>(
+            w.exec_prepared("clean_runs", to_epoch_ms(cutoff), batch).affected_rows());
+      });
+      total += n;
+      if (n < batch) return total;
+    }
+  }
+
+ private:
+  /// What applying a decider's decisions changed.
+  struct Applied {
+    RunDecisions decisions;
+    std::optional<RunRecord> run;  // the run after the change
+    int queued = 0;
+  };
+
+  static SchemaStatus read_status(Tx& w) {
+    SchemaStatus status;
+    std::set<int> applied;
+    if (!w.exec("SELECT to_regclass('schema_migrations')")[0][0].is_null()) {
+      for (const auto& row : w.exec("SELECT version, name FROM schema_migrations ORDER BY version")) {
+        int version = row[0].as<int>();
+        applied.insert(version);
+        status.applied.push_back(text(row[1]));
+        status.current = std::max(status.current, version);
+      }
+    }
+    for (const Migration& m : postgres_migrations()) {
+      status.latest = std::max(status.latest, m.version);
+      if (!applied.count(m.version)) status.pending.push_back(m.name);
+    }
+    return status;
+  }
+
+  static std::string to_hex_bytea(const std::string& data) {
+    static const char* digits = "0123456789abcdef";
+    std::string out = "\\x";
+    out.reserve(2 + data.size() * 2);
+    for (unsigned char c : data) {
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+    return out;
+  }
+
+  static RunRecord locked_run(const pqxx::result& r, int64_t run_pk) {
+    if (r.empty()) throw NotFoundError("no run with key " + std::to_string(run_pk));
+    return read_run(r[0]);
+  }
+
+  // Fills the previous interval's states when asked, runs the decider and
+  // applies its decisions with one statement.
+  static Applied decide_and_apply(Tx& w, RunSnapshot& snap, const Decider& decider,
+                                  Timestamp now) {
+    if (decider.needs_previous_interval) {
+      for (const auto& row : w.exec_prepared("previous_interval", snap.run.dag_id,
+                                             to_epoch_ms(snap.run.interval.start))) {
+        snap.has_previous_run = true;
+        if (row["task_id"].is_null()) continue;
+        std::string task_id = text(row["task_id"]);
+        // For a mapped task any unsuccessful item stands for the whole task.
+        TaskState state = task_state(row["state"]);
+        auto [it, inserted] = snap.previous_interval.emplace(task_id, state);
+        if (!inserted && it->second == TaskState::kSuccess) it->second = state;
+      }
+    }
+    Applied applied;
+    applied.run = snap.run;
+    if (!decider.decide) return applied;
+    const RunDecisions d = decider.decide(snap);
+    applied.decisions.run_state = d.run_state;
+    applied.decisions.alerts = d.alerts;
+    if (d.tasks.empty() && !d.run_state && d.alerts.empty()) return applied;
+
+    std::vector<int64_t> ids;
+    std::vector<std::string> from, to, errors;
+    std::vector<std::optional<std::string>> next_try;
+    for (const auto& t : d.tasks) {
+      ids.push_back(t.ti_id);
+      from.push_back(to_string(t.from));
+      to.push_back(to_string(t.to));
+      next_try.push_back(t.next_try_at ? std::optional<std::string>(std::to_string(
+                                             to_epoch_ms(*t.next_try_at)))
+                                       : std::nullopt);
+      errors.push_back(t.error);
+    }
+    std::vector<std::string> event_ids, events, dag_ids, run_ids, task_ids, payloads;
+    for (const auto& a : d.alerts) {
+      event_ids.push_back(random_hex_id());
+      events.push_back(a.event);
+      dag_ids.push_back(a.dag_id);
+      run_ids.push_back(a.run_id);
+      task_ids.push_back(a.task_id);
+      payloads.push_back(a.payload.dump());
+    }
+    std::optional<std::string> new_run_state;
+    if (d.run_state) new_run_state = to_string(*d.run_state);
+    pqxx::row row = w.exec_prepared1(
+        "apply_decisions", snap.run.id, int_array(ids), array_literal(from), array_literal(to),
+        array_literal(next_try), array_literal(errors), to_epoch_ms(now), new_run_state,
+        array_literal(event_ids), array_literal(events), array_literal(dag_ids),
+        array_literal(run_ids), array_literal(task_ids), array_literal(payloads));
+    applied.queued = row["queued"].as<int>();
+    // A transition whose `from` no longer held lost a race and was skipped.
+    std::set<int64_t> done;
+    if (!row["applied_ids"].is_null()) {
+      std::string list = text(row["applied_ids"]);  // "{1,2,3}"
+      size_t pos = 1;
+      while (pos < list.size()) {
+        size_t end = list.find_first_of(",}", pos);
+        if (end == std::string::npos || end == pos) break;
+        done.insert(std::stoll(list.substr(pos, end - pos)));
+        pos = end + 1;
+      }
+    }
+    for (const TaskTransition& t : d.tasks) {
+      if (done.count(t.ti_id)) applied.decisions.tasks.push_back(t);
+    }
+    if (row["run_changed"].as<int>() > 0) {
+      applied.run->state = run_state(row["run_state"]);
+      applied.run->started_at = opt_time(row["started_at"]);
+      applied.run->ended_at = opt_time(row["ended_at"]);
+    }
+    return applied;
+  }
+
+  // -- Connections ----------------------------------------------------------
+
+  std::unique_ptr<pqxx::connection> connect() {
+    std::unique_ptr<pqxx::connection> conn;
+    try {
+      conn = std::make_unique<pqxx::connection>(conninfo_);
+    } catch (const std::exception& e) {
+      throw StoreError("cannot connect to Postgres at " + mask_url(conninfo_) + ": " +
+                           trim_message(e.what()),
+                       /*retryable=*/true);
+    }
+    // After a lost connection libpqxx 6 would silently open a new session
+    // and carry on; a pooled connection is dropped and replaced instead.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    for (const auto& [name, sql] : statements()) conn->prepare(name, sql);
+    return conn;
+  }
+
+  Lease acquire() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!idle_.empty()) {
+        Lease lease{std::move(idle_.back()), true};
+        idle_.pop_back();
+        return lease;
+      }
+    }
+    return Lease{connect(), false};
+  }
+
+  void release(std::unique_ptr<pqxx::connection> conn) {
+    if (!conn || !conn->is_open()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(conn));
+  }
+
+  void drop_idle() {
+    std::vector<std::unique_ptr<pqxx::connection>> stale;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stale.swap(idle_);
+    }
+  }
+
+  // The message of a server error without its "ERROR:" prefix and context.
+  static std::string server_message(const std::string& what) {
+    std::string s = what;
+    if (s.rfind("ERROR:", 0) == 0) s = s.substr(6);
+    while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+    auto nl = s.find('\n');
+    if (nl != std::string::npos) s.resize(nl);
+    return s;
+  }
+
+  static std::string trim_message(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  }
+
+  // Runs `body` in a transaction on a pooled connection and commits.
+  // `begin` opens the transaction and may carry the first statement; its
+  // result goes to `body`. pqxx errors become StoreError (retryable when a
+  // retry may succeed), unique violations ConflictError. A pooled connection
+  // found broken by `begin` (a stale one from before a server restart) is
+  // replaced once transparently: nothing can have been committed on it, as
+  // the server rolls back what a lost connection left open.
+  template <typename F>
+  auto transact(const std::string& op, const std::string& begin, F&& body)
+      -> std::invoke_result_t<F&, Tx&, const pqxx::result&> {
+    using R = std::invoke_result_t<F&, Tx&, const pqxx::result&>;
+    for (int attempt = 0;; ++attempt) {
+      Lease lease = acquire();
+      bool sent = false;        // `begin` reached the server
+      bool began = false;       // the server may have an open transaction
+      bool committing = false;  // COMMIT was sent
+      try {
+        std::optional<R> result;
+        {
+          Tx w(*lease.conn);
+          // From here a failure may leave the transaction open (BEGIN ran, the
+          // statement after it failed): it is rolled back before reuse.
+          began = true;
+          pqxx::result first = w.exec(begin);
+          sent = true;
+          result.emplace(body(w, first));
+          committing = true;
+          w.exec("COMMIT");
+          began = false;
+        }
+        release(std::move(lease.conn));
+        return std::move(*result);
+      } catch (const pqxx::failure& e) {
+        std::string sqlstate;
+        if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) sqlstate = sql->sqlstate();
+        bool lost = !lease.conn->is_open() || connection_lost_state(sqlstate) ||
+                    dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr;
+        if (lost) {
+          // A server restart breaks every idle connection at once.
+          drop_idle();
+          lease.conn.reset();
+          if (!sent && lease.reused && attempt == 0) continue;
+          std::string what = committing ? "lost the connection to Postgres while committing "
+                                          "(the change may or may not have been saved)"
+                                        : "lost the connection to Postgres";
+          throw StoreError("cannot " + op + ": " + what + ": " + trim_message(e.what()),
+                           /*retryable=*/true);
+        }
+        end_failed(std::move(lease.conn), began && !committing);
+        // Raised by the functions in migrations/postgres.
+        if (sqlstate == "SLNFD") throw NotFoundError(server_message(e.what()));
+        if (sqlstate == "SLCNF") throw ConflictError(server_message(e.what()));
+        if (dynamic_cast<const pqxx::unique_violation*>(&e)) {
+          throw ConflictError("cannot " + op + ": it already exists (" + trim_message(e.what()) +
+                              ")");
+        }
+        throw StoreError("cannot " + op + ": " + trim_message(e.what()), retryable_state(sqlstate));
+      } catch (const pqxx::usage_error& e) {
+        end_failed(std::move(lease.conn), began && !committing);
+        throw StoreError("cannot " + op + ": " + std::string(e.what()));
+      } catch (...) {
+        // Our own errors (NotFoundError, ConflictError) and the decider's.
+        end_failed(std::move(lease.conn), began && !committing);
+        throw;
+      }
+    }
+  }
+
+  template <typename F>
+  auto transact(const std::string& op, F&& body) -> std::invoke_result_t<F&, Tx&> {
+    return transact(op, "BEGIN", [&](Tx& w, const pqxx::result&) { return body(w); });
+  }
+
+  // Rolls back what a failed call left open and returns the connection to
+  // the pool, or drops it when even that fails.
+  void end_failed(std::unique_ptr<pqxx::connection> conn, bool open_transaction) {
+    if (!conn || !conn->is_open()) return;
+    if (open_transaction) {
+      try {
+        Tx w(*conn);
+        w.exec("ROLLBACK");
+      } catch (const std::exception&) {
+        return;  // dropped
+      }
+    }
+    release(std::move(conn));
+  }
+
+  const std::string conninfo_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (!options) {
+    std::string message = error ? error : "out of memory";
+    if (error) PQfreemem(error);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw UserError("malformed Postgres URL '" + mask_url(conninfo) + "': " + message +
+                    " (use postgresql://user:pass@host:port/db or key=value pairs)");
+  }
+  PQconninfoFree(options);
+  return std::make_unique<PostgresStore>(conninfo);
+}
+
+}  // namespace sluice

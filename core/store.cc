@@ -1,0 +1,63 @@
+#include "core/store.h"
+
+#include <regex>
+
+#include "core/error.h"
+#include "core/postgres_store.h"
+#include "core/sqlite_store.h"
+
+namespace sluice {
+
+std::unique_ptr<Store> Store::open(const std::string& url) {
+  if (url.rfind("sqlite://", 0) == 0) {
+    std::string path = url.substr(9);
+    SqliteOptions options;
+    auto q = path.find('?');
+    if (q != std::string::npos) {
+      std::string query = path.substr(q + 1);
+      path = path.substr(0, q);
+      if (query == "synchronous=full") {
+        options.synchronous_full = true;
+      } else if (query != "synchronous=normal") {
+        throw UserError("unknown option '" + query + "' in database URL " + url +
+                        ": use ?synchronous=full or ?synchronous=normal");
+      }
+    }
+    if (path.empty()) throw UserError("database URL " + url + " names no file: use sqlite://sluice.db");
+    return open_sqlite_store(path, options);
+  }
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0 ||
+      url.find('=') != std::string::npos) {
+    return open_postgres_store(url);
+  }
+  throw UserError("unsupported database URL '" + mask_url(url) +
+                  "': use sqlite://PATH or postgresql://user:pass@host:port/db");
+}
+
+void Store::require_current_schema() {
+  SchemaStatus status = schema_status();
+  if (status.current == 0) {
+    throw SchemaError("the database has no Sluice schema yet: run `sluice db migrate` first");
+  }
+  if (status.current < status.latest) {
+    throw SchemaError("the database schema is at version " + std::to_string(status.current) +
+                      " but this sluice needs " + std::to_string(status.latest) +
+                      ": run `sluice db migrate`");
+  }
+  if (status.current > status.latest) {
+    throw SchemaError("the database schema (version " + std::to_string(status.current) +
+                      ") is newer than this sluice understands (" +
+                      std::to_string(status.latest) + "): upgrade sluice");
+  }
+}
+
+std::string mask_url(const std::string& url) {
+  // scheme://user:password@host -> scheme://user:***@host
+  static const std::regex url_password(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)([^@]*)@)");
+  std::string out = std::regex_replace(url, url_password, "$1***@");
+  // key=value strings: password=secret
+  static const std::regex kv_password(R"((password\s*=\s*)('[^']*'|\S+))");
+  return std::regex_replace(out, kv_password, "$1***");
+}
+
+}  // namespace sluice

@@ -1,0 +1,384 @@
+#pragma once
+// The metadata store: every DAG, run, task instance, log, worker and alert.
+// One interface, two implementations (SqliteStore, PostgresStore); every
+// operation is one transaction.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/schedule.h"
+#include "core/states.h"
+#include "core/time.h"
+
+namespace sluice {
+
+/// A DAG as the store knows it.
+struct DagRecord {
+  std::string dag_id;
+  std::string file;
+  bool paused = false;
+  bool active = true;  // false once its file is gone
+  int max_active_tasks = 16;
+  std::optional<int64_t> version_id;  // latest version
+  std::string parse_error;            // set when the file last failed to load
+  Timestamp updated_at{};
+};
+
+/// One stored version of a DAG: the raw YAML and its parsed definition.
+struct DagVersion {
+  int64_t id = 0;
+  std::string dag_id;
+  std::string content_hash;
+  std::string yaml;
+  nlohmann::json definition;  // dag_to_json() of the parsed DAG
+  Timestamp created_at{};
+};
+
+/// A parse error of a file that did not load.
+struct FileError {
+  std::string file;
+  std::string dag_id;  // empty when the id could not be read
+  std::string message;  // every diagnostic, one per line
+  Timestamp at{};
+};
+
+/// A DAG run.
+struct RunRecord {
+  int64_t id = 0;  // primary key
+  std::string dag_id;
+  std::string run_id;  // "scheduled__2026-02-03T02:00:00Z"
+  RunType type = RunType::kManual;
+  RunState state = RunState::kQueued;
+  int64_t version_id = 0;
+  DataInterval interval{};
+  nlohmann::json conf = nlohmann::json::object();
+  std::optional<int64_t> backfill_id;
+  Timestamp created_at{};
+  std::optional<Timestamp> started_at;
+  std::optional<Timestamp> ended_at;
+};
+
+/// A task instance: one task in one run (one item of a mapped task).
+struct TaskInstanceRecord {
+  int64_t id = 0;
+  int64_t run_pk = 0;
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;
+  int map_index = -1;
+  TaskState state = TaskState::kNone;
+  int try_number = 0;  // tries started so far
+  int max_tries = 1;   // 1 + retries
+  std::string pool = "default";
+  int pool_slots = 1;
+  int priority = 0;
+  std::string queue = "default";
+  std::optional<Timestamp> queued_at;
+  std::optional<Timestamp> started_at;
+  std::optional<Timestamp> ended_at;
+  std::optional<Timestamp> next_try_at;       // up_for_retry / up_for_reschedule
+  std::optional<Timestamp> first_started_at;  // first try or first sensor check
+  std::string worker_id;
+  std::optional<int> exit_code;
+  nlohmann::json outputs = nlohmann::json::object();
+  nlohmann::json rendered;  // rendered spec, secrets masked; null until rendered
+  std::string error;
+};
+
+/// The light view of a task instance the readiness decision reads.
+struct TaskStateView {
+  int64_t id = 0;
+  std::string task_id;
+  int map_index = -1;
+  TaskState state = TaskState::kNone;
+  int try_number = 0;
+  int max_tries = 1;
+  std::optional<Timestamp> next_try_at;
+};
+
+/// What a decider sees: one run and all its task instances.
+struct RunSnapshot {
+  RunRecord run;
+  std::vector<TaskStateView> tasks;
+  /// States of the same tasks in the run of the previous interval (for
+  /// depends_on_past); filled only when the decider asks for it.
+  std::map<std::string, TaskState> previous_interval;
+  bool has_previous_run = false;
+};
+
+/// A compare-and-set change of one task instance's state.
+struct TaskTransition {
+  int64_t ti_id = 0;
+  TaskState from = TaskState::kNone;
+  TaskState to = TaskState::kNone;
+  std::optional<Timestamp> next_try_at;
+  std::string error;  // e.g. the upstream that failed
+};
+
+/// An alert to write to the outbox, in the same transaction as the change
+/// that caused it.
+struct AlertEvent {
+  std::string event;  // failure, task_failure, retry, sla_miss, recovery, success
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;
+  nlohmann::json payload;  // the body to POST, fully formed
+};
+
+/// What a decider wants done to a run.
+struct RunDecisions {
+  std::vector<TaskTransition> tasks;
+  std::optional<RunState> run_state;
+  std::vector<AlertEvent> alerts;
+};
+
+/// Decides what changes in a run given its snapshot; pure, runs inside the
+/// store's transaction.
+struct Decider {
+  std::function<RunDecisions(const RunSnapshot&)> decide;
+  bool needs_previous_interval = false;
+};
+
+/// A run to create, with the task instances it starts with.
+struct NewRun {
+  std::string dag_id;
+  std::string run_id;
+  RunType type = RunType::kManual;
+  int64_t version_id = 0;
+  DataInterval interval{};
+  nlohmann::json conf = nlohmann::json::object();
+  std::optional<int64_t> backfill_id;
+  RunState state = RunState::kQueued;
+  struct Task {
+    std::string task_id;
+    int max_tries = 1;
+    std::string pool = "default";
+    int priority = 0;
+    std::string queue = "default";
+  };
+  std::vector<Task> tasks;
+};
+
+/// What a worker asks for when it claims work.
+struct ClaimRequest {
+  std::string worker_id;
+  std::vector<std::string> queues = {"default"};
+  Timestamp now{};
+  int max_tasks = 1;
+};
+
+/// A claimed task instance, now running on the claiming worker, with what the
+/// worker needs to run it.
+struct ClaimedTask {
+  TaskInstanceRecord task;
+  RunRecord run;
+};
+
+/// The end of one try, as the worker reports it.
+struct TaskResult {
+  int64_t ti_id = 0;
+  int try_number = 0;
+  std::string worker_id;  // must match the claimer; empty skips the check
+  TaskState state = TaskState::kSuccess;  // success, failed, up_for_retry,
+                                          // up_for_reschedule, skipped
+  std::optional<int> exit_code;
+  nlohmann::json outputs = nlohmann::json::object();
+  nlohmann::json rendered;  // rendered spec, secrets masked
+  std::string error;
+  std::optional<Timestamp> next_try_at;
+  Timestamp ended_at{};
+  std::string final_log;  // the log's last unflushed bytes, stored in the same transaction
+  int final_log_seq = 0;
+};
+
+/// What changed when a task finished.
+struct FinishOutcome {
+  int queued = 0;  // task instances newly queued in the run
+  std::optional<RunState> run_state;  // set when the run ended
+};
+
+struct RunFilter {
+  std::string dag_id;  // empty: all
+  std::optional<RunState> state;
+  std::optional<RunType> type;
+  int limit = 50;
+  int offset = 0;
+};
+
+/// One log chunk's bytes, and where the next read starts.
+struct LogSlice {
+  std::string data;
+  int64_t next_offset = 0;
+};
+
+/// A worker process as registered in the store.
+struct WorkerRecord {
+  std::string id;
+  std::string host;
+  int pid = 0;
+  int slots = 0;
+  std::vector<std::string> queues;
+  Timestamp started_at{};
+  Timestamp last_heartbeat{};
+  std::string state = "running";  // running | draining | stopped
+};
+
+/// An alert outbox row.
+struct AlertRecord {
+  int64_t id = 0;
+  std::string event_id;  // unique, for receivers to deduplicate
+  std::string event;
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;
+  nlohmann::json payload;
+  int attempts = 0;
+  Timestamp created_at{};
+  std::optional<Timestamp> next_attempt_at;
+  std::optional<Timestamp> delivered_at;
+  std::string last_error;
+};
+
+/// Schema version applied and known.
+struct SchemaStatus {
+  int current = 0;  // highest applied, 0 when none
+  int latest = 0;   // highest this binary carries
+  std::vector<std::string> applied;
+  std::vector<std::string> pending;
+};
+
+/// The metadata store. Thread-safe: each implementation serialises or pools
+/// its connections. Every method is one transaction; errors are StoreError
+/// (retryable() when the same call may succeed later), ConflictError for a
+/// failed compare-and-set, NotFoundError for a missing row.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// Opens `url` ("sqlite://PATH", "postgresql://..." or a libpq key=value
+  /// string). Does not migrate. Throws UserError for a malformed URL and
+  /// StoreError when the database cannot be reached.
+  static std::unique_ptr<Store> open(const std::string& url);
+
+  // Schema.
+  virtual SchemaStatus schema_status() = 0;
+  /// Applies pending migrations in order, each in its own transaction.
+  virtual SchemaStatus migrate() = 0;
+  /// Throws SchemaError naming `sluice db migrate` unless the schema is current.
+  void require_current_schema();
+
+  // DAGs.
+  /// Stores a parsed DAG file: upserts the DAG row (keeping `paused` of an
+  /// existing DAG; a new DAG starts with `initially_paused`), adds a version
+  /// when the hash is new, clears the file's parse error. Returns the version id.
+  virtual int64_t upsert_dag(const std::string& dag_id, const std::string& file,
+                             const std::string& content_hash, const std::string& yaml,
+                             const nlohmann::json& definition, bool initially_paused,
+                             int max_active_tasks, Timestamp now) = 0;
+  /// Records that `file` failed to load; a DAG already loaded from it keeps
+  /// its last good version.
+  virtual void set_file_error(const FileError& error) = 0;
+  virtual void clear_file_error(const std::string& file) = 0;
+  virtual std::vector<FileError> list_file_errors() = 0;
+  /// Marks DAGs whose file is not in `present_files` inactive, and present ones active.
+  virtual void set_active_files(const std::vector<std::string>& present_files) = 0;
+  virtual std::vector<DagRecord> list_dags() = 0;
+  virtual std::optional<DagRecord> get_dag(const std::string& dag_id) = 0;
+  virtual void set_paused(const std::string& dag_id, bool paused) = 0;
+  virtual DagVersion get_version(int64_t version_id) = 0;
+
+  // Pools.
+  virtual void set_pools(const std::map<std::string, int>& slots) = 0;
+  virtual std::map<std::string, int> list_pools() = 0;
+
+  // Runs.
+  /// Creates the run and its task instances, then applies `decider` to it,
+  /// all in one transaction. Returns nullopt when a scheduled or backfill run
+  /// for that DAG and interval start already exists (manual runs never clash
+  /// unless their run_id does, which throws ConflictError).
+  virtual std::optional<RunRecord> create_run(const NewRun& run, const Decider& decider,
+                                              Timestamp now) = 0;
+  virtual std::optional<RunRecord> get_run(const std::string& dag_id,
+                                           const std::string& run_id) = 0;
+  virtual std::optional<RunRecord> get_run_by_pk(int64_t run_pk) = 0;
+  /// Runs, newest interval first.
+  virtual std::vector<RunRecord> list_runs(const RunFilter& filter) = 0;
+  /// The scheduled or backfill run with the latest interval start, if any.
+  virtual std::optional<RunRecord> latest_interval_run(const std::string& dag_id) = 0;
+  /// Runs not finished, oldest first (for the scheduler's reconcile pass).
+  virtual std::vector<RunRecord> list_unfinished_runs() = 0;
+  /// Loads the run's snapshot, applies `decider`, in one transaction.
+  virtual RunDecisions reconcile_run(int64_t run_pk, const Decider& decider, Timestamp now) = 0;
+
+  // Task instances.
+  virtual std::vector<TaskInstanceRecord> list_task_instances(int64_t run_pk) = 0;
+  virtual std::optional<TaskInstanceRecord> get_task_instance(int64_t ti_id) = 0;
+  /// Claims up to `max_tasks` queued task instances for the worker: queued ->
+  /// running, try_number + 1, started_at = now; respects pool slots and each
+  /// DAG's max_active_tasks. Order: scheduled and manual runs before
+  /// backfills, then higher priority, then earlier queued.
+  virtual std::vector<ClaimedTask> claim_tasks(const ClaimRequest& request) = 0;
+  /// Ends a try (compare-and-set: running, same try, same worker), stores the
+  /// final log chunk, then applies `decider` to the run: one transaction.
+  /// Throws ConflictError when the task is no longer this worker's try.
+  virtual FinishOutcome finish_task(const TaskResult& result, const Decider& decider) = 0;
+  /// Runs with a task in up_for_retry / up_for_reschedule due at or before `now`.
+  virtual std::vector<int64_t> runs_with_due_tasks(Timestamp now) = 0;
+  /// The earliest next_try_at of any waiting task, for the scheduler's sleep.
+  virtual std::optional<Timestamp> next_due_time() = 0;
+  /// Sets the given task instances back to none (tries granted again) and the
+  /// run to running, then applies `decider`. Returns how many were cleared.
+  virtual int clear_task_instances(int64_t run_pk, const std::vector<int64_t>& ti_ids,
+                                   const Decider& decider, Timestamp now) = 0;
+  /// Sets a task instance's state by hand (tasks mark), then applies `decider`.
+  virtual void mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
+                                  Timestamp now) = 0;
+  /// Cancels a run: unfinished tasks -> canceled, run -> canceled.
+  virtual void cancel_run(int64_t run_pk, Timestamp now) = 0;
+  /// Of `ti_ids` (tries this worker is running), those no longer running as
+  /// that try (canceled, cleared, marked): the worker stops them.
+  virtual std::vector<int64_t> tasks_to_stop(const std::string& worker_id,
+                                             const std::vector<int64_t>& ti_ids) = 0;
+  /// Running task instances whose worker's last heartbeat is before `cutoff`
+  /// (or whose worker is unknown).
+  virtual std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) = 0;
+
+  // Logs.
+  /// Appends a chunk of a try's log. `seq` orders chunks within the try.
+  virtual void append_log(int64_t ti_id, int try_number, int seq, const std::string& data) = 0;
+  /// Bytes of a try's log from `offset`, at most `limit` bytes.
+  virtual LogSlice read_log(int64_t ti_id, int try_number, int64_t offset,
+                            int64_t limit = 1 << 20) = 0;
+
+  // Workers and schedulers.
+  virtual void register_worker(const WorkerRecord& worker) = 0;
+  virtual void heartbeat_worker(const std::string& worker_id, Timestamp now) = 0;
+  virtual void set_worker_state(const std::string& worker_id, const std::string& state) = 0;
+  virtual std::vector<WorkerRecord> list_workers() = 0;
+  virtual void heartbeat_scheduler(const std::string& scheduler_id, const std::string& host,
+                                   bool leader, Millis loop_lag, Timestamp now) = 0;
+
+  // Alerts.
+  virtual std::vector<AlertRecord> due_alerts(Timestamp now, int limit) = 0;
+  virtual void mark_alert_delivered(int64_t alert_id, Timestamp now) = 0;
+  virtual void mark_alert_failed(int64_t alert_id, const std::string& error,
+                                 std::optional<Timestamp> next_attempt_at) = 0;
+  virtual std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) = 0;
+
+  // Housekeeping.
+  /// Deletes finished runs that ended before `cutoff`, with their task
+  /// instances and logs, in transactions of at most `batch` runs. Returns how
+  /// many runs were deleted.
+  virtual int64_t clean_finished_runs(Timestamp cutoff, int batch = 500) = 0;
+};
+
+/// Masks the password in a database URL: "postgresql://u:***@h/db".
+std::string mask_url(const std::string& url);
+
+}  // namespace sluice

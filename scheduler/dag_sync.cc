@@ -1,0 +1,98 @@
+#include "scheduler/dag_sync.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/dag_loader.h"
+#include "core/store.h"
+#include "core/text.h"
+
+namespace sluice {
+
+DagFolderSync::Stamp DagFolderSync::stamp_of(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+          static_cast<int64_t>(st.st_size)};
+}
+
+bool DagFolderSync::unchanged(const std::string& file, const FileState& state) const {
+  if (!(stamp_of(file) == state.stamp)) return false;
+  for (const auto& [dep, stamp] : state.dependencies) {
+    if (!(stamp_of(dep) == stamp)) return false;
+  }
+  return true;
+}
+
+SyncReport DagFolderSync::sync(Timestamp now) {
+  SyncReport report;
+  std::vector<std::string> present = list_dag_files(folder_);
+  report.files = static_cast<int>(present.size());
+  std::set<std::string> present_set(present.begin(), present.end());
+
+  // Forget removed files first, so their DAG ids are free for others.
+  for (auto it = files_.begin(); it != files_.end();) {
+    it = present_set.count(it->first) ? std::next(it) : files_.erase(it);
+  }
+  // DAG id -> the file that owns it; the file loaded first keeps an id.
+  std::map<std::string, std::string> owner;
+  for (const auto& [file, state] : files_) {
+    if (state.ok) owner[state.dag_id] = file;
+  }
+
+  for (const std::string& file : present) {
+    auto known = files_.find(file);
+    if (known != files_.end() && unchanged(file, known->second)) {
+      if (!known->second.ok) {
+        ++report.errors;
+        report.error_messages.push_back(known->second.error);
+      }
+      continue;
+    }
+    FileState state;
+    state.stamp = stamp_of(file);
+    LoadResult result = load_dag_file(file);
+    ++report.parsed;
+    state.hash = result.content_hash;
+    if (result.dag) {
+      state.dag_id = result.dag->id;
+      for (const Task& task : result.dag->tasks) {
+        if (const auto* sql = std::get_if<SqlTask>(&task.spec); sql && !sql->sql_file.empty()) {
+          std::filesystem::path p(sql->sql_file);
+          if (p.is_relative()) p = std::filesystem::path(file).parent_path() / p;
+          state.dependencies[p.string()] = stamp_of(p.string());
+        }
+      }
+      auto other = owner.find(state.dag_id);
+      if (other != owner.end() && other->second != file) {
+        result.errors.push_back({file, 1, 1,
+                                 "DAG id '" + state.dag_id + "' is already defined in " +
+                                     other->second + "; rename one of them"});
+      }
+    }
+    if (result.errors.empty() && result.dag) {
+      state.ok = true;
+      owner[state.dag_id] = file;
+      const Dag& dag = *result.dag;
+      int64_t before = known != files_.end() && known->second.hash == state.hash ? 1 : 0;
+      store_.upsert_dag(dag.id, file, state.hash, result.content, dag_to_json(dag), dag.paused,
+                        dag.max_active_tasks, now);
+      if (!before) ++report.stored;
+    } else {
+      std::vector<std::string> lines;
+      for (const Diagnostic& d : result.errors) lines.push_back(d.to_string());
+      state.error = join(lines, "\n");
+      FileError error{file, state.dag_id, state.error, now};
+      store_.set_file_error(error);
+      ++report.errors;
+      report.error_messages.push_back(state.error);
+    }
+    files_[file] = std::move(state);
+  }
+  store_.set_active_files(present);
+  return report;
+}
+
+}  // namespace sluice

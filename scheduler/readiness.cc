@@ -1,0 +1,320 @@
+#include "scheduler/readiness.h"
+
+#include <string>
+#include <vector>
+
+namespace sluice {
+namespace {
+
+/// How the instances of a task's upstream tasks stand. Every instance counts
+/// on its own (as Airflow counts each mapped instance); canceled counts as
+/// failed, since nothing it was meant to produce exists.
+struct UpstreamCounts {
+  int total = 0;
+  int success = 0;
+  int failed = 0;  // failed, upstream_failed or canceled
+  int skipped = 0;
+  int done = 0;
+
+  void add(const UpstreamCounts& other) {
+    total += other.total;
+    success += other.success;
+    failed += other.failed;
+    skipped += other.skipped;
+    done += other.done;
+  }
+};
+
+UpstreamCounts count_states(const std::vector<TaskState>& states, const std::vector<int>& members,
+                            size_t begin, size_t end) {
+  UpstreamCounts counts;
+  if (begin == end) {
+    // A task without instances (a mapped task over nothing) counts as one
+    // skipped upstream, as Airflow treats an empty expansion.
+    counts.total = counts.skipped = counts.done = 1;
+    return counts;
+  }
+  for (size_t i = begin; i < end; ++i) {
+    TaskState s = states[members[i]];
+    ++counts.total;
+    if (is_finished(s)) ++counts.done;
+    if (s == TaskState::kSuccess) ++counts.success;
+    if (s == TaskState::kSkipped) ++counts.skipped;
+    if (s == TaskState::kFailed || s == TaskState::kUpstreamFailed || s == TaskState::kCanceled) {
+      ++counts.failed;
+    }
+  }
+  return counts;
+}
+
+enum class Verdict { kWait, kReady, kSkip, kUpstreamFailed };
+
+// Airflow's trigger rules, including when they mark a task skipped or
+// upstream_failed before every upstream is done (all_success with one failed
+// upstream cannot hold any more, whatever the others do).
+Verdict evaluate(TriggerRule rule, const UpstreamCounts& c) {
+  const bool all_done = c.done == c.total;
+  switch (rule) {
+    case TriggerRule::kAlways:
+      return Verdict::kReady;
+    case TriggerRule::kAllSuccess:
+      if (c.failed > 0) return Verdict::kUpstreamFailed;
+      if (c.skipped > 0) return Verdict::kSkip;
+      return c.success == c.total ? Verdict::kReady : Verdict::kWait;
+    case TriggerRule::kAllFailed:
+      if (c.success > 0 || c.skipped > 0) return Verdict::kSkip;
+      return c.failed == c.total ? Verdict::kReady : Verdict::kWait;
+    case TriggerRule::kAllDone:
+      return all_done ? Verdict::kReady : Verdict::kWait;
+    case TriggerRule::kOneSuccess:
+      if (c.success > 0) return Verdict::kReady;
+      if (!all_done) return Verdict::kWait;
+      return c.skipped == c.total ? Verdict::kSkip : Verdict::kUpstreamFailed;
+    case TriggerRule::kOneFailed:
+      if (c.failed > 0) return Verdict::kReady;
+      return all_done ? Verdict::kSkip : Verdict::kWait;
+    case TriggerRule::kNoneFailed:
+      if (c.failed > 0) return Verdict::kUpstreamFailed;
+      return all_done ? Verdict::kReady : Verdict::kWait;
+    case TriggerRule::kNoneFailedMinOneSuccess:
+      if (c.failed > 0) return Verdict::kUpstreamFailed;
+      if (!all_done) return Verdict::kWait;
+      return c.success > 0 ? Verdict::kReady : Verdict::kSkip;
+    case TriggerRule::kNoneSkipped:
+      if (c.skipped > 0) return Verdict::kSkip;
+      return all_done ? Verdict::kReady : Verdict::kWait;
+  }
+  return Verdict::kWait;
+}
+
+std::string describe(const UpstreamCounts& c) {
+  std::string text;
+  auto part = [&](int n, const char* what) {
+    if (n == 0) return;
+    if (!text.empty()) text += ", ";
+    text += std::to_string(n) + " " + what;
+  };
+  part(c.success, "success");
+  part(c.failed, "failed");
+  part(c.skipped, "skipped");
+  part(c.total - c.done, "unfinished");
+  return text;
+}
+
+bool is_retry_wait(TaskState s) {
+  return s == TaskState::kUpForRetry || s == TaskState::kUpForReschedule;
+}
+
+}  // namespace
+
+DagIndex DagIndex::build(const Dag& dag) {
+  DagIndex index;
+  const int n = static_cast<int>(dag.tasks.size());
+  index.ids.reserve(n);
+  index.rules.reserve(n);
+  index.depends_on_past.reserve(n);
+  index.index_of.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    const Task& task = dag.tasks[i];
+    index.ids.push_back(task.id);
+    index.rules.push_back(task.trigger_rule);
+    index.depends_on_past.push_back(task.depends_on_past);
+    index.index_of.emplace(task.id, i);
+  }
+  // Upstream lists, packed; and the number of upstreams each task waits on.
+  index.upstream_begin.assign(n + 1, 0);
+  std::vector<int> downstream_count(n + 1, 0);
+  for (int i = 0; i < n; ++i) {
+    for (const std::string& up : dag.tasks[i].depends_on) {
+      auto found = index.index_of.find(up);
+      if (found == index.index_of.end() || found->second == i)
+        continue;  // the loader rejects these
+      index.upstream.push_back(found->second);
+      ++downstream_count[found->second + 1];
+    }
+    index.upstream_begin[i + 1] = static_cast<int>(index.upstream.size());
+  }
+  // Downstream lists, packed, for Kahn's algorithm.
+  for (int i = 0; i < n; ++i) downstream_count[i + 1] += downstream_count[i];
+  std::vector<int> downstream(index.upstream.size());
+  std::vector<int> fill(downstream_count.begin(), downstream_count.end() - 1);
+  std::vector<int> waiting_on(n, 0);
+  for (int i = 0; i < n; ++i) {
+    for (int k = index.upstream_begin[i]; k < index.upstream_begin[i + 1]; ++k) {
+      downstream[fill[index.upstream[k]]++] = i;
+      ++waiting_on[i];
+    }
+  }
+  // Ready tasks are taken in file order.
+  index.order.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    if (waiting_on[i] == 0) index.order.push_back(i);
+  }
+  for (size_t head = 0; head < index.order.size(); ++head) {
+    int t = index.order[head];
+    for (int k = downstream_count[t]; k < downstream_count[t + 1]; ++k) {
+      if (--waiting_on[downstream[k]] == 0) index.order.push_back(downstream[k]);
+    }
+  }
+  // A cycle (which the loader rejects) leaves its tasks out; append them so
+  // that they are still looked at, just without the one-pass guarantee.
+  if (static_cast<int>(index.order.size()) < n) {
+    for (int i = 0; i < n; ++i) {
+      if (waiting_on[i] > 0) index.order.push_back(i);
+    }
+  }
+  return index;
+}
+
+RunDecisions decide_run(const Dag& dag, const RunSnapshot& snapshot, Timestamp now,
+                        bool start_run) {
+  return decide_run(dag, DagIndex::build(dag), snapshot, now, start_run);
+}
+
+RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnapshot& snapshot,
+                        Timestamp now, bool start_run) {
+  RunDecisions decisions;
+  const RunState run_state = snapshot.run.state;
+  if (is_finished(run_state)) return decisions;
+  if (run_state == RunState::kQueued) {
+    if (!start_run) return decisions;
+    decisions.run_state = RunState::kRunning;
+  }
+
+  const auto& views = snapshot.tasks;
+  const int task_count = static_cast<int>(index.ids.size());
+  std::vector<TaskState> states(views.size());
+  std::vector<std::string> errors(views.size());
+  for (size_t i = 0; i < views.size(); ++i) states[i] = views[i].state;
+
+  // Instances grouped by task (a counting sort): members[begin[t]..begin[t+1]).
+  std::vector<int> task_of(views.size(), -1);
+  std::vector<size_t> begin(task_count + 1, 0);
+  int guess = 0;  // stores list instances in task order: try that before hashing
+  for (size_t i = 0; i < views.size(); ++i) {
+    int t = -1;
+    const std::string& id = views[i].task_id;
+    if (guess > 0 && index.ids[guess - 1] == id) {
+      t = guess - 1;  // another instance of the same mapped task
+    } else if (guess < task_count && index.ids[guess] == id) {
+      t = guess;
+    } else {
+      auto found = index.index_of.find(id);
+      if (found == index.index_of.end()) continue;  // not in this version: only counts for the end
+      t = found->second;
+    }
+    guess = t + 1;
+    task_of[i] = t;
+    ++begin[t + 1];
+  }
+  for (int t = 0; t < task_count; ++t) begin[t + 1] += begin[t];
+  std::vector<int> members(begin[task_count]);
+  {
+    std::vector<size_t> fill(begin.begin(), begin.end() - 1);
+    for (size_t i = 0; i < views.size(); ++i) {
+      if (task_of[i] >= 0) members[fill[task_of[i]]++] = static_cast<int>(i);
+    }
+  }
+
+  // Retries that are due. They stay unfinished, so they change nothing
+  // downstream and can go first.
+  for (size_t i = 0; i < views.size(); ++i) {
+    if (is_retry_wait(states[i]) && (!views[i].next_try_at || *views[i].next_try_at <= now)) {
+      states[i] = TaskState::kQueued;
+    }
+  }
+
+  // One pass in topological order settles whole chains: when `a` failed, `b`
+  // becomes upstream_failed before `c` is looked at, so `c` follows at once.
+  std::vector<UpstreamCounts> counts(task_count);
+  for (int t : index.order) {
+    const int* ups_begin = index.upstream.data() + index.upstream_begin[t];
+    const int* ups_end = index.upstream.data() + index.upstream_begin[t + 1];
+    const TriggerRule rule = index.rules[t];
+    bool any_waiting = false;
+    for (size_t m = begin[t]; m < begin[t + 1]; ++m) {
+      if (states[members[m]] == TaskState::kNone) any_waiting = true;
+    }
+    if (any_waiting) {
+      Verdict verdict = Verdict::kReady;
+      UpstreamCounts up;
+      if (ups_begin != ups_end) {
+        for (const int* u = ups_begin; u != ups_end; ++u) up.add(counts[*u]);
+        verdict = evaluate(rule, up);
+      }
+      if (verdict == Verdict::kReady && index.depends_on_past[t] && snapshot.has_previous_run) {
+        auto previous = snapshot.previous_interval.find(index.ids[t]);
+        // A task the previous run did not have has nothing to wait for.
+        if (previous != snapshot.previous_interval.end() &&
+            previous->second != TaskState::kSuccess && previous->second != TaskState::kSkipped) {
+          verdict = Verdict::kWait;
+        }
+      }
+      if (verdict != Verdict::kWait) {
+        TaskState to = TaskState::kQueued;
+        std::string error;
+        if (verdict == Verdict::kSkip) {
+          to = TaskState::kSkipped;
+          error = std::string("trigger rule ") + to_string(rule) +
+                  " cannot be met (upstream: " + describe(up) + ")";
+        } else if (verdict == Verdict::kUpstreamFailed) {
+          to = TaskState::kUpstreamFailed;
+          for (const int* up_task = ups_begin; up_task != ups_end; ++up_task) {
+            const int u = *up_task;
+            if (counts[u].failed == 0) continue;
+            for (size_t m = begin[u]; m < begin[u + 1]; ++m) {
+              TaskState s = states[members[m]];
+              if (s == TaskState::kFailed || s == TaskState::kUpstreamFailed ||
+                  s == TaskState::kCanceled) {
+                error = "upstream task '" + index.ids[u] + "' is " + to_string(s);
+                break;
+              }
+            }
+            break;
+          }
+        }
+        for (size_t m = begin[t]; m < begin[t + 1]; ++m) {
+          if (states[members[m]] != TaskState::kNone) continue;
+          states[members[m]] = to;
+          errors[members[m]] = error;
+        }
+      }
+    }
+    counts[t] = count_states(states, members, begin[t], begin[t + 1]);
+  }
+
+  bool all_finished = true;
+  bool any_failed = false;
+  for (size_t i = 0; i < views.size(); ++i) {
+    TaskState s = states[i];
+    if (s != views[i].state) {
+      TaskTransition transition;
+      transition.ti_id = views[i].id;
+      transition.from = views[i].state;
+      transition.to = s;
+      transition.error = std::move(errors[i]);
+      decisions.tasks.push_back(std::move(transition));
+    }
+    if (!is_finished(s)) all_finished = false;
+    if (s == TaskState::kFailed || s == TaskState::kUpstreamFailed || s == TaskState::kCanceled) {
+      any_failed = true;
+    }
+  }
+  // The run fails when any task instance failed, was upstream_failed or was
+  // canceled, not only when a leaf did (Airflow's rule): a cleanup leaf with
+  // trigger_rule all_done must not turn a failed load into a successful run.
+  if (all_finished) decisions.run_state = any_failed ? RunState::kFailed : RunState::kSuccess;
+  return decisions;
+}
+
+RetryDecision decide_retry(const RetryPolicy& policy, int try_number, int max_tries,
+                           Timestamp now) {
+  RetryDecision decision;
+  if (try_number < max_tries) {
+    decision.state = TaskState::kUpForRetry;
+    decision.next_try_at = now + policy.delay_before_try(try_number + 1);
+  }
+  return decision;
+}
+
+}  // namespace sluice

@@ -1,0 +1,279 @@
+#include "scheduler/scheduler.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "core/dag.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/store.h"
+#include "core/work_signal.h"
+#include "scheduler/dag_cache.h"
+#include "scheduler/readiness.h"
+#include "scheduler/run_factory.h"
+
+namespace sluice {
+namespace {
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+  return buf;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(Store& store, DagCache& dags, const Clock& clock, SchedulerOptions options,
+                     WorkSignal* signal)
+    : store_(store), dags_(dags), clock_(clock), options_(std::move(options)), signal_(signal) {
+  if (!options_.dags_folder.empty()) {
+    sync_ = std::make_unique<DagFolderSync>(store_, options_.dags_folder);
+  }
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::run(const std::atomic<bool>& stop) {
+  Millis backoff{500};
+  bool store_down = false;
+  uint64_t seen = signal_ ? signal_->generation() : 0;
+  while (!stop.load()) {
+    Timestamp next;
+    try {
+      next = tick();
+      if (store_down) log_info("scheduler", "store reachable again; resuming");
+      store_down = false;
+      backoff = Millis(500);
+    } catch (const StoreError& e) {
+      if (!store_down) log_error("scheduler", std::string("store unavailable: ") + e.what());
+      store_down = true;
+      next = clock_.now() + backoff;
+      backoff = std::min(backoff * 2, Millis(10000));
+    } catch (const std::exception& e) {
+      log_error("scheduler", std::string("pass failed: ") + e.what());
+      next = clock_.now() + Millis(1000);
+    }
+    Timestamp now = clock_.now();
+    Millis wait = std::clamp(std::chrono::duration_cast<Millis>(next - now), Millis(0),
+                             options_.poll_interval);
+    if (signal_) {
+      seen = signal_->wait(seen, wait);
+    } else if (wait.count() > 0) {
+      usleep(static_cast<useconds_t>(wait.count() * 1000));
+    }
+  }
+}
+
+Timestamp Scheduler::tick() {
+  Timestamp now = clock_.now();
+  Timestamp next = now + options_.poll_interval;
+  if (sync_ && now >= next_sync_) {
+    sync_files(now);
+    next_sync_ = now + options_.sync_interval;
+    if (last_sync_.parsed > 0) next_dag_refresh_ = now;
+  }
+  if (now >= next_dag_refresh_) {
+    dag_records_ = store_.list_dags();
+    next_dag_refresh_ = now + options_.dag_refresh_interval;
+  }
+  if (auto due = create_scheduled_runs(now)) next = std::min(next, *due);
+  start_queued_runs(now);
+  requeue_due_tasks(now);
+  if (now >= next_orphan_check_) {
+    fail_orphaned_tasks(now);
+    next_orphan_check_ = now + std::max(Millis(500), options_.heartbeat_timeout / 4);
+  }
+  if (now >= next_reconcile_) {
+    reconcile_all(now);
+    next_reconcile_ = now + options_.reconcile_interval;
+  }
+  if (now >= next_heartbeat_) {
+    Millis lag = std::chrono::duration_cast<Millis>(clock_.now() - now);
+    store_.heartbeat_scheduler(options_.scheduler_id, host_name(), true, lag, now);
+    next_heartbeat_ = now + Millis(2000);
+  }
+  if (auto due = store_.next_due_time()) next = std::min(next, *due);
+  if (sync_) next = std::min(next, next_sync_);
+  return std::min(next, next_dag_refresh_);
+}
+
+void Scheduler::sync_files(Timestamp now) {
+  SyncReport report = sync_->sync(now);
+  if (report.parsed > 0) {
+    log_info("scheduler", "DAG folder: " + std::to_string(report.files) + " files, " +
+                              std::to_string(report.parsed) + " parsed, " +
+                              std::to_string(report.stored) + " new versions, " +
+                              std::to_string(report.errors) + " with errors");
+    for (const std::string& message : report.error_messages) {
+      log_warn("scheduler", "DAG file not loaded:\n" + message);
+    }
+  }
+  last_sync_ = std::move(report);
+}
+
+std::optional<Timestamp> Scheduler::create_scheduled_runs(Timestamp now) {
+  std::optional<Timestamp> next;
+  for (const DagRecord& record : dag_records_) {
+    if (!record.active || !record.version_id) continue;
+    DagDue& due = due_[record.dag_id];
+    if (record.paused) {
+      due.paused = true;
+      continue;
+    }
+    bool changed = due.version_id != *record.version_id || due.paused;
+    if (!changed && due.due && *due.due > now) {
+      next = next ? std::min(*next, *due.due) : *due.due;
+      continue;
+    }
+    if (!changed && !due.due && due.version_id != 0) continue;  // nothing ever due
+    due.version_id = *record.version_id;
+    due.paused = false;
+    try {
+      std::shared_ptr<const Dag> dag = dags_.get(*record.version_id);
+      due.due = create_runs_for(record, *dag, *record.version_id, now);
+    } catch (const UserError& e) {
+      log_error("scheduler", "DAG " + record.dag_id + ": " + e.what());
+      due.due.reset();
+    }
+    if (due.due) next = next ? std::min(*next, *due.due) : *due.due;
+  }
+  return next;
+}
+
+std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, const Dag& dag,
+                                                     int64_t version_id, Timestamp now) {
+  const Schedule& schedule = dag.schedule;
+  if (schedule.kind() == Schedule::Kind::kNone) return std::nullopt;
+  ScheduleBounds bounds = dag.bounds();
+  std::optional<RunRecord> latest = store_.latest_interval_run(record.dag_id);
+
+  std::vector<DataInterval> todo;
+  bool more = false;
+  if (schedule.kind() == Schedule::Kind::kOnce) {
+    if (latest) return std::nullopt;
+    auto interval = next_interval_after(schedule, bounds, bounds.start_date);
+    if (!interval) return std::nullopt;
+    if (interval->end > now) return interval->end;
+    todo.push_back(*interval);
+  } else if (dag.catchup) {
+    Timestamp from = latest ? latest->interval.start + Millis(1) : bounds.start_date;
+    while (true) {
+      auto interval = next_interval_after(schedule, bounds, from);
+      if (!interval || interval->end > now) break;
+      if (static_cast<int>(todo.size()) >= options_.max_runs_per_dag_per_tick) {
+        more = true;
+        break;
+      }
+      todo.push_back(*interval);
+      from = interval->start + Millis(1);
+    }
+  } else {
+    auto interval = latest_complete_interval(schedule, bounds, now);
+    if (interval && (!latest || interval->start > latest->interval.start)) {
+      todo.push_back(*interval);
+    }
+  }
+
+  auto dag_ptr = dags_.get(version_id);
+  for (const DataInterval& interval : todo) {
+    NewRun run = make_new_run(dag, version_id, RunType::kScheduled, interval,
+                              nlohmann::json::object(),
+                              make_run_id(RunType::kScheduled, interval.start));
+    auto created =
+        store_.create_run(run, make_decider(dag_ptr, dags_.index(version_id), now), now);
+    if (created) {
+      log_info("scheduler", "created run " + dag.id + " " + created->run_id);
+    }
+  }
+  if (schedule.kind() == Schedule::Kind::kOnce) return std::nullopt;
+  if (more) return now;
+  Timestamp last_start = !todo.empty() ? todo.back().start
+                         : latest      ? latest->interval.start
+                                       : bounds.start_date - Millis(1);
+  auto upcoming = next_interval_after(schedule, bounds, last_start + Millis(1));
+  if (!upcoming) return std::nullopt;
+  return std::max(upcoming->end, now + Millis(1));
+}
+
+void Scheduler::start_queued_runs(Timestamp now) {
+  std::vector<RunRecord> runs = store_.list_unfinished_runs();
+  if (runs.empty()) return;
+  std::map<std::string, int> running;
+  std::vector<const RunRecord*> queued;
+  for (const RunRecord& run : runs) {
+    if (run.state == RunState::kRunning) {
+      ++running[run.dag_id];
+    } else if (run.state == RunState::kQueued) {
+      queued.push_back(&run);
+    }
+  }
+  // Scheduled and manual runs before backfills; older intervals first.
+  std::stable_sort(queued.begin(), queued.end(), [](const RunRecord* a, const RunRecord* b) {
+    bool a_backfill = a->type == RunType::kBackfill;
+    bool b_backfill = b->type == RunType::kBackfill;
+    if (a_backfill != b_backfill) return !a_backfill;
+    return a->interval.start < b->interval.start;
+  });
+  bool started = false;
+  for (const RunRecord* run : queued) {
+    std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
+    int& active = running[run->dag_id];
+    if (active >= dag->max_active_runs) continue;
+    store_.reconcile_run(run->id, make_decider(dag, dags_.index(run->version_id), now, /*start_run=*/true), now);
+    ++active;
+    started = true;
+  }
+  if (started && signal_) signal_->notify();
+}
+
+void Scheduler::requeue_due_tasks(Timestamp now) {
+  bool any = false;
+  for (int64_t run_pk : store_.runs_with_due_tasks(now)) {
+    auto run = store_.get_run_by_pk(run_pk);
+    if (!run) continue;
+    store_.reconcile_run(
+        run_pk, make_decider(dags_.get(run->version_id), dags_.index(run->version_id), now), now);
+    any = true;
+  }
+  if (any && signal_) signal_->notify();
+}
+
+void Scheduler::fail_orphaned_tasks(Timestamp now) {
+  for (const TaskInstanceRecord& ti : store_.orphaned_tasks(now - options_.heartbeat_timeout)) {
+    auto run = store_.get_run_by_pk(ti.run_pk);
+    if (!run) continue;
+    std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
+    const Task* task = dag->find_task(ti.task_id);
+    RetryDecision retry = task ? decide_retry(task->retry, ti.try_number, ti.max_tries, now)
+                               : RetryDecision{};
+    TaskResult result;
+    result.ti_id = ti.id;
+    result.try_number = ti.try_number;
+    result.worker_id = ti.worker_id;
+    result.state = retry.state;
+    result.next_try_at = retry.next_try_at;
+    result.ended_at = now;
+    result.error = "worker '" + ti.worker_id + "' stopped heartbeating for more than " +
+                   format_duration(options_.heartbeat_timeout) + "; try " +
+                   std::to_string(ti.try_number) + " is lost";
+    result.final_log = "\n[sluice] " + result.error + "\n";
+    result.final_log_seq = 1 << 30;
+    try {
+      store_.finish_task(result, make_decider(dag, dags_.index(run->version_id), now));
+      log_warn("scheduler", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": " + result.error);
+    } catch (const ConflictError&) {
+      // The worker reported back meanwhile.
+    }
+  }
+}
+
+void Scheduler::reconcile_all(Timestamp now) {
+  for (const RunRecord& run : store_.list_unfinished_runs()) {
+    if (run.state != RunState::kRunning) continue;
+    store_.reconcile_run(
+        run.id, make_decider(dags_.get(run.version_id), dags_.index(run.version_id), now), now);
+  }
+}
+
+}  // namespace sluice

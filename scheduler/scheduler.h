@@ -1,0 +1,90 @@
+#pragma once
+// The scheduler loop: syncs DAG files, creates runs, starts them within their
+// limits, requeues due retries, fails the tasks of dead workers.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/store.h"
+
+#include "core/time.h"
+#include "scheduler/dag_sync.h"
+
+namespace sluice {
+
+class Clock;
+class DagCache;
+class Store;
+class WorkSignal;
+struct Dag;
+struct DagRecord;
+struct RunRecord;
+
+/// Scheduler settings; the defaults suit production, tests shorten them.
+struct SchedulerOptions {
+  std::string dags_folder;           // empty: do not sync files (DAGs come from the store)
+  std::string scheduler_id = "scheduler";
+  Millis sync_interval{2000};        // how often the DAG folder is checked for changes
+  Millis poll_interval{50};          // how often to look for runs made by other processes
+  Millis dag_refresh_interval{1000}; // how often DAG rows (paused, versions) are re-read
+  Millis reconcile_interval{10000};  // safety-net pass over every unfinished run
+  Millis heartbeat_timeout{30000};   // a worker silent this long has lost its tasks
+  int max_runs_per_dag_per_tick = 256;  // bounds catch-up work per pass
+};
+
+/// Creates and advances runs. Every decision is readiness (decide_run); the
+/// loop only applies decisions through the store.
+class Scheduler {
+ public:
+  Scheduler(Store& store, DagCache& dags, const Clock& clock, SchedulerOptions options,
+            WorkSignal* signal = nullptr);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  /// Runs passes until `stop` is set; wakes early on the work signal.
+  void run(const std::atomic<bool>& stop);
+  /// One pass. Returns when the next pass is due at the latest.
+  Timestamp tick();
+
+  /// The last sync report (for logging and `dags list`).
+  const SyncReport& last_sync() const { return last_sync_; }
+
+ private:
+  void sync_files(Timestamp now);
+  std::optional<Timestamp> create_scheduled_runs(Timestamp now);
+  std::optional<Timestamp> create_runs_for(const DagRecord& record, const Dag& dag,
+                                           int64_t version_id, Timestamp now);
+  void start_queued_runs(Timestamp now);
+  void requeue_due_tasks(Timestamp now);
+  void fail_orphaned_tasks(Timestamp now);
+  void reconcile_all(Timestamp now);
+
+  Store& store_;
+  DagCache& dags_;
+  const Clock& clock_;
+  SchedulerOptions options_;
+  WorkSignal* signal_;
+  std::unique_ptr<DagFolderSync> sync_;
+  SyncReport last_sync_;
+  Timestamp next_sync_{};
+  Timestamp next_reconcile_{};
+  Timestamp next_orphan_check_{};
+  Timestamp next_heartbeat_{};
+  Timestamp next_dag_refresh_{};
+  std::vector<DagRecord> dag_records_;
+  /// Per DAG: the version last seen and when its next scheduled run falls due,
+  /// so idle passes query nothing per DAG.
+  struct DagDue {
+    int64_t version_id = 0;
+    bool paused = false;
+    std::optional<Timestamp> due;
+  };
+  std::map<std::string, DagDue> due_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,126 @@
+// The command line as a user runs it: the real binary, real files.
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_util.h"
+
+namespace sluice {
+namespace {
+
+using testing::run_sluice;
+using testing::TempDir;
+
+const std::string kExamples = std::string(SLUICE_SOURCE_DIR) + "/dags";
+
+TEST(CliTest, HelpListsTheCommands) {
+  TempDir dir;
+  auto result = run_sluice({"--help"}, dir.path());
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* command : {"standalone", "scheduler", "worker", "trigger", "dags", "runs",
+                              "tasks", "db"}) {
+    EXPECT_NE(result.out.find(command), std::string::npos) << command;
+  }
+  auto none = run_sluice({}, dir.path());
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.out.find("standalone"), std::string::npos);
+}
+
+TEST(CliTest, UnknownCommandOrFlagIsBadInput) {
+  TempDir dir;
+  auto result = run_sluice({"dags", "lisst"}, dir.path());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("lisst"), std::string::npos) << result.err;
+}
+
+TEST(CliTest, ExampleDagsValidate) {
+  TempDir dir;
+  auto result = run_sluice({"dags", "validate", kExamples}, dir.path());
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("no problems"), std::string::npos) << result.out;
+}
+
+TEST(CliTest, ValidateReportsEveryProblemWithPositionAndExitsOne) {
+  TempDir dir;
+  dir.write("dags/good.yaml", "dag: good\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  dir.write("dags/bad.yaml",
+            "dag: bad\nschedule: null\ntasks:\n  - id: a\n    type: shell\n    comand: \"true\"\n"
+            "  - id: b\n    type: shell\n    command: x\n    depends_on: [zz]\n");
+  auto result = run_sluice({"dags", "validate", dir.file("dags")}, dir.path());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.out.find("bad.yaml:6:5:"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("did you mean 'command'"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("zz"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("1 DAG valid"), std::string::npos) << result.out;
+}
+
+TEST(CliTest, ListAndShowWorkWithoutADatabase) {
+  TempDir dir;
+  auto list = run_sluice({"dags", "list", "--dags", kExamples}, dir.path());
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("hello_shell"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("orders_elt"), std::string::npos) << list.out;
+  auto json = run_sluice({"dags", "list", "--dags", kExamples, "--json"}, dir.path());
+  auto parsed = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << json.out;
+  EXPECT_GE(parsed["dags"].size(), 2u);
+
+  auto show = run_sluice({"dags", "show", "hello_shell", "--dags", kExamples}, dir.path());
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("Next data intervals"), std::string::npos) << show.out;
+  // No database file appears as a side effect of read-only commands.
+  EXPECT_FALSE(std::ifstream(dir.file("sluice.db")).good());
+
+  auto missing = run_sluice({"dags", "show", "hello_shel", "--dags", kExamples}, dir.path());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("did you mean 'hello_shell'"), std::string::npos) << missing.err;
+}
+
+TEST(CliTest, CommandsRefuseAnUnmigratedDatabaseAndSayWhatToRun) {
+  TempDir dir;
+  auto result = run_sluice({"runs", "list", "--db", "sqlite://" + dir.file("new.db")}, dir.path());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("sluice db migrate"), std::string::npos) << result.err;
+  auto migrate = run_sluice({"db", "migrate", "--db", "sqlite://" + dir.file("new.db")}, dir.path());
+  EXPECT_EQ(migrate.exit_code, 0) << migrate.err;
+  auto again = run_sluice({"db", "migrate", "--db", "sqlite://" + dir.file("new.db")}, dir.path());
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.out.find("already current"), std::string::npos) << again.out;
+  auto status = run_sluice({"db", "status", "--db", "sqlite://" + dir.file("new.db")}, dir.path());
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+}
+
+TEST(CliTest, DagsTestRunsTheShellExampleInProcess) {
+  TempDir dir;
+  // dags test runs the whole DAG in-process on a scratch store.
+  auto test = run_sluice({"dags", "test", "hello_shell", "--dags", kExamples}, dir.path());
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  EXPECT_NE(test.out.find("run success"), std::string::npos) << test.out;
+}
+
+TEST(CliTest, DagsTestExitsTwoWhenTheRunFails) {
+  TempDir dir;
+  dir.write("dags/fails.yaml",
+            "dag: fails\nschedule: null\ntasks:\n  - {id: boom, type: shell, command: \"echo oops; exit 3\"}\n");
+  auto test = run_sluice({"dags", "test", "fails", "--dags", dir.file("dags")}, dir.path());
+  EXPECT_EQ(test.exit_code, 2) << test.out << test.err;
+  EXPECT_NE(test.out.find("oops"), std::string::npos) << test.out;
+  EXPECT_NE(test.out.find("exit code 3"), std::string::npos) << test.out;
+}
+
+TEST(CliTest, TasksTestRunsOneTaskAndStoresNothing) {
+  TempDir dir;
+  dir.write("dags/one.yaml",
+            "dag: one\nschedule: \"@daily\"\nstart_date: 2026-01-01\ntasks:\n"
+            "  - {id: hi, type: shell, command: \"echo hello {{ ds }}\"}\n");
+  auto result = run_sluice({"tasks", "test", "one", "hi", "--date", "2026-02-03", "--dags",
+                            dir.file("dags")},
+                           dir.path());
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("hello 2026-02-03"), std::string::npos) << result.out;
+  EXPECT_FALSE(std::ifstream(dir.file("sluice.db")).good());
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,232 @@
+// The scheduler loop with a fake clock and a real SQLite store: runs created
+// from schedules (once per interval, catchup or not, paused DAGs none), runs
+// started within max_active_runs, DAG files synced only when changed.
+#include "scheduler/scheduler.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+
+#include "core/store.h"
+#include "scheduler/dag_cache.h"
+#include "scheduler/dag_sync.h"
+#include "scheduler/trigger.h"
+#include "tests/core/store_test_util.h"
+#include "tests/test_util.h"
+
+namespace sluice {
+namespace {
+
+using namespace std::chrono_literals;
+
+Timestamp at(const char* iso) { return *parse_timestamp(iso); }
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest() : store_(testing::make_test_store("sqlite")), dags_(*store_), clock_(at("2026-03-10T12:00:00Z")) {}
+
+  void write_dag(const std::string& name, const std::string& yaml) {
+    dir_.write(name + ".yaml", yaml);
+  }
+
+  Scheduler make_scheduler() {
+    SchedulerOptions options;
+    options.dags_folder = dir_.path();
+    options.sync_interval = 0ms;
+    options.dag_refresh_interval = 0ms;
+    return Scheduler(*store_, dags_, clock_, options);
+  }
+
+  std::vector<RunRecord> runs(const std::string& dag) {
+    RunFilter filter;
+    filter.dag_id = dag;
+    filter.limit = 1000;
+    return store_->list_runs(filter);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+  DagCache dags_;
+  FakeClock clock_;
+};
+
+TEST_F(SchedulerTest, CatchupCreatesEveryMissedIntervalOnceAcrossRestarts) {
+  write_dag("daily", R"(dag: daily
+schedule: "0 2 * * *"
+start_date: 2026-03-05
+catchup: true
+max_active_runs: 2
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  {
+    Scheduler scheduler = make_scheduler();
+    scheduler.tick();
+  }
+  // Intervals starting Mar 5..Mar 9 02:00 have ended by Mar 10 12:00.
+  auto created = runs("daily");
+  ASSERT_EQ(created.size(), 5u);
+  EXPECT_EQ(created.back().run_id, "scheduled__2026-03-05T02:00:00Z");
+  EXPECT_EQ(created.front().run_id, "scheduled__2026-03-09T02:00:00Z");
+
+  // A restarted scheduler (or a standby) creates none of them again.
+  Scheduler again = make_scheduler();
+  again.tick();
+  EXPECT_EQ(runs("daily").size(), 5u);
+
+  // max_active_runs: 2 of the 5 are running, the oldest first.
+  int running = 0;
+  for (const RunRecord& r : runs("daily")) {
+    if (r.state == RunState::kRunning) {
+      ++running;
+      EXPECT_LE(r.interval.start, at("2026-03-06T02:00:00Z"));
+    }
+  }
+  EXPECT_EQ(running, 2);
+
+  // The next interval is created once it ends, not before.
+  clock_.set(at("2026-03-11T01:59:00Z"));
+  again.tick();
+  EXPECT_EQ(runs("daily").size(), 5u);
+  clock_.set(at("2026-03-11T02:00:00Z"));
+  again.tick();
+  EXPECT_EQ(runs("daily").size(), 6u);
+}
+
+TEST_F(SchedulerTest, WithoutCatchupOnlyTheLatestIntervalRuns) {
+  write_dag("nocatch", R"(dag: nocatch
+schedule: "@daily"
+start_date: 2026-01-01
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  Scheduler scheduler = make_scheduler();
+  scheduler.tick();
+  auto created = runs("nocatch");
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(created[0].interval.start, at("2026-03-09T00:00:00Z"));
+  EXPECT_EQ(created[0].state, RunState::kRunning);
+}
+
+TEST_F(SchedulerTest, PausedDagsCreateNothingUntilUnpaused) {
+  write_dag("paused", R"(dag: paused
+schedule: "@hourly"
+start_date: 2026-03-10
+paused: true
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  Scheduler scheduler = make_scheduler();
+  scheduler.tick();
+  EXPECT_TRUE(runs("paused").empty());
+  store_->set_paused("paused", false);
+  scheduler.tick();
+  EXPECT_EQ(runs("paused").size(), 1u);
+}
+
+TEST_F(SchedulerTest, OnceRunsExactlyOnce) {
+  write_dag("once", R"(dag: once
+schedule: "@once"
+start_date: 2026-03-01
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  Scheduler scheduler = make_scheduler();
+  scheduler.tick();
+  clock_.advance(std::chrono::hours(48));
+  scheduler.tick();
+  EXPECT_EQ(runs("once").size(), 1u);
+}
+
+TEST_F(SchedulerTest, ManualRunsAreNeverMergedAndRespectConf) {
+  write_dag("manual", R"(dag: manual
+schedule: null
+params: {country: us}
+tasks:
+  - {id: a, type: shell, command: "echo {{ params.country }}"}
+)");
+  DagFolderSync(*store_, dir_.path()).sync(clock_.now());
+  TriggerRequest request{"manual", std::nullopt, {{"country", "de"}}};
+  RunRecord first = trigger_run(*store_, dags_, request, clock_.now());
+  RunRecord second = trigger_run(*store_, dags_, request, clock_.now());
+  EXPECT_NE(first.run_id, second.run_id);
+  EXPECT_EQ(first.conf["country"], "de");
+  TriggerRequest bad{"manual", std::nullopt, {{"contry", "de"}}};
+  try {
+    trigger_run(*store_, dags_, bad, clock_.now());
+    FAIL() << "an unknown conf key must be refused";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'country'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(runs("manual").size(), 2u);
+}
+
+TEST_F(SchedulerTest, ManualIntervalFollowsTheDateRules) {
+  write_dag("berlin", R"(dag: berlin
+schedule: "0 2 * * *"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  DagFolderSync(*store_, dir_.path()).sync(clock_.now());
+  auto dag = dags_.get(*store_->get_dag("berlin")->version_id);
+  // A bare date: the interval starting that day, 02:00 Berlin = 01:00 UTC in winter.
+  DataInterval day = manual_interval(*dag, std::string("2026-02-03"), clock_.now());
+  EXPECT_EQ(day.start, at("2026-02-03T01:00:00Z"));
+  EXPECT_EQ(day.end, at("2026-02-04T01:00:00Z"));
+  // A timestamp: the interval containing it.
+  DataInterval containing = manual_interval(*dag, std::string("2026-02-03T01:00:00"), clock_.now());
+  EXPECT_EQ(containing.start, at("2026-02-02T01:00:00Z"));
+  // None: the latest complete interval.
+  DataInterval latest = manual_interval(*dag, std::nullopt, clock_.now());
+  EXPECT_EQ(latest.end, at("2026-03-10T01:00:00Z"));
+  EXPECT_THROW(manual_interval(*dag, std::string("yesterday"), clock_.now()), UserError);
+}
+
+TEST_F(SchedulerTest, UnchangedFilesAreNotParsedAgain) {
+  write_dag("one", "dag: one\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  write_dag("two", "dag: two\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  DagFolderSync sync(*store_, dir_.path());
+  SyncReport first = sync.sync(clock_.now());
+  EXPECT_EQ(first.parsed, 2);
+  EXPECT_EQ(first.stored, 2);
+  SyncReport second = sync.sync(clock_.now());
+  EXPECT_EQ(second.parsed, 0);
+  // A changed file is parsed again and stored as a new version.
+  write_dag("two", "dag: two\nschedule: null\ntasks:\n  - {id: b, type: shell, command: \"true\"}\n");
+  SyncReport third = sync.sync(clock_.now());
+  EXPECT_EQ(third.parsed, 1);
+  EXPECT_EQ(third.stored, 1);
+  // A file with errors keeps the DAG's last good version and records the error.
+  write_dag("two", "dag: two\nschedule: null\ntasks:\n  - {id: b, type: shel, command: \"true\"}\n");
+  SyncReport fourth = sync.sync(clock_.now());
+  EXPECT_EQ(fourth.errors, 1);
+  auto errors = store_->list_file_errors();
+  ASSERT_EQ(errors.size(), 1u);
+  auto record = store_->get_dag("two");
+  ASSERT_TRUE(record && record->version_id);
+  EXPECT_EQ(dags_.get(*record->version_id)->tasks[0].id, "b");
+  // A removed file marks its DAG inactive.
+  std::filesystem::remove(dir_.file("one.yaml"));
+  sync.sync(clock_.now());
+  EXPECT_FALSE(store_->get_dag("one")->active);
+}
+
+TEST_F(SchedulerTest, DuplicateDagIdInALaterFileIsAnErrorAndTheFirstKeepsWorking) {
+  write_dag("a_first", "dag: same\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  write_dag("b_second", "dag: same\nschedule: null\ntasks:\n  - {id: z, type: shell, command: \"true\"}\n");
+  DagFolderSync sync(*store_, dir_.path());
+  SyncReport report = sync.sync(clock_.now());
+  EXPECT_EQ(report.errors, 1);
+  ASSERT_EQ(report.error_messages.size(), 1u);
+  EXPECT_NE(report.error_messages[0].find("b_second.yaml"), std::string::npos);
+  EXPECT_NE(report.error_messages[0].find("already defined"), std::string::npos);
+  auto record = store_->get_dag("same");
+  EXPECT_EQ(dags_.get(*record->version_id)->tasks[0].id, "a");
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,140 @@
+#include "tests/test_util.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace sluice::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/sluice-test.XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& content) const {
+  std::string p = file(name);
+  std::filesystem::create_directories(std::filesystem::path(p).parent_path());
+  std::ofstream(p, std::ios::binary) << content;
+  return p;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string sluice_binary() { return SLUICE_BINARY; }
+
+std::vector<std::string> sluice_argv(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {sluice_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+namespace {
+
+[[noreturn]] void exec_child(const std::vector<std::string>& argv, const std::string& cwd,
+                             const std::map<std::string, std::string>& env) {
+  if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+  for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execvp(args[0], args.data());
+  _exit(127);
+}
+
+}  // namespace
+
+CommandOutput run_sluice(const std::vector<std::string>& args, const std::string& cwd,
+                         const std::map<std::string, std::string>& env) {
+  TempDir tmp;
+  std::string out_file = tmp.file("out");
+  std::string err_file = tmp.file("err");
+  pid_t pid = fork();
+  if (pid == 0) {
+    int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = open("/dev/null", O_RDONLY);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    exec_child(sluice_argv(args), cwd, env);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CommandOutput result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = read_file(out_file);
+  result.err = read_file(err_file);
+  return result;
+}
+
+Process::Process(const std::vector<std::string>& argv, const std::string& cwd,
+                 const std::string& log_file, const std::map<std::string, std::string>& env) {
+  pid_ = fork();
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    int log = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int in = open("/dev/null", O_RDONLY);
+    dup2(in, 0);
+    dup2(log, 1);
+    dup2(log, 2);
+    exec_child(argv, cwd, env);
+  }
+  setpgid(pid_, pid_);
+}
+
+Process::~Process() {
+  if (!reaped_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+  }
+}
+
+void Process::kill(int signal) {
+  if (!reaped_) ::kill(pid_, signal);
+}
+
+bool Process::running() {
+  if (reaped_) return false;
+  int r = waitpid(pid_, &status_, WNOHANG);
+  if (r == pid_) reaped_ = true;
+  return !reaped_;
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+  bool done = wait_until([&] { return !running(); }, timeout);
+  if (!done) return -1;
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace sluice::testing

@@ -1,0 +1,71 @@
+#pragma once
+// Helpers for tests that run the real `sluice` binary and other processes.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sluice::testing {
+
+/// A temporary folder, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  /// Writes `content` to `name` (folders created as needed); returns the path.
+  std::string write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path);
+
+/// The outcome of a finished command.
+struct CommandOutput {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs the sluice binary under test with `args` in `cwd`, waits for it.
+CommandOutput run_sluice(const std::vector<std::string>& args, const std::string& cwd,
+                         const std::map<std::string, std::string>& env = {});
+
+/// A background process (in its own process group); killed on destruction.
+class Process {
+ public:
+  /// Starts `argv` in `cwd`; stdout and stderr go to `log_file`.
+  Process(const std::vector<std::string>& argv, const std::string& cwd,
+          const std::string& log_file, const std::map<std::string, std::string>& env = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  int pid() const { return pid_; }
+  void kill(int signal);
+  /// Waits for the process to exit; returns its exit status or -1 on timeout.
+  int wait(std::chrono::milliseconds timeout);
+  bool running();
+
+ private:
+  int pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+/// Starts `sluice ARGS...` in the background.
+std::vector<std::string> sluice_argv(const std::vector<std::string>& args);
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+/// The path of the sluice binary under test.
+std::string sluice_binary();
+
+}  // namespace sluice::testing

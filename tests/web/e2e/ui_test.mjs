@@ -1,0 +1,202 @@
+// Browser test of the Sluice UI. Starts `sluice standalone` on a free port
+// over a scratch folder, drives Debian's chromium through playwright-core:
+// DAG list -> DAG page -> trigger -> grid turns green -> task log, where a
+// logged <script> line must show as text. Screenshots go to the output folder.
+//
+// Usage: node ui_test.mjs [SLUICE_BINARY] [OUTPUT_DIR]
+//   (or the environment variables SLUICE_BINARY, SLUICE_TEST_OUTPUT, CHROMIUM)
+// Exit code 0 on success, 1 on failure (with the reason and the server log).
+
+import {spawn} from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {chromium} from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../../..');
+const binary = process.argv[2] || process.env.SLUICE_BINARY || path.join(repo, 'build/sluice');
+const outDir = path.resolve(process.argv[3] || process.env.SLUICE_TEST_OUTPUT ||
+                            path.join(repo, 'test-output/web-e2e'));
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT_MS = 60000;
+
+const DAG = `dag: e2e_demo
+description: Browser test DAG
+schedule: null
+start_date: 2026-01-01
+params: {greeting: hello}
+tasks:
+  - id: hello
+    type: shell
+    command: "echo '<script>window.__sluice_pwned = 1</script> hello from sluice'"
+  - id: after
+    type: shell
+    depends_on: [hello]
+    command: "echo after done"
+`;
+
+function log(message) {
+  console.log(`[e2e ${new Date().toISOString().slice(11, 23)}] ${message}`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(what, condition, timeoutMs = TIMEOUT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  while (Date.now() < deadline) {
+    try {
+      if (await condition()) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ''));
+}
+
+async function main() {
+  fs.mkdirSync(outDir, {recursive: true});
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-'));
+  fs.mkdirSync(path.join(scratch, 'dags'));
+  fs.writeFileSync(path.join(scratch, 'dags/e2e_demo.yaml'), DAG);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const serverLogPath = path.join(outDir, 'standalone.log');
+  const serverLog = fs.openSync(serverLogPath, 'w');
+
+  log(`starting ${binary} standalone on port ${port} in ${scratch}`);
+  const server = spawn(binary, ['standalone', '--port', String(port), '--slots', '2'], {
+    cwd: scratch,
+    env: Object.assign({}, process.env, {
+      SLUICE_DB: 'sqlite://' + path.join(scratch, 'sluice.db'),
+      SLUICE_DAGS: path.join(scratch, 'dags'),
+      SLUICE_API_TOKEN: '',
+    }),
+    stdio: ['ignore', serverLog, serverLog],
+    detached: true,
+  });
+  let serverExited = null;
+  server.on('exit', (code, signal) => { serverExited = {code, signal}; });
+
+  let context = null;
+  const pageErrors = [];
+  let ok = false;
+  try {
+    await waitFor('/healthz', async () => {
+      if (serverExited) throw new Error(`sluice exited early: ${JSON.stringify(serverExited)}`);
+      const res = await fetch(base + '/healthz');
+      return res.status === 200;
+    });
+    log('server is healthy');
+
+    context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-chromium-')), {
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: {width: 1280, height: 900},
+    });
+    const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(TIMEOUT_MS);
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') pageErrors.push('console: ' + m.text()); });
+    // Nothing may be fetched from anywhere but the server under test.
+    await page.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(base + '/')) return route.continue();
+      pageErrors.push('request to another origin: ' + url);
+      return route.abort();
+    });
+
+    // The DAG list shows the DAG once the scheduler has read its file.
+    await page.goto(base + '/#/');
+    await page.locator('a.dag-link', {hasText: 'e2e_demo'}).waitFor();
+    await page.screenshot({path: path.join(outDir, '01-dag-list.png'), fullPage: true});
+    log('DAG list shows e2e_demo');
+
+    // The DAG page: graph and trigger form.
+    await page.locator('a.dag-link', {hasText: 'e2e_demo'}).click();
+    await page.locator('svg.graph g[data-task="after"]').waitFor();
+    await page.locator('details.trigger summary').click();
+    await page.locator('#trigger-conf').fill('{"greeting": "hi from the browser"}');
+    await page.locator('#trigger-button').click();
+    const created = page.locator('.trigger-result a');
+    await created.waitFor();
+    const runId = (await created.textContent()).trim();
+    if (!runId.startsWith('manual__')) throw new Error(`unexpected run id '${runId}'`);
+    log(`triggered ${runId}`);
+
+    // The grid turns green without a reload.
+    for (const task of ['hello', 'after']) {
+      await page.locator(`table.grid a.cell[data-run="${runId}"][data-task="${task}"][data-state="success"]`)
+        .waitFor({timeout: TIMEOUT_MS});
+    }
+    await page.locator(`table.grid a.bar.st-success[data-run="${runId}"]`).waitFor();
+    await page.screenshot({path: path.join(outDir, '02-dag-grid-green.png'), fullPage: true});
+    log('grid is green');
+
+    // The task log shows the <script> line as text, and it never ran.
+    await page.locator(`table.grid a.cell[data-run="${runId}"][data-task="hello"]`).click();
+    await waitFor('the log text', async () =>
+      ((await page.locator('#log').textContent()) || '').includes('hello from sluice'));
+    const text = await page.locator('#log').textContent();
+    if (!text.includes('<script>window.__sluice_pwned = 1</script> hello from sluice')) {
+      throw new Error(`log does not show the <script> line as text: ${JSON.stringify(text)}`);
+    }
+    if (await page.locator('#log script').count() !== 0) throw new Error('the log holds a <script> element');
+    if (await page.evaluate(() => window.__sluice_pwned) !== undefined) throw new Error('logged script ran');
+    await page.screenshot({path: path.join(outDir, '03-task-log.png'), fullPage: true});
+    log('task log shows <script> as text');
+
+    // The run page: task table and Gantt chart.
+    await page.goto(`${base}/#/dag/e2e_demo/run/${encodeURIComponent(runId)}`);
+    await page.locator('table.tasks tr[data-task="after"] .state.st-success').waitFor();
+    await page.locator('svg.gantt rect.bar').first().waitFor();
+    await page.screenshot({path: path.join(outDir, '04-run.png'), fullPage: true});
+    log('run page shows tasks and Gantt chart');
+
+    if (pageErrors.length) throw new Error('the page reported errors:\n' + pageErrors.join('\n'));
+    ok = true;
+  } catch (e) {
+    console.error(`FAILED: ${e.stack || e}`);
+    if (pageErrors.length) console.error('page errors:\n' + pageErrors.join('\n'));
+    if (context) {
+      const pages = context.pages();
+      if (pages.length) {
+        await pages[0].screenshot({path: path.join(outDir, 'failure.png'), fullPage: true}).catch(() => {});
+      }
+    }
+    console.error(`--- standalone log (${serverLogPath}) ---`);
+    console.error(fs.readFileSync(serverLogPath, 'utf8').slice(-6000));
+  } finally {
+    if (context) await context.close().catch(() => {});
+    if (!serverExited) {
+      try { process.kill(-server.pid, 'SIGTERM'); } catch (e) { /* gone */ }
+      await waitFor('sluice to stop', async () => serverExited !== null, 15000).catch(() => {
+        try { process.kill(-server.pid, 'SIGKILL'); } catch (e) { /* gone */ }
+      });
+    }
+    fs.closeSync(serverLog);
+    if (ok) fs.rmSync(scratch, {recursive: true, force: true});
+  }
+  log(ok ? `passed; screenshots in ${outDir}` : `failed; screenshots in ${outDir}`);
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,92 @@
+#pragma once
+// The JSON handlers of /api/v1, /healthz and /metrics. Security (token,
+// CSRF, body size) is WebServer's job and happens before these run.
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/time.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace sluice {
+
+class DagCache;
+class Store;
+struct Config;
+struct DagRecord;
+struct RunRecord;
+struct TaskInstanceRecord;
+
+/// Answers API requests from the store: DAGs, runs, task instances, logs,
+/// workers, alerts, health and metrics.
+class Api {
+ public:
+  Api(Store& store, DagCache& dags, const Config& config, const Clock& clock);
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  /// Registers every /api/v1 route, /healthz and /metrics on `server`.
+  void install(httplib::Server& server);
+
+ private:
+  nlohmann::json dag_summary(const DagRecord& record, const std::string& file_error);
+  nlohmann::json dag_detail(const std::string& dag_id);
+  nlohmann::json run_json(const RunRecord& run);
+  nlohmann::json task_json(const TaskInstanceRecord& ti, bool full);
+  DagRecord find_dag(const std::string& dag_id);
+  RunRecord find_run(const std::string& dag_id, const std::string& run_id);
+  TaskInstanceRecord find_task(const RunRecord& run, const std::string& task_id);
+  nlohmann::json set_paused(const std::string& dag_id, bool paused);
+  /// Replaces every configured secret in every string of `j`.
+  nlohmann::json masked_json(nlohmann::json j) const;
+  std::string masked(const std::string& text) const;
+
+  void get_dags(const httplib::Request& req, httplib::Response& res);
+  void get_dag(const httplib::Request& req, httplib::Response& res);
+  void patch_dag(const httplib::Request& req, httplib::Response& res);
+  void get_grid(const httplib::Request& req, httplib::Response& res);
+  void get_import_errors(const httplib::Request& req, httplib::Response& res);
+  void get_runs(const httplib::Request& req, httplib::Response& res);
+  void post_run(const httplib::Request& req, httplib::Response& res);
+  void get_run(const httplib::Request& req, httplib::Response& res);
+  void cancel_run(const httplib::Request& req, httplib::Response& res);
+  void clear_run(const httplib::Request& req, httplib::Response& res);
+  void get_tasks(const httplib::Request& req, httplib::Response& res);
+  void get_task(const httplib::Request& req, httplib::Response& res);
+  void clear_task(const httplib::Request& req, httplib::Response& res);
+  void mark_task(const httplib::Request& req, httplib::Response& res);
+  void get_logs(const httplib::Request& req, httplib::Response& res);
+  void get_workers(const httplib::Request& req, httplib::Response& res);
+  void get_alerts(const httplib::Request& req, httplib::Response& res);
+  void get_pools(const httplib::Request& req, httplib::Response& res);
+  void get_health(const httplib::Request& req, httplib::Response& res);
+  void get_metrics(const httplib::Request& req, httplib::Response& res);
+  std::string render_metrics();
+
+  Store& store_;
+  DagCache& dags_;
+  const Config& config_;
+  const Clock& clock_;
+  std::vector<std::string> secrets_;
+
+  // Metrics walk many rows; scrapes within a few seconds share one result.
+  std::mutex metrics_mu_;
+  std::string metrics_text_;                           // GUARDED_BY(metrics_mu_)
+  std::chrono::steady_clock::time_point metrics_at_{};  // GUARDED_BY(metrics_mu_)
+};
+
+/// Sends `body` as JSON with `status` (non-UTF-8 bytes are replaced, never thrown on).
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+/// Sends {"error": message} with `status`.
+void send_error(httplib::Response& res, int status, const std::string& message);
+
+}  // namespace sluice

@@ -1,0 +1,757 @@
+// Sluice browser UI: a single page app over /api/v1, with hash routes and
+// polling. Every value from the API reaches the page through text nodes and
+// attributes (el() below), never parsed as markup.
+'use strict';
+
+(function () {
+  const POLL_MS = 1500;
+  const GRID_RUNS = 25;
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const main = document.getElementById('main');
+  const banner = document.getElementById('banner');
+
+  // ---- DOM helpers
+
+  function append(node, ...children) {
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function setAttrs(node, attrs) {
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key.startsWith('on') && typeof value === 'function') {
+        node.addEventListener(key.slice(2), value);
+      } else if (key === 'class') {
+        node.setAttribute('class', value);
+      } else {
+        node.setAttribute(key, value === true ? '' : String(value));
+      }
+    }
+  }
+
+  // el('a', {href: '#/x'}, 'text', child...): strings become text nodes.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    setAttrs(node, attrs);
+    return append(node, children);
+  }
+
+  function sv(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    setAttrs(node, attrs);
+    return append(node, children);
+  }
+
+  function replace(node, ...children) {
+    node.replaceChildren();
+    return append(node, children);
+  }
+
+  function enc(part) {
+    return encodeURIComponent(part);
+  }
+
+  function dagHref(dag) { return '#/dag/' + enc(dag); }
+  function runHref(dag, run) { return dagHref(dag) + '/run/' + enc(run); }
+  function taskHref(dag, run, task, tryNumber) {
+    return runHref(dag, run) + '/task/' + enc(task) + (tryNumber ? '/try/' + tryNumber : '');
+  }
+
+  function stateBadge(state) {
+    return el('span', {class: 'state st-' + (state || 'none')}, state || 'none');
+  }
+
+  // ---- formatting
+
+  const formatters = new Map();
+  function formatter(tz) {
+    const zone = tz || 'UTC';
+    if (!formatters.has(zone)) {
+      const options = {
+        year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+        second: '2-digit', hour12: false, timeZoneName: 'short', timeZone: zone,
+      };
+      let f;
+      try {
+        f = new Intl.DateTimeFormat('sv-SE', options);
+      } catch (e) {
+        f = new Intl.DateTimeFormat('sv-SE', Object.assign(options, {timeZone: 'UTC'}));
+      }
+      formatters.set(zone, f);
+    }
+    return formatters.get(zone);
+  }
+
+  function fmtTime(iso, tz) {
+    if (!iso) return '';
+    return formatter(tz).format(new Date(iso));
+  }
+
+  function fmtDuration(ms) {
+    if (ms === null || ms === undefined) return '';
+    if (ms < 1000) return ms + 'ms';
+    let s = Math.round(ms / 1000);
+    const h = Math.floor(s / 3600); s -= h * 3600;
+    const m = Math.floor(s / 60); s -= m * 60;
+    return (h ? h + 'h ' : '') + (h || m ? m + 'm ' : '') + s + 's';
+  }
+
+  function durationBetween(start, end) {
+    if (!start) return null;
+    return (end ? new Date(end) : new Date()) - new Date(start);
+  }
+
+  // ---- API
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  async function api(method, path, body) {
+    const options = {method: method, headers: {'Accept': 'application/json'}, credentials: 'same-origin'};
+    if (body !== undefined) {
+      options.headers['Content-Type'] = 'application/json';
+      options.body = JSON.stringify(body);
+    }
+    const res = await fetch('api/v1' + path, options);
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (e) {
+      data = null;
+    }
+    if (res.status === 401 && path !== '/session') {
+      showLogin();
+      throw new ApiError(401, 'a token is needed');
+    }
+    if (!res.ok) {
+      throw new ApiError(res.status, (data && data.error) || ('HTTP ' + res.status));
+    }
+    return data;
+  }
+
+  // Errors of the last action stay until the next action or page; errors of
+  // polling clear as soon as a refresh succeeds.
+  const errors = {action: null, poll: null};
+  function showError(message, kind) {
+    errors[kind || 'poll'] = message ? String(message) : null;
+    const text = [errors.action, errors.poll].filter((m) => m).join('\n');
+    banner.hidden = !text;
+    replace(banner, text);
+  }
+
+  // Runs an action from a button, showing its error; refreshes the page after.
+  async function act(button, fn) {
+    if (button) button.disabled = true;
+    try {
+      await fn();
+      showError(null, 'action');
+    } catch (e) {
+      if (e.status !== 401) showError(e.message, 'action');
+    } finally {
+      if (button) button.disabled = false;
+    }
+    poller.kick();
+  }
+
+  // ---- login (only when the server has an API token)
+
+  let loginShown = false;
+  function showLogin() {
+    if (loginShown) return;
+    loginShown = true;
+    const input = el('input', {type: 'password', id: 'token', autocomplete: 'current-password',
+                               placeholder: 'API token'});
+    const message = el('p', {class: 'error'});
+    const form = el('form', {class: 'login', id: 'login-form'},
+      el('h2', null, 'Sign in'),
+      el('p', null, 'This Sluice server needs its API token (SLUICE_API_TOKEN).'),
+      input, el('button', {type: 'submit'}, 'Sign in'), message);
+    const overlay = el('div', {class: 'overlay'}, form);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      try {
+        await api('POST', '/session', {token: input.value});
+        overlay.remove();
+        loginShown = false;
+        route();
+      } catch (e) {
+        replace(message, e.message);
+      }
+    });
+    document.body.append(overlay);
+    input.focus();
+  }
+
+  // ---- polling: one refresh at a time, every POLL_MS
+
+  const poller = {
+    timer: null,
+    page: null,
+    start(page) {
+      this.page = page;
+      this.kick();
+    },
+    kick() {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.tick(), 0);
+    },
+    async tick() {
+      const page = this.page;
+      if (!page || page.busy) return;  // the running refresh reschedules
+      page.busy = true;
+      try {
+        await page.refresh();
+        if (page === this.page) showError(null);
+      } catch (e) {
+        if (page === this.page && e.status !== 401) showError(e.message);
+      } finally {
+        page.busy = false;
+      }
+      if (page === this.page) {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.tick(), POLL_MS);
+      }
+    },
+  };
+
+  // ---- pause toggle
+
+  function pauseToggle(dag) {
+    const paused = !!dag.paused;
+    const button = el('button', {
+      class: 'toggle ' + (paused ? 'off' : 'on'),
+      title: paused ? 'Paused: click to unpause' : 'Active: click to pause',
+      'data-dag': dag.dag_id,
+      'aria-pressed': paused ? 'false' : 'true',
+    }, paused ? 'paused' : 'on');
+    button.addEventListener('click', () => act(button, () =>
+      api('POST', '/dags/' + enc(dag.dag_id) + (paused ? '/unpause' : '/pause'))));
+    return button;
+  }
+
+  // ---- DAG list
+
+  function dagsPage() {
+    const errorsBox = el('section', {class: 'import-errors', hidden: true});
+    const tbody = el('tbody');
+    const table = el('table', {class: 'list dags'},
+      el('thead', null, el('tr', null, el('th', null, ''), el('th', null, 'DAG'),
+        el('th', null, 'Schedule'), el('th', null, 'Next run'), el('th', null, 'Recent runs'),
+        el('th', null, 'Last run'))),
+      tbody);
+    return {
+      title: 'DAGs',
+      mount(root) {
+        append(root, el('h1', null, 'DAGs'), errorsBox, table);
+      },
+      async refresh() {
+        const [dags, errors] = await Promise.all([api('GET', '/dags'), api('GET', '/import-errors')]);
+        errorsBox.hidden = errors.length === 0;
+        replace(errorsBox, el('h2', null, 'Files that failed to load (' + errors.length + ')'),
+          errors.map((e) => el('div', {class: 'import-error'},
+            el('div', {class: 'file'}, e.file, e.dag_id ? ' (' + e.dag_id + ')' : ''),
+            el('pre', null, e.message))));
+        const rows = [];
+        for (const dag of dags) {
+          const squares = el('span', {class: 'squares'},
+            dag.recent_runs.slice().reverse().map((r) => el('a', {
+              class: 'sq st-' + r.state, href: runHref(dag.dag_id, r.run_id),
+              title: r.run_id + ' — ' + r.state,
+            })));
+          const next = dag.next_run
+            ? fmtTime(dag.next_run.data_interval_end, dag.timezone) : '';
+          rows.push(el('tr', {class: dag.active ? '' : 'inactive', 'data-dag': dag.dag_id},
+            el('td', null, pauseToggle(dag)),
+            el('td', null, el('a', {class: 'dag-link', href: dagHref(dag.dag_id)}, dag.dag_id),
+              dag.active ? null : el('span', {class: 'muted'}, ' (file removed)'),
+              dag.description ? el('div', {class: 'muted small'}, dag.description) : null,
+              dag.tags && dag.tags.length ? el('div', {class: 'tags'},
+                dag.tags.map((t) => el('span', {class: 'tag'}, t))) : null),
+            el('td', null, el('code', null, dag.schedule === null ? 'none' : dag.schedule),
+              el('div', {class: 'muted small'}, dag.timezone)),
+            el('td', {title: 'runs once this interval ends'}, next),
+            el('td', null, squares),
+            el('td', null, dag.last_run_state ? stateBadge(dag.last_run_state) : '')));
+          if (dag.parse_error) {
+            rows.push(el('tr', {class: 'parse-error-row'},
+              el('td', null, ''), el('td', {colspan: 5},
+                el('div', {class: 'error'}, 'The file has errors; the last good version keeps running:'),
+                el('pre', {class: 'parse-error'}, dag.parse_error))));
+          }
+        }
+        if (dags.length === 0) {
+          rows.push(el('tr', null, el('td', {colspan: 6, class: 'muted'},
+            'No DAGs yet: put YAML files in the DAG folder.')));
+        }
+        replace(tbody, rows);
+      },
+    };
+  }
+
+  // ---- DAG page
+
+  function layoutGraph(tasks) {
+    const depth = new Map();
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    function depthOf(id, seen) {
+      if (depth.has(id)) return depth.get(id);
+      if (seen.has(id)) return 0;
+      seen.add(id);
+      const task = byId.get(id);
+      let d = 0;
+      for (const up of (task ? task.depends_on : [])) d = Math.max(d, depthOf(up, seen) + 1);
+      depth.set(id, d);
+      return d;
+    }
+    const layers = [];
+    for (const t of tasks) {
+      const d = depthOf(t.id, new Set());
+      (layers[d] = layers[d] || []).push(t.id);
+    }
+    const pos = new Map();
+    const W = 170, H = 34, GX = 60, GY = 16;
+    layers.forEach((ids, x) => ids.forEach((id, y) => {
+      pos.set(id, {x: 10 + x * (W + GX), y: 10 + y * (H + GY)});
+    }));
+    const width = 20 + layers.length * (W + GX) - GX;
+    const height = 20 + Math.max(1, ...layers.map((l) => l.length)) * (H + GY) - GY;
+    return {pos, W, H, width, height};
+  }
+
+  function drawGraph(tasks) {
+    const {pos, W, H, width, height} = layoutGraph(tasks);
+    const root = sv('svg', {class: 'graph', width: width, height: height,
+                            viewBox: '0 0 ' + width + ' ' + height, role: 'img'});
+    root.append(sv('defs', null, sv('marker', {id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5,
+      markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse'},
+      sv('path', {d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrowhead'}))));
+    const nodes = new Map();
+    for (const t of tasks) {
+      const to = pos.get(t.id);
+      for (const up of t.depends_on) {
+        const from = pos.get(up);
+        if (!from) continue;
+        const x1 = from.x + W, y1 = from.y + H / 2, x2 = to.x, y2 = to.y + H / 2;
+        const mx = (x1 + x2) / 2;
+        root.append(sv('path', {class: 'edge', 'marker-end': 'url(#arrow)',
+          d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`}));
+      }
+    }
+    for (const t of tasks) {
+      const p = pos.get(t.id);
+      const rect = sv('rect', {x: p.x, y: p.y, width: W, height: H, rx: 5, class: 'node st-none'});
+      const label = t.id.length > 22 ? t.id.slice(0, 21) + '…' : t.id;
+      const g = sv('g', {'data-task': t.id},
+        sv('title', null, t.id + ' (' + t.type + ')'), rect,
+        sv('text', {x: p.x + 8, y: p.y + 21, class: 'node-label'}, label));
+      nodes.set(t.id, rect);
+      root.append(g);
+    }
+    return {svg: root, nodes};
+  }
+
+  function dagPage(dagId) {
+    let offset = 0;
+    let graph = null;
+    let graphVersion = null;
+    let triggerBuilt = false;
+    const header = el('div', {class: 'dag-header'});
+    const errorBox = el('div');
+    const triggerBox = el('details', {class: 'trigger'}, el('summary', null, 'Trigger a run'));
+    const gridBox = el('div', {class: 'grid-box'});
+    const pager = el('div', {class: 'pager'});
+    const graphBox = el('div', {class: 'graph-box'});
+    const yamlPre = el('pre', {class: 'yaml'});
+
+    function buildTrigger(dag) {
+      const conf = el('textarea', {id: 'trigger-conf', rows: 5, spellcheck: 'false'});
+      conf.value = JSON.stringify(dag.params || {}, null, 2);
+      const date = el('input', {id: 'trigger-date', type: 'text',
+                                placeholder: 'optional: 2026-02-03 or 2026-02-03T02:00:00'});
+      const result = el('div', {class: 'trigger-result'});
+      const button = el('button', {id: 'trigger-button', type: 'button'}, 'Trigger');
+      button.addEventListener('click', () => act(button, async () => {
+        let parsed;
+        try {
+          parsed = conf.value.trim() ? JSON.parse(conf.value) : {};
+        } catch (e) {
+          throw new Error('conf is not valid JSON: ' + e.message);
+        }
+        const body = {conf: parsed};
+        if (date.value.trim()) body.date = date.value.trim();
+        const run = await api('POST', '/dags/' + enc(dagId) + '/runs', body);
+        offset = 0;
+        replace(result, 'Created ', el('a', {href: runHref(dagId, run.run_id)}, run.run_id));
+      }));
+      append(triggerBox,
+        el('label', {for: 'trigger-conf'}, 'conf (JSON, keys must be params of the DAG)'), conf,
+        el('label', {for: 'trigger-date'}, 'date (default: the latest complete interval)'), date,
+        el('div', null, button), result);
+    }
+
+    function renderGrid(dag, grid) {
+      const runs = grid.runs.slice().reverse();  // oldest left, as Airflow's grid
+      const head = el('tr', null, el('th', {class: 'task-col'}, 'task'),
+        runs.map((r) => el('th', {class: 'run-col'},
+          el('a', {class: 'bar st-' + r.state, href: runHref(dagId, r.run_id),
+                   'data-run': r.run_id,
+                   title: r.run_id + '\n' + r.state + '\n' +
+                          fmtTime(r.data_interval_start, dag.timezone)}))));
+      const rows = grid.tasks.map((task) => el('tr', null,
+        el('td', {class: 'task-col'}, task),
+        runs.map((r) => {
+          const ti = r.tasks[task];
+          const state = ti ? ti.state : 'none';
+          return el('td', null, el('a', {
+            class: 'cell st-' + state, href: taskHref(dagId, r.run_id, task),
+            'data-run': r.run_id, 'data-task': task, 'data-state': state,
+            title: task + ' — ' + state + '\n' + r.run_id,
+          }));
+        })));
+      replace(gridBox, runs.length === 0
+        ? el('p', {class: 'muted'}, 'No runs yet.')
+        : el('table', {class: 'grid'}, el('thead', null, head), el('tbody', null, rows)));
+      const newer = el('button', {type: 'button', disabled: offset === 0}, '← newer');
+      newer.addEventListener('click', () => { offset = Math.max(0, offset - GRID_RUNS); poller.kick(); });
+      const older = el('button', {type: 'button', disabled: !grid.has_more}, 'older →');
+      older.addEventListener('click', () => { offset += GRID_RUNS; poller.kick(); });
+      replace(pager, newer, ' ', older,
+        el('span', {class: 'muted'}, ' runs ' + (offset + 1) + '–' + (offset + grid.runs.length)));
+    }
+
+    return {
+      title: dagId,
+      mount(root) {
+        append(root, header, errorBox, triggerBox,
+          el('h2', null, 'Runs'), pager, gridBox,
+          el('h2', null, 'Graph'), graphBox,
+          el('details', {class: 'source'}, el('summary', null, 'YAML source'), yamlPre));
+      },
+      async refresh() {
+        const [dag, grid] = await Promise.all([
+          api('GET', '/dags/' + enc(dagId)),
+          api('GET', '/dags/' + enc(dagId) + '/grid?limit=' + GRID_RUNS + '&offset=' + offset)]);
+        replace(header,
+          el('h1', null, dag.dag_id, ' ', pauseToggle(dag)),
+          dag.description ? el('p', null, dag.description) : null,
+          el('dl', {class: 'facts'},
+            el('dt', null, 'schedule'), el('dd', null, el('code', null, dag.schedule === null ? 'none' : dag.schedule)),
+            el('dt', null, 'time zone'), el('dd', null, dag.timezone),
+            el('dt', null, 'next run'), el('dd', null, dag.next_run ? fmtTime(dag.next_run.data_interval_start, dag.timezone) + ' (runs after ' + fmtTime(dag.next_run.data_interval_end, dag.timezone) + ')' : '—'),
+            el('dt', null, 'file'), el('dd', null, el('code', null, dag.file)),
+            el('dt', null, 'version'), el('dd', null, dag.version ? String(dag.version.id) : '—')));
+        replace(errorBox, dag.parse_error
+          ? [el('div', {class: 'error'}, 'The file has errors; the last good version keeps running:'),
+             el('pre', {class: 'parse-error'}, dag.parse_error)]
+          : null);
+        if (!triggerBuilt) {
+          buildTrigger(dag);
+          triggerBuilt = true;
+        }
+        if (yamlPre.textContent !== dag.yaml) yamlPre.textContent = dag.yaml;
+        if (!graph || graphVersion !== dag.version_id) {
+          graph = drawGraph(dag.tasks || []);
+          graphVersion = dag.version_id;
+          replace(graphBox, graph.svg);
+        }
+        const latest = grid.runs[0];
+        for (const [task, rect] of graph.nodes) {
+          const ti = latest && offset === 0 ? latest.tasks[task] : null;
+          rect.setAttribute('class', 'node st-' + (ti ? ti.state : 'none'));
+        }
+        renderGrid(dag, grid);
+      },
+    };
+  }
+
+  // ---- run page
+
+  function ganttChart(run, tasks, tz) {
+    const started = tasks.filter((t) => t.started_at);
+    if (started.length === 0) return el('p', {class: 'muted'}, 'No task has started yet.');
+    const now = Date.now();
+    const t0 = Math.min(...started.map((t) => Date.parse(t.started_at)));
+    const t1 = Math.max(t0 + 1000, ...started.map((t) => t.ended_at ? Date.parse(t.ended_at) : now));
+    const LABEL = 180, WIDTH = 620, ROW = 22;
+    const root = sv('svg', {class: 'gantt', width: LABEL + WIDTH + 10, height: tasks.length * ROW + 24});
+    tasks.forEach((t, i) => {
+      const y = i * ROW;
+      root.append(sv('text', {x: 0, y: y + 15, class: 'gantt-label'}, t.task_id));
+      if (!t.started_at) return;
+      const s = Date.parse(t.started_at);
+      const e = t.ended_at ? Date.parse(t.ended_at) : now;
+      const x = LABEL + (s - t0) / (t1 - t0) * WIDTH;
+      const w = Math.max(2, (e - s) / (t1 - t0) * WIDTH);
+      root.append(sv('rect', {x: x, y: y + 3, width: w, height: ROW - 6, rx: 3, class: 'bar st-' + t.state},
+        sv('title', null, t.task_id + ': ' + t.state + ', ' + fmtDuration(e - s) + '\n' +
+          fmtTime(t.started_at, tz) + ' → ' + (t.ended_at ? fmtTime(t.ended_at, tz) : 'now'))));
+    });
+    const axisY = tasks.length * ROW + 16;
+    root.append(sv('text', {x: LABEL, y: axisY, class: 'gantt-axis'}, fmtTime(new Date(t0).toISOString(), tz)));
+    root.append(sv('text', {x: LABEL + WIDTH, y: axisY, class: 'gantt-axis', 'text-anchor': 'end'},
+      '+' + fmtDuration(t1 - t0)));
+    return root;
+  }
+
+  function runPage(dagId, runId) {
+    const header = el('div');
+    const actions = el('div', {class: 'actions'});
+    const tbody = el('tbody');
+    const gantt = el('div', {class: 'gantt-box'});
+    const base = '/dags/' + enc(dagId) + '/runs/' + enc(runId);
+
+    function taskActions(t) {
+      const path = base + '/tasks/' + enc(t.task_id);
+      const clear = el('button', {type: 'button', title: 'Clear this task and its downstream'}, 'clear');
+      clear.addEventListener('click', () => {
+        if (confirm('Clear ' + t.task_id + ' and everything downstream of it?')) {
+          act(clear, () => api('POST', path + '/clear', {}));
+        }
+      });
+      const ok = el('button', {type: 'button'}, 'mark success');
+      ok.addEventListener('click', () => act(ok, () => api('POST', path + '/mark', {state: 'success'})));
+      const bad = el('button', {type: 'button'}, 'mark failed');
+      bad.addEventListener('click', () => act(bad, () => api('POST', path + '/mark', {state: 'failed'})));
+      return [clear, ' ', ok, ' ', bad];
+    }
+
+    return {
+      title: runId,
+      mount(root) {
+        append(root, header, actions,
+          el('table', {class: 'list tasks'}, el('thead', null, el('tr', null,
+            ['task', 'state', 'try', 'started', 'ended', 'duration', 'error', ''].map((h) => el('th', null, h)))),
+          tbody),
+          el('h2', null, 'Gantt'), gantt);
+      },
+      async refresh() {
+        const run = await api('GET', base);
+        const tz = run.timezone;
+        this.title = run.run_id;
+        replace(header,
+          el('div', {class: 'crumbs'}, el('a', {href: dagHref(dagId)}, dagId), ' / run'),
+          el('h1', null, run.run_id, ' ', stateBadge(run.state)),
+          el('dl', {class: 'facts'},
+            el('dt', null, 'type'), el('dd', null, run.type),
+            el('dt', null, 'data interval'), el('dd', null, fmtTime(run.data_interval_start, tz) + ' → ' + fmtTime(run.data_interval_end, tz)),
+            el('dt', null, 'started'), el('dd', null, fmtTime(run.started_at, tz) || '—'),
+            el('dt', null, 'ended'), el('dd', null, fmtTime(run.ended_at, tz) || '—'),
+            el('dt', null, 'duration'), el('dd', null, fmtDuration(durationBetween(run.started_at, run.ended_at)) || '—'),
+            el('dt', null, 'conf'), el('dd', null, el('code', null, JSON.stringify(run.conf)))));
+        const buttons = [];
+        if (run.state === 'queued' || run.state === 'running') {
+          const cancel = el('button', {type: 'button', id: 'cancel-run'}, 'Cancel run');
+          cancel.addEventListener('click', () => {
+            if (confirm('Cancel run ' + run.run_id + '?')) act(cancel, () => api('POST', base + '/cancel'));
+          });
+          buttons.push(cancel);
+        }
+        const clearFailed = el('button', {type: 'button'}, 'Clear failed tasks');
+        clearFailed.addEventListener('click', () => act(clearFailed, () => api('POST', base + '/clear', {failed_only: true})));
+        const clearAll = el('button', {type: 'button'}, 'Clear all tasks');
+        clearAll.addEventListener('click', () => {
+          if (confirm('Clear every task of this run so it runs again?')) {
+            act(clearAll, () => api('POST', base + '/clear', {failed_only: false}));
+          }
+        });
+        buttons.push(clearFailed, clearAll);
+        replace(actions, buttons.map((b) => [b, ' ']));
+        replace(tbody, run.tasks.map((t) => el('tr', {'data-task': t.task_id},
+          el('td', null, el('a', {href: taskHref(dagId, run.run_id, t.task_id)}, t.task_id)),
+          el('td', null, stateBadge(t.state)),
+          el('td', null, t.try_number + ' / ' + t.max_tries),
+          el('td', null, fmtTime(t.started_at, tz)),
+          el('td', null, fmtTime(t.ended_at, tz)),
+          el('td', null, fmtDuration(durationBetween(t.started_at, t.ended_at))),
+          el('td', {class: 'error-cell', title: t.error}, t.error),
+          el('td', {class: 'nowrap'}, taskActions(t)))));
+        replace(gantt, ganttChart(run, run.tasks, tz));
+      },
+    };
+  }
+
+  // ---- task log page
+
+  function logPage(dagId, runId, taskId, chosenTry) {
+    const header = el('div');
+    const tries = el('div', {class: 'tries'});
+    const pre = el('pre', {id: 'log', class: 'log'});
+    const footer = el('div', {class: 'muted small'});
+    const details = el('div');
+    const base = '/dags/' + enc(dagId) + '/runs/' + enc(runId) + '/tasks/' + enc(taskId);
+    let shownTry = null;
+    let offset = 0;
+    let complete = false;
+
+    async function pullLog(tryNumber) {
+      if (shownTry !== tryNumber) {
+        shownTry = tryNumber;
+        offset = 0;
+        complete = false;
+        pre.replaceChildren();
+      }
+      // Catch up in slices, then follow.
+      for (let i = 0; i < 20; i++) {
+        const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+        const slice = await api('GET', base + '/logs?try=' + tryNumber + '&offset=' + offset);
+        if (slice.data) pre.append(document.createTextNode(slice.data));
+        offset = slice.next_offset;
+        complete = slice.complete;
+        if (slice.data && atBottom) window.scrollTo(0, document.body.scrollHeight);
+        if (!slice.data) break;
+      }
+      footer.textContent = complete ? 'Try ' + tryNumber + ' finished.' : 'Following the log…';
+    }
+
+    return {
+      title: taskId,
+      mount(root) {
+        append(root, header, tries, pre, footer, details);
+      },
+      async refresh() {
+        const [ti, run] = await Promise.all([api('GET', base), api('GET', '/dags/' + enc(dagId) + '/runs/' + enc(runId))]);
+        const tz = run.timezone;
+        replace(header,
+          el('div', {class: 'crumbs'}, el('a', {href: dagHref(dagId)}, dagId), ' / ',
+            el('a', {href: runHref(dagId, run.run_id)}, run.run_id), ' / task'),
+          el('h1', null, taskId, ' ', stateBadge(ti.state)),
+          el('dl', {class: 'facts'},
+            el('dt', null, 'tries'), el('dd', null, ti.try_number + ' / ' + ti.max_tries),
+            el('dt', null, 'started'), el('dd', null, fmtTime(ti.started_at, tz) || '—'),
+            el('dt', null, 'ended'), el('dd', null, fmtTime(ti.ended_at, tz) || '—'),
+            el('dt', null, 'worker'), el('dd', null, ti.worker_id || '—'),
+            ti.error ? [el('dt', null, 'error'), el('dd', {class: 'error'}, ti.error)] : null));
+        const latest = Math.max(1, ti.try_number);
+        const tryNumber = chosenTry ? Math.min(chosenTry, latest) : latest;
+        replace(tries, 'try: ', Array.from({length: latest}, (_, i) => i + 1).map((n) => [
+          el('a', {href: taskHref(dagId, runId, taskId, n), class: n === tryNumber ? 'try current' : 'try'}, String(n)), ' ']));
+        if (ti.try_number === 0 && !['skipped', 'upstream_failed', 'canceled', 'success', 'failed'].includes(ti.state)) {
+          footer.textContent = 'Not started yet.';
+        } else if (shownTry !== tryNumber || !complete) {
+          await pullLog(tryNumber);
+        }
+        const extra = [];
+        if (ti.outputs && Object.keys(ti.outputs).length) {
+          extra.push(el('details', {open: true}, el('summary', null, 'outputs'), el('pre', null, JSON.stringify(ti.outputs, null, 2))));
+        }
+        if (ti.rendered) {
+          extra.push(el('details', null, el('summary', null, 'rendered spec'), el('pre', null, JSON.stringify(ti.rendered, null, 2))));
+        }
+        replace(details, extra);
+      },
+    };
+  }
+
+  // ---- alerts, SLA misses, workers
+
+  function alertsPage() {
+    const only = el('input', {type: 'checkbox', id: 'undelivered'});
+    only.addEventListener('change', () => poller.kick());
+    const tbody = el('tbody');
+    return {
+      title: 'Alerts',
+      mount(root) {
+        append(root, el('h1', null, 'Alerts'),
+          el('label', null, only, ' undelivered only'),
+          el('table', {class: 'list'}, el('thead', null, el('tr', null,
+            ['created', 'event', 'DAG', 'run', 'task', 'attempts', 'delivered', 'last error'].map((h) => el('th', null, h)))), tbody));
+      },
+      async refresh() {
+        const alerts = await api('GET', '/alerts?limit=200' + (only.checked ? '&undelivered=1' : ''));
+        replace(tbody, alerts.length === 0 ? el('tr', null, el('td', {colspan: 8, class: 'muted'}, 'No alerts.')) :
+          alerts.map((a) => el('tr', null,
+            el('td', null, fmtTime(a.created_at)),
+            el('td', null, a.event),
+            el('td', null, a.dag_id ? el('a', {href: dagHref(a.dag_id)}, a.dag_id) : ''),
+            el('td', null, a.run_id && a.dag_id ? el('a', {href: runHref(a.dag_id, a.run_id)}, a.run_id) : a.run_id),
+            el('td', null, a.task_id),
+            el('td', null, String(a.attempts)),
+            el('td', null, a.delivered_at ? fmtTime(a.delivered_at) : el('span', {class: 'error'}, 'not yet')),
+            el('td', {class: 'error-cell'}, a.last_error))));
+      },
+    };
+  }
+
+  function slaPage() {
+    const tbody = el('tbody');
+    return {
+      title: 'SLA misses',
+      mount(root) {
+        append(root, el('h1', null, 'SLA misses'), el('table', {class: 'list'}, el('thead', null, el('tr', null,
+          ['detected', 'DAG', 'run', 'task', 'kind', 'deadline'].map((h) => el('th', null, h)))), tbody));
+      },
+      async refresh() {
+        const misses = await api('GET', '/sla-misses');
+        replace(tbody, misses.length === 0 ? el('tr', null, el('td', {colspan: 6, class: 'muted'}, 'No SLA misses.')) :
+          misses.map((m) => el('tr', null,
+            el('td', null, fmtTime(m.detected_at)),
+            el('td', null, el('a', {href: dagHref(m.dag_id)}, m.dag_id)),
+            el('td', null, m.run_id), el('td', null, m.task_id || ''),
+            el('td', null, m.kind), el('td', null, fmtTime(m.deadline)))));
+      },
+    };
+  }
+
+  function workersPage() {
+    const tbody = el('tbody');
+    return {
+      title: 'Workers',
+      mount(root) {
+        append(root, el('h1', null, 'Workers'), el('table', {class: 'list'}, el('thead', null, el('tr', null,
+          ['worker', 'host', 'pid', 'slots', 'queues', 'state', 'started', 'last heartbeat'].map((h) => el('th', null, h)))), tbody));
+      },
+      async refresh() {
+        const workers = await api('GET', '/workers');
+        replace(tbody, workers.length === 0 ? el('tr', null, el('td', {colspan: 8, class: 'muted'}, 'No workers registered.')) :
+          workers.map((w) => el('tr', {class: w.alive ? '' : 'inactive'},
+            el('td', null, w.id), el('td', null, w.host), el('td', null, String(w.pid)),
+            el('td', null, String(w.slots)), el('td', null, w.queues.join(', ')),
+            el('td', null, w.alive ? w.state : w.state + ' (silent)'),
+            el('td', null, fmtTime(w.started_at)), el('td', null, fmtTime(w.last_heartbeat)))));
+      },
+    };
+  }
+
+  // ---- routing
+
+  function parseRoute(hash) {
+    const parts = hash.replace(/^#\/?/, '').split('/').filter((p) => p !== '').map((p) => {
+      try { return decodeURIComponent(p); } catch (e) { return p; }
+    });
+    if (parts[0] === 'dag' && parts.length >= 2) {
+      if (parts[2] === 'run' && parts.length >= 4) {
+        if (parts[4] === 'task' && parts.length >= 6) {
+          const tryNumber = parts[6] === 'try' ? parseInt(parts[7], 10) || null : null;
+          return logPage(parts[1], parts[3], parts[5], tryNumber);
+        }
+        return runPage(parts[1], parts[3]);
+      }
+      return dagPage(parts[1]);
+    }
+    if (parts[0] === 'alerts') return alertsPage();
+    if (parts[0] === 'sla') return slaPage();
+    if (parts[0] === 'workers') return workersPage();
+    return dagsPage();
+  }
+
+  function route() {
+    const page = parseRoute(window.location.hash);
+    main.replaceChildren();
+    showError(null, 'action');
+    showError(null);
+    page.mount(main);
+    document.title = page.title + ' — Sluice';
+    poller.start(page);
+  }
+
+  window.addEventListener('hashchange', route);
+  route();
+})();

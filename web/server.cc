@@ -1,0 +1,293 @@
+#include "web/server.h"
+
+#include <sys/socket.h>
+
+#include <chrono>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "web/api.h"
+#include "web/assets.h"
+
+namespace sluice {
+
+namespace {
+
+constexpr const char* kSessionCookie = "sluice_session";
+
+std::string sha256_hex(const std::string& text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+/// Compares secrets in time independent of where they differ: both sides are
+/// hashed first, so even their lengths do not leak.
+bool secret_equals(const std::string& given, const std::string& expected) {
+  std::string a = sha256_hex(given);
+  std::string b = sha256_hex(expected);
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+/// What the session cookie holds: derived from the token, so the cookie is
+/// worthless once the token changes, and the token itself never sits in it.
+std::string session_value(const std::string& token) {
+  return sha256_hex("sluice-session\n" + token);
+}
+
+std::string cookie_value(const httplib::Request& req, const std::string& name) {
+  std::string header = req.get_header_value("Cookie");
+  for (const std::string& part : split(header, ';')) {
+    std::string_view item = trim(part);
+    if (item.size() > name.size() && item.substr(0, name.size()) == name &&
+        item[name.size()] == '=') {
+      return std::string(item.substr(name.size() + 1));
+    }
+  }
+  return "";
+}
+
+/// "host:port" of an origin or URL ("http://h:1/x" -> "h:1"), lower-cased.
+std::string authority_of(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return "";
+  std::string rest = url.substr(scheme + 3);
+  size_t end = rest.find_first_of("/?#");
+  if (end != std::string::npos) rest.resize(end);
+  return to_lower(rest);
+}
+
+bool is_mutating(const std::string& method) {
+  return method == "POST" || method == "PATCH" || method == "PUT" || method == "DELETE";
+}
+
+const char* content_type_of(const std::string& name) {
+  if (ends_with(name, ".html")) return "text/html; charset=utf-8";
+  if (ends_with(name, ".js")) return "text/javascript; charset=utf-8";
+  if (ends_with(name, ".css")) return "text/css; charset=utf-8";
+  if (ends_with(name, ".svg")) return "image/svg+xml";
+  if (ends_with(name, ".json")) return "application/json";
+  return "application/octet-stream";
+}
+
+void set_security_headers(httplib::Response& res) {
+  // Only our own files may run or load: an injected <script> would not execute
+  // even if some value slipped past the UI's escaping.
+  res.set_header("Content-Security-Policy",
+                 "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                 "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                 "form-action 'self'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "same-origin");
+}
+
+}  // namespace
+
+WebServer::WebServer(Store& store, DagCache& dags, const Config& config, const Clock& clock)
+    : config_(config),
+      api_(std::make_unique<Api>(store, dags, config, clock)),
+      server_(std::make_unique<httplib::Server>()) {
+  install_routes();
+}
+
+WebServer::~WebServer() { stop(); }
+
+void WebServer::install_routes() {
+  httplib::Server& server = *server_;
+  server.set_payload_max_length(kMaxBodyBytes);
+  // httplib's default SO_REUSEPORT would let a second server share the port
+  // silently; SO_REUSEADDR alone still allows a quick restart.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  server.set_read_timeout(std::chrono::seconds(30));
+
+  const std::string token = config_.web.api_token;
+  const std::string base_authority = authority_of(config_.web.base_url);
+
+  // Runs before routing and before the body is read: refusals cost nothing.
+  server.set_pre_routing_handler([token, base_authority](const httplib::Request& req,
+                                                         httplib::Response& res) {
+    set_security_headers(res);
+    bool api = starts_with(req.path, "/api/");
+    bool metrics = req.path == "/metrics";
+    if (!api && !metrics) return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("Cache-Control", "no-store");
+
+    // CSRF: a browser sends Origin (or at least Referer) with a cross-site
+    // request; it must name this server. Clients that send neither (curl,
+    // scripts) are not browsers and cannot be tricked into a request.
+    if (is_mutating(req.method)) {
+      std::string source;
+      if (req.has_header("Origin")) {
+        source = req.get_header_value("Origin");
+      } else if (req.has_header("Referer")) {
+        source = req.get_header_value("Referer");
+      }
+      if (!source.empty() || req.has_header("Origin")) {
+        std::string from = authority_of(source);
+        std::string host = to_lower(req.get_header_value("Host"));
+        bool same = !from.empty() && (from == host || (!base_authority.empty() && from == base_authority));
+        if (!same) {
+          send_error(res, 403,
+                     "cross-site request refused: Origin '" + source +
+                         "' does not match this server (" + host + ")");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
+    }
+
+    if (token.empty() || req.path == "/api/v1/session") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    std::string auth = req.get_header_value("Authorization");
+    bool ok = false;
+    if (!auth.empty()) {
+      ok = starts_with(auth, "Bearer ") && secret_equals(std::string(trim(auth.substr(7))), token);
+    } else {
+      std::string cookie = cookie_value(req, kSessionCookie);
+      ok = !cookie.empty() && secret_equals(cookie, session_value(token));
+    }
+    if (!ok) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, 401,
+                 auth.empty() ? "this API needs a token: send Authorization: Bearer TOKEN "
+                                "(the value of SLUICE_API_TOKEN)"
+                              : "the token is wrong");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  // The UI's login: trades the token for an HttpOnly cookie, so the page's
+  // scripts never hold it.
+  server.Get("/api/v1/session", [token](const httplib::Request& req, httplib::Response& res) {
+    std::string cookie = cookie_value(req, kSessionCookie);
+    bool authenticated = token.empty() || (!cookie.empty() && secret_equals(cookie, session_value(token)));
+    send_json(res, 200, {{"auth_required", !token.empty()}, {"authenticated", authenticated}});
+  });
+  const bool secure_cookie = starts_with(config_.web.base_url, "https://");
+  server.Post("/api/v1/session", [token, secure_cookie](const httplib::Request& req,
+                                                        httplib::Response& res) {
+    nlohmann::json body;
+    try {
+      body = nlohmann::json::parse(req.body);
+    } catch (const nlohmann::json::exception&) {
+      send_error(res, 400, "token is required: send {\"token\": \"...\"}");
+      return;
+    }
+    if (!body.is_object() || !body.contains("token") || !body["token"].is_string()) {
+      send_error(res, 400, "token is required: send {\"token\": \"...\"}");
+      return;
+    }
+    if (token.empty()) {
+      send_json(res, 200, {{"auth_required", false}, {"authenticated", true}});
+      return;
+    }
+    if (!secret_equals(body["token"].get<std::string>(), token)) {
+      send_error(res, 401, "the token is wrong");
+      return;
+    }
+    res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + session_value(token) +
+                                     "; Path=/; HttpOnly; SameSite=Strict" +
+                                     (secure_cookie ? "; Secure" : ""));
+    send_json(res, 200, {{"auth_required", true}, {"authenticated", true}});
+  });
+  server.Delete("/api/v1/session", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Set-Cookie", std::string(kSessionCookie) +
+                                     "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    send_json(res, 200, {{"authenticated", false}});
+  });
+
+  api_->install(server);
+
+  // The UI: index.html for "/", the other embedded files by name.
+  server.Get(R"(/([A-Za-z0-9_.-]*))", [](const httplib::Request& req, httplib::Response& res) {
+    std::string name = req.matches[1];
+    if (name.empty()) name = "index.html";
+    for (const WebAsset& asset : web_assets()) {
+      if (name == asset.name) {
+        res.status = 200;
+        res.set_header("Cache-Control", "no-cache");
+        res.set_content(std::string(asset.content), content_type_of(name));
+        return;
+      }
+    }
+    res.status = 404;
+  });
+
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) {
+      send_error(res, 413,
+                 "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes");
+    } else if (res.status == 404) {
+      send_error(res, 404, "no such page or endpoint: " + req.method + " " + req.path);
+    } else {
+      send_error(res, res.status, "request failed with HTTP status " + std::to_string(res.status));
+    }
+  });
+  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                                  std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log_error("web", req.method + " " + req.path + ": " + what);
+    send_error(res, 500, "internal error");
+  });
+}
+
+int WebServer::start(const std::string& bind, int port) {
+  if (thread_.joinable()) throw UserError("the web server is already running");
+  int bound = port;
+  if (port == 0) {
+    bound = server_->bind_to_any_port(bind);
+  } else if (!server_->bind_to_port(bind, port)) {
+    bound = -1;
+  }
+  if (bound <= 0) {
+    throw UserError("cannot listen on " + bind + ":" + std::to_string(port) +
+                    ": the port is in use or the address is not local; pick another with --port/--bind");
+  }
+  listen_returned_ = false;
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listen_returned_ = true;
+  });
+  return bound;
+}
+
+void WebServer::stop() {
+  if (!thread_.joinable()) return;
+  // stop() only takes effect once the listen loop runs; a stop right after
+  // start must wait for it to begin.
+  while (!listen_returned_) {
+    if (server_->is_running()) {
+      server_->stop();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  thread_.join();
+}
+
+}  // namespace sluice

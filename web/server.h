@@ -1,0 +1,53 @@
+#pragma once
+// The web server: the REST API under /api/v1, /healthz, /metrics and the
+// embedded browser UI (SPEC section 8).
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace httplib {
+class Server;
+}
+
+namespace sluice {
+
+class Api;
+class Clock;
+class DagCache;
+class Store;
+struct Config;
+
+/// Serves the API and the UI on a background thread. Every read and change
+/// goes through the Store; security (token, CSRF, body size) is enforced here
+/// before any handler runs.
+class WebServer {
+ public:
+  /// The largest request body accepted; larger ones get 413.
+  static constexpr size_t kMaxBodyBytes = 1 << 20;
+
+  WebServer(Store& store, DagCache& dags, const Config& config, const Clock& clock);
+  ~WebServer();
+  WebServer(const WebServer&) = delete;
+  WebServer& operator=(const WebServer&) = delete;
+
+  /// Listens on `bind`:`port` (port 0: any free port) and serves from a
+  /// background thread. Returns the bound port. Throws UserError when the
+  /// address cannot be bound (in use, not local).
+  int start(const std::string& bind, int port);
+  /// Stops listening and waits for the serving thread. Safe to call twice.
+  void stop();
+
+ private:
+  void install_routes();
+
+  const Config& config_;
+  std::unique_ptr<Api> api_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
+};
+
+}  // namespace sluice

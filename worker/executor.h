@@ -1,0 +1,77 @@
+#pragma once
+// Task executors: one per task type, each runs one try of a task.
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/time.h"
+
+namespace sluice {
+
+struct Config;
+struct Dag;
+struct Task;
+struct RunRecord;
+class ProcessLauncher;
+class Clock;
+
+/// Receives a try's log text as it is produced.
+class LogWriter {
+ public:
+  virtual ~LogWriter() = default;
+  virtual void write(std::string_view text) = 0;
+};
+
+/// Everything one try of a task needs.
+struct TaskContext {
+  const Dag& dag;
+  const Task& task;
+  const RunRecord& run;
+  int try_number = 1;
+  const nlohmann::json& template_context;  // see worker/template_context.h
+  const Config& config;
+  LogWriter& log;
+  const std::atomic<bool>& cancel;
+  ProcessLauncher& launcher;
+  /// Time left for this try (the task's timeout), if bounded.
+  std::optional<Millis> timeout;
+  /// Called with the process group id of each process the try starts.
+  std::function<void(int pgid)> on_process_start;
+  /// When the task's first try (a sensor's first check) started; sensors
+  /// count their total timeout from it, across reschedules and restarts.
+  std::optional<Timestamp> first_started_at;
+  /// The worker's clock.
+  const Clock* clock = nullptr;
+};
+
+/// How one try ended.
+struct TaskOutcome {
+  enum class Status { kSuccess, kFailed, kReschedule, kSkipped };
+  Status status = Status::kFailed;
+  std::string error;  // one line for the UI and alerts
+  nlohmann::json outputs = nlohmann::json::object();
+  nlohmann::json rendered;  // the rendered spec (secrets masked by the caller)
+  std::optional<int> exit_code;
+  bool timed_out = false;
+  bool canceled = false;
+  /// With kReschedule: when the next check is due (the slot is freed meanwhile).
+  std::optional<Timestamp> reschedule_at;
+};
+
+/// Runs tries of one task type.
+class TaskExecutor {
+ public:
+  virtual ~TaskExecutor() = default;
+  virtual TaskOutcome execute(TaskContext& ctx) = 0;
+};
+
+/// The executor for a task type ("shell", ...); nullptr when the type has none yet.
+std::unique_ptr<TaskExecutor> make_executor(const std::string& type);
+
+}  // namespace sluice

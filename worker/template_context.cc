@@ -1,0 +1,134 @@
+#include "worker/template_context.h"
+
+#include <cstdlib>
+#include <set>
+
+#include "core/config.h"
+#include "core/dag.h"
+#include "core/store.h"
+#include "core/template.h"
+
+namespace sluice {
+namespace {
+
+/// "2026-02-03T02:00:00+01:00": ISO-8601 in the DAG's zone, as Airflow shows `ts`.
+std::string local_iso(Timestamp t, const date::time_zone* zone) {
+  std::string offset = format_local(t, zone, "%z");  // +0100
+  if (offset.size() == 5) offset.insert(3, ":");
+  return format_local(t, zone, "%Y-%m-%dT%H:%M:%S") + offset;
+}
+
+template <typename F>
+void for_each_string(const Task& task, F&& add) {
+  std::visit(
+      [&](const auto& spec) {
+        using T = std::decay_t<decltype(spec)>;
+        if constexpr (std::is_same_v<T, ShellTask>) {
+          add(spec.command);
+        } else if constexpr (std::is_same_v<T, ExtractTask>) {
+          std::visit(
+              [&](const auto& source) {
+                using S = std::decay_t<decltype(source)>;
+                if constexpr (std::is_same_v<S, CsvSource>) {
+                  add(source.path);
+                } else if constexpr (std::is_same_v<S, HttpSource>) {
+                  add(source.url);
+                  for (const auto& [k, v] : source.headers) add(v);
+                } else {
+                  add(source.sql);
+                }
+              },
+              spec.source);
+          add(spec.target.table);
+          add(spec.target.partition_value);
+        } else if constexpr (std::is_same_v<T, SqlTask>) {
+          add(spec.sql);
+        } else if constexpr (std::is_same_v<T, CheckTask>) {
+          for (const Check& check : spec.checks) {
+            add(check.sql);
+            add(check.table);
+          }
+        } else if constexpr (std::is_same_v<T, SparkSubmitTask>) {
+          add(spec.application);
+          add(spec.name);
+          for (const auto& [k, v] : spec.conf) add(v);
+          for (const auto& a : spec.args) add(a);
+        } else if constexpr (std::is_same_v<T, FileSensorTask>) {
+          add(spec.path);
+        } else if constexpr (std::is_same_v<T, SqlSensorTask>) {
+          add(spec.sql);
+        } else if constexpr (std::is_same_v<T, HttpSensorTask>) {
+          add(spec.url);
+          add(spec.contains);
+        }
+      },
+      task.spec);
+  for (const auto& [k, v] : task.env) add(v);
+  add(task.cwd);
+}
+
+}  // namespace
+
+std::vector<std::string> templated_strings(const Task& task) {
+  std::vector<std::string> out;
+  for_each_string(task, [&](const std::string& s) {
+    if (Template::has_expressions(s)) out.push_back(s);
+  });
+  return out;
+}
+
+nlohmann::json build_template_context(
+    const Dag& dag, const Task& task, const RunRecord& run, int try_number,
+    const Config& config, const std::function<nlohmann::json()>& upstream_outputs) {
+  const date::time_zone* zone = dag.schedule.zone();
+  if (!zone) zone = find_zone(dag.timezone.empty() ? "UTC" : dag.timezone);
+  nlohmann::json ctx = nlohmann::json::object();
+  ctx["ds"] = format_local(run.interval.start, zone, "%Y-%m-%d");
+  ctx["ds_nodash"] = format_local(run.interval.start, zone, "%Y%m%d");
+  ctx["ts"] = local_iso(run.interval.start, zone);
+  ctx["data_interval_start"] = local_iso(run.interval.start, zone);
+  ctx["data_interval_end"] = local_iso(run.interval.end, zone);
+  ctx["logical_date"] = local_iso(run.interval.start, zone);
+  ctx["run_id"] = run.run_id;
+  ctx["run_type"] = to_string(run.type);
+  ctx["dag_id"] = dag.id;
+  ctx["task_id"] = task.id;
+  ctx["try_number"] = try_number;
+  nlohmann::json params = dag.params.is_object() ? dag.params : nlohmann::json::object();
+  if (run.conf.is_object()) {
+    for (auto it = run.conf.begin(); it != run.conf.end(); ++it) params[it.key()] = it.value();
+  }
+  ctx["params"] = std::move(params);
+
+  // Only what the templates name: no other variable or secret enters the context.
+  std::set<std::string> env_names;
+  std::set<std::string> conn_names;
+  bool wants_outputs = false;
+  for (const std::string& text : templated_strings(task)) {
+    Template tpl = Template::parse(text);
+    for (const TemplateReference& ref : tpl.references()) {
+      auto dot = ref.name.find('.');
+      std::string root = ref.name.substr(0, dot);
+      std::string rest = dot == std::string::npos ? "" : ref.name.substr(dot + 1);
+      std::string first = rest.substr(0, rest.find('.'));
+      if (root == "env" && !first.empty()) env_names.insert(first);
+      if (root == "conn" && !first.empty()) conn_names.insert(first);
+      if (root == "outputs") wants_outputs = true;
+    }
+  }
+  nlohmann::json env = nlohmann::json::object();
+  for (const std::string& name : env_names) {
+    if (const char* value = std::getenv(name.c_str())) env[name] = value;
+  }
+  ctx["env"] = std::move(env);
+  nlohmann::json conn = nlohmann::json::object();
+  for (const std::string& name : conn_names) {
+    auto it = config.connections.find(name);
+    if (it != config.connections.end()) conn[name] = it->second.template_fields();
+  }
+  ctx["conn"] = std::move(conn);
+  ctx["outputs"] = wants_outputs && upstream_outputs ? upstream_outputs() : nlohmann::json::object();
+  return ctx;
+}
+
+}  // namespace sluice

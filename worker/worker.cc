@@ -1,0 +1,383 @@
+#include "worker/worker.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "core/config.h"
+#include "core/dag.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/store.h"
+#include "core/template.h"
+#include "core/work_signal.h"
+#include "scheduler/dag_cache.h"
+#include "scheduler/readiness.h"
+#include "scheduler/run_factory.h"
+#include "worker/executor.h"
+#include "worker/task_runner.h"
+#include "worker/template_context.h"
+
+namespace sluice {
+namespace {
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string default_state_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp && *tmp ? tmp : "/tmp") + "/sluice-" + std::to_string(getuid()) +
+         "/procs";
+}
+
+/// Streams a try's log to the store in chunks: at most one write per flush
+/// interval, and the last chunk rides along with the finish transaction.
+class StoreLogWriter : public LogWriter {
+ public:
+  StoreLogWriter(Store& store, const Clock& clock, int64_t ti_id, int try_number,
+                 Millis flush_interval, int64_t max_bytes)
+      : store_(store),
+        clock_(clock),
+        ti_id_(ti_id),
+        try_number_(try_number),
+        flush_interval_(flush_interval),
+        max_bytes_(max_bytes),
+        last_flush_(clock.now()) {}
+
+  void write(std::string_view text) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (truncated_) return;
+    if (written_ + static_cast<int64_t>(text.size()) > max_bytes_) {
+      text = text.substr(0, static_cast<size_t>(std::max<int64_t>(0, max_bytes_ - written_)));
+      truncated_ = true;
+    }
+    buffer_.append(text);
+    written_ += static_cast<int64_t>(text.size());
+    if (truncated_) {
+      buffer_ += "\n[sluice] log truncated: this try wrote more than " +
+                 std::to_string(max_bytes_) +
+                 " bytes (logs.max_bytes_per_try); later output was dropped\n";
+    }
+    Timestamp now = clock_.now();
+    if (buffer_.size() >= 256 * 1024 || now - last_flush_ >= flush_interval_) {
+      flush_locked(now);
+    }
+  }
+
+  /// What is left to store, and its sequence number, for the finish transaction.
+  std::pair<std::string, int> take_rest() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {std::move(buffer_), seq_};
+  }
+
+ private:
+  void flush_locked(Timestamp now) {
+    last_flush_ = now;
+    if (buffer_.empty()) return;
+    try {
+      store_.append_log(ti_id_, try_number_, seq_, buffer_);
+      ++seq_;
+      buffer_.clear();
+    } catch (const StoreError& e) {
+      // Keep the bytes; they go with the next flush or the finish.
+    }
+  }
+
+  Store& store_;
+  const Clock& clock_;
+  int64_t ti_id_;
+  int try_number_;
+  Millis flush_interval_;
+  int64_t max_bytes_;
+  std::mutex mu_;
+  std::string buffer_;  // GUARDED_BY(mu_)
+  int seq_ = 0;
+  int64_t written_ = 0;
+  bool truncated_ = false;
+  Timestamp last_flush_;
+};
+
+bool process_alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
+}  // namespace
+
+Worker::Worker(Store& store, DagCache& dags, const Clock& clock, ProcessLauncher& launcher,
+               const Config& config, WorkerOptions options, WorkSignal* signal)
+    : store_(store),
+      dags_(dags),
+      clock_(clock),
+      launcher_(launcher),
+      config_(config),
+      options_(std::move(options)),
+      signal_(signal) {
+  if (options_.worker_id.empty()) {
+    options_.worker_id = host_name() + ":" + std::to_string(getpid());
+  }
+  if (options_.state_dir.empty()) options_.state_dir = default_state_dir();
+  if (options_.slots < 1) options_.slots = 1;
+}
+
+Worker::~Worker() = default;
+
+void Worker::run(const std::atomic<bool>& stop) {
+  WorkerRecord record;
+  record.id = options_.worker_id;
+  record.host = host_name();
+  record.pid = getpid();
+  record.slots = options_.slots;
+  record.queues = options_.queues;
+  record.started_at = clock_.now();
+  record.last_heartbeat = record.started_at;
+  store_.register_worker(record);
+  kill_orphaned_processes();
+  log_info("worker", "worker " + options_.worker_id + " started with " +
+                         std::to_string(options_.slots) + " slots");
+
+  std::atomic<bool> heartbeat_stop{false};
+  std::thread heartbeat([&] { heartbeat_loop(heartbeat_stop); });
+  std::vector<std::thread> slots;
+  for (int i = 0; i < options_.slots; ++i) slots.emplace_back([&] { slot_loop(stop); });
+  for (auto& t : slots) t.join();
+  draining_ = true;
+  heartbeat_stop = true;
+  if (signal_) signal_->notify();
+  heartbeat.join();
+  try {
+    store_.set_worker_state(options_.worker_id, "stopped");
+  } catch (const StoreError& e) {
+    log_warn("worker", std::string("could not record the stop: ") + e.what());
+  }
+  log_info("worker", "worker " + options_.worker_id + " stopped");
+}
+
+void Worker::slot_loop(const std::atomic<bool>& stop) {
+  Millis wait{1};
+  uint64_t seen = signal_ ? signal_->generation() : 0;
+  bool store_down = false;
+  while (!stop.load()) {
+    bool ran = false;
+    try {
+      ran = run_one();
+      if (store_down) log_info("worker", "store reachable again; claiming");
+      store_down = false;
+    } catch (const StoreError& e) {
+      if (!store_down) log_error("worker", std::string("cannot claim: ") + e.what());
+      store_down = true;
+      wait = std::max(wait, Millis(500));
+    }
+    if (ran) {
+      wait = Millis(1);
+      continue;
+    }
+    if (signal_) {
+      seen = signal_->wait(seen, wait);
+    } else {
+      std::this_thread::sleep_for(wait);
+    }
+    wait = std::min(wait * 2, options_.poll_interval);
+  }
+}
+
+void Worker::heartbeat_loop(const std::atomic<bool>& stop) {
+  bool store_down = false;
+  while (!stop.load()) {
+    try {
+      store_.heartbeat_worker(options_.worker_id, clock_.now());
+      std::vector<int64_t> ids;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [id, flag] : running_) ids.push_back(id);
+      }
+      if (!ids.empty()) {
+        for (int64_t id : store_.tasks_to_stop(options_.worker_id, ids)) {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto it = running_.find(id);
+          if (it != running_.end()) it->second->store(true);
+        }
+      }
+      if (store_down) log_info("worker", "store reachable again");
+      store_down = false;
+    } catch (const StoreError& e) {
+      if (!store_down) log_error("worker", std::string("heartbeat failed: ") + e.what());
+      store_down = true;
+    }
+    kill_orphaned_processes();
+    auto deadline = std::chrono::steady_clock::now() + options_.heartbeat_interval;
+    while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::min(Millis(50), options_.heartbeat_interval));
+    }
+  }
+}
+
+bool Worker::run_one() {
+  if (draining_) return false;
+  ClaimRequest request;
+  request.worker_id = options_.worker_id;
+  request.queues = options_.queues;
+  request.now = clock_.now();
+  request.max_tasks = 1;
+  std::vector<ClaimedTask> claimed = store_.claim_tasks(request);
+  if (claimed.empty()) return false;
+  for (const ClaimedTask& task : claimed) execute(task);
+  return true;
+}
+
+int Worker::kill_orphaned_processes() {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(options_.state_dir, ec)) return 0;
+  int killed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.state_dir, ec)) {
+    std::ifstream in(entry.path());
+    int owner = 0;
+    int pgid = 0;
+    if (!(in >> owner >> pgid)) continue;
+    if (owner == getpid() || process_alive(owner)) continue;
+    if (kill_process_group(pgid, options_.kill_grace)) {
+      ++killed;
+      log_warn("worker", "killed process group " + std::to_string(pgid) +
+                             " left running by a dead worker (pid " + std::to_string(owner) + ")");
+    }
+    std::filesystem::remove(entry.path(), ec);
+  }
+  return killed;
+}
+
+void Worker::cancel_running() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, flag] : running_) flag->store(true);
+}
+
+void Worker::execute(const ClaimedTask& claimed) {
+  const TaskInstanceRecord& ti = claimed.task;
+  const RunRecord& run = claimed.run;
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_[ti.id] = cancel;
+  }
+  StoreLogWriter log(store_, clock_, ti.id, ti.try_number, options_.log_flush_interval,
+                     options_.max_log_bytes_per_try);
+  std::string pid_file = options_.state_dir + "/" + std::to_string(ti.id) + "-" +
+                         std::to_string(ti.try_number);
+  std::shared_ptr<const Dag> dag;
+  const Task* task = nullptr;
+  TaskOutcome outcome;
+  try {
+    dag = dags_.get(run.version_id);
+    task = dag->find_task(ti.task_id);
+    if (!task) throw UserError("task '" + ti.task_id + "' is not in this run's DAG version");
+    std::unique_ptr<TaskExecutor> executor = make_executor(task->type);
+    if (!executor) {
+      throw UserError("task type '" + task->type + "' cannot run on this version of sluice yet");
+    }
+    auto upstream_outputs = [&] {
+      nlohmann::json outputs = nlohmann::json::object();
+      for (const TaskInstanceRecord& other : store_.list_task_instances(run.id)) {
+        if (other.state == TaskState::kSuccess) outputs[other.task_id] = other.outputs;
+      }
+      return outputs;
+    };
+    nlohmann::json context =
+        build_template_context(*dag, *task, run, ti.try_number, config_, upstream_outputs);
+    TaskContext ctx{*dag, *task, run, ti.try_number, context, config_, log, *cancel, launcher_,
+                    task->is_sensor() ? std::nullopt : task->timeout, {},
+                    ti.first_started_at, &clock_};
+    ctx.on_process_start = [&](int pgid) {
+      std::error_code ec;
+      std::filesystem::create_directories(options_.state_dir, ec);
+      std::ofstream(pid_file) << getpid() << " " << pgid << "\n";
+    };
+    outcome = executor->execute(ctx);
+  } catch (const Error& e) {
+    outcome.status = TaskOutcome::Status::kFailed;
+    outcome.error = e.what();
+  } catch (const std::exception& e) {
+    outcome.status = TaskOutcome::Status::kFailed;
+    outcome.error = std::string("internal error: ") + e.what();
+  }
+  std::error_code ec;
+  std::filesystem::remove(pid_file, ec);
+
+  Timestamp now = clock_.now();
+  TaskResult result;
+  result.ti_id = ti.id;
+  result.try_number = ti.try_number;
+  result.worker_id = options_.worker_id;
+  result.exit_code = outcome.exit_code;
+  result.outputs = outcome.outputs;
+  result.error = mask_secrets(outcome.error, config_);
+  result.ended_at = now;
+  if (!outcome.rendered.is_null()) {
+    std::string masked = mask_secrets(outcome.rendered.dump(), config_);
+    result.rendered = nlohmann::json::parse(masked, nullptr, false);
+  }
+  switch (outcome.status) {
+    case TaskOutcome::Status::kSuccess:
+      result.state = TaskState::kSuccess;
+      break;
+    case TaskOutcome::Status::kSkipped:
+      result.state = TaskState::kSkipped;
+      break;
+    case TaskOutcome::Status::kReschedule:
+      result.state = TaskState::kUpForReschedule;
+      result.next_try_at = outcome.reschedule_at ? outcome.reschedule_at : now;
+      break;
+    case TaskOutcome::Status::kFailed: {
+      RetryDecision retry = task && !outcome.canceled
+                                ? decide_retry(task->retry, ti.try_number, ti.max_tries, now)
+                                : RetryDecision{};
+      result.state = retry.state;
+      result.next_try_at = retry.next_try_at;
+      std::string note = "\n[sluice] try " + std::to_string(ti.try_number) + " failed: " +
+                         result.error;
+      if (retry.next_try_at) note += "; retrying at " + format_iso(*retry.next_try_at);
+      log.write(note + "\n");
+      break;
+    }
+  }
+  auto [rest, seq] = log.take_rest();
+  result.final_log = mask_secrets(std::move(rest), config_);
+  result.final_log_seq = seq;
+
+  Millis backoff{100};
+  bool reported_outage = false;
+  while (true) {
+    try {
+      Decider decider = dag ? make_decider(dag, dags_.index(run.version_id), now) : Decider{};
+      if (!decider.decide) {
+        decider.decide = [](const RunSnapshot&) { return RunDecisions{}; };
+      }
+      FinishOutcome finished = store_.finish_task(result, decider);
+      if (signal_ && (finished.queued > 0 || finished.run_state)) signal_->notify();
+      if (reported_outage) log_info("worker", "reported " + ti.task_id + " after the outage");
+      break;
+    } catch (const ConflictError&) {
+      log_info("worker", ti.dag_id + " " + ti.run_id + " " + ti.task_id +
+                             ": this try was canceled or taken over meanwhile; result dropped");
+      break;
+    } catch (const StoreError& e) {
+      if (!e.retryable()) {
+        log_error("worker", "cannot report " + ti.task_id + ": " + e.what());
+        break;
+      }
+      if (!reported_outage) {
+        log_error("worker", "store unavailable while reporting " + ti.task_id +
+                                "; will retry: " + e.what());
+      }
+      reported_outage = true;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, Millis(5000));
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  running_.erase(ti.id);
+}
+
+}  // namespace sluice

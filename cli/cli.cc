@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/store.h"
 #include "core/text.h"
+#include "scheduler/alerts.h"
 
 namespace sluice {
 
@@ -25,6 +26,7 @@ const Config& CliContext::config() {
     if (!options.db.empty()) sources.db_flag = options.db;
     if (!options.dags.empty()) sources.dags_flag = options.dags;
     config_ = std::make_unique<Config>(load_config(sources));
+    set_alert_policy(alert_policy_from(*config_));
   }
   return *config_;
 }
@@ -82,6 +84,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   add_db_commands(app, ctx, result);
   add_run_commands(app, ctx, result);
   add_process_commands(app, ctx, result);
+  add_backfill_commands(app, ctx, result);
+  add_worker_commands(app, ctx, result);
+  add_alert_commands(app, ctx, result);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {

@@ -67,6 +67,9 @@ void add_dags_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
 void add_db_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
 void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
 void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
+void add_backfill_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
+void add_worker_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
+void add_alert_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
 
 /// Runs the command line; returns the exit code.
 int run_cli(int argc, char** argv);

@@ -11,9 +11,13 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/pg_listener.h"
 #include "core/store.h"
 #include "core/work_signal.h"
+#include "scheduler/alert_delivery.h"
+#include "scheduler/backfill.h"
 #include "scheduler/dag_cache.h"
+#include "scheduler/leader.h"
 #include "scheduler/scheduler.h"
 #include "web/server.h"
 #include "worker/task_runner.h"
@@ -37,6 +41,12 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+}
+
+bool is_postgres_url(const std::string& url) {
+  // The same test as Store::open.
+  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0 ||
+         (url.rfind("sqlite://", 0) != 0 && url.find('=') != std::string::npos);
 }
 
 SchedulerOptions scheduler_options(const Config& config) {
@@ -83,10 +93,31 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
         install_signal_handlers();
         RealClock clock;
         DagCache dags(store);
-        Scheduler scheduler(store, dags, clock, scheduler_options(config));
+        SchedulerOptions options = scheduler_options(config);
+        // On Postgres several schedulers may run: one leads, the others stand
+        // by. Notifications wake the loop when workers or `trigger` change runs.
+        WorkSignal signal;
+        std::unique_ptr<LeaderElector> elector;
+        std::unique_ptr<PgWakeListener> listener;
+        if (is_postgres_url(config.db_url)) {
+          char host[256] = {0};
+          gethostname(host, sizeof(host) - 1);
+          elector = std::make_unique<PostgresLeaderElector>(config.db_url, options.scheduler_id,
+                                                            host);
+          options.leader = elector.get();
+          listener = std::make_unique<PgWakeListener>(config.db_url, signal, "scheduler");
+        }
+        Scheduler scheduler(store, dags, clock, options, listener ? &signal : nullptr);
+        add_backfill_pass(scheduler, store, dags);
+        add_alert_passes(scheduler, store, dags, clock, config);
         log_info("scheduler", "scheduler started on " + mask_url(config.db_url) + ", DAGs from " +
                                   config.dags_dir);
+        std::thread waker([&] {
+          while (!g_stop.load()) std::this_thread::sleep_for(Millis(100));
+          signal.notify();
+        });
         scheduler.run(g_stop);
+        waker.join();
         log_info("scheduler", "scheduler stopped");
         result = kExitOk;
       });
@@ -106,8 +137,17 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
     RealClock clock;
     DagCache dags(store);
     RealProcessLauncher launcher;
+    // On Postgres, a notification wakes idle slots as soon as tasks are
+    // queued; the adaptive poll stays as the safety net (and is all there is
+    // on SQLite).
+    WorkSignal signal;
+    std::unique_ptr<PgWakeListener> listener;
+    if (is_postgres_url(config.db_url)) {
+      listener = std::make_unique<PgWakeListener>(config.db_url, signal, "worker");
+    }
     Worker worker(store, dags, clock, launcher, config,
-                  worker_options(config, *worker_slots, *worker_queues));
+                  worker_options(config, *worker_slots, *worker_queues),
+                  listener ? &signal : nullptr);
     std::thread stopper([&] { wait_for_stop(&worker); });
     worker.run(g_stop);
     g_stop = true;
@@ -161,6 +201,8 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
     DagCache dags(store);
     WorkSignal signal;
     Scheduler scheduler(store, dags, clock, scheduler_options(config), &signal);
+    add_backfill_pass(scheduler, store, dags);
+    add_alert_passes(scheduler, store, dags, clock, config);
     RealProcessLauncher launcher;
     Worker worker(store, dags, clock, launcher, config, worker_options(config, *sa_slots, {}),
                   &signal);

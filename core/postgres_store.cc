@@ -229,6 +229,25 @@ DagRecord read_dag(const pqxx::row& row) {
   return d;
 }
 
+BackfillRecord read_backfill(const pqxx::row& row) {
+  BackfillRecord b;
+  b.id = row["id"].as<int64_t>();
+  b.dag_id = text(row["dag_id"]);
+  b.range_from = from_epoch_ms(row["range_from"].as<int64_t>());
+  b.range_to = from_epoch_ms(row["range_to"].as<int64_t>());
+  b.reprocess = text(row["reprocess"]);
+  b.max_active_runs = row["max_active_runs"].as<int>();
+  b.backwards = row["backwards"].as<bool>();
+  b.conf = parse_json(row["conf"], nlohmann::json::object());
+  b.state = text(row["state"]);
+  b.created_at = from_epoch_ms(row["created_at"].as<int64_t>());
+  b.finished_at = opt_time(row["finished_at"]);
+  b.total_runs = row["total_runs"].as<int>();
+  b.succeeded_runs = row["succeeded_runs"].as<int>();
+  b.failed_runs = row["failed_runs"].as<int>();
+  return b;
+}
+
 WorkerRecord read_worker(const pqxx::row& row) {
   WorkerRecord w;
   w.id = text(row["id"]);
@@ -371,8 +390,12 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "RETURNING state, started_at, ended_at), "
        "a AS (INSERT INTO alert_outbox (event_id, event, dag_id, run_id, task_id, payload, "
        "created_at, next_attempt_at) SELECT e.*, $7::bigint, $7::bigint FROM unnest($9::text[], "
-       "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) AS e RETURNING 1) "
+       "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) AS e RETURNING 1), "
+       // Wakes listening workers and schedulers on commit (core/pg_listener.h).
+       "n AS (SELECT pg_notify('sluice_work', '') WHERE FALSE AND (EXISTS (SELECT 1 FROM t WHERE "
+       "state = 'queued') OR EXISTS (SELECT 1 FROM r))) "
        "SELECT (SELECT array_agg(id)::text FROM t) AS applied_ids, "
+       "(SELECT count(*) FROM n) AS notified, "
        "(SELECT count(*) FROM t WHERE state = 'queued') AS queued, "
        "(SELECT count(*) FROM a) AS alerts, "
        "(SELECT count(*) FROM r) AS run_changed, "
@@ -459,6 +482,38 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
       {"list_alerts",
        "SELECT * FROM alert_outbox WHERE NOT $1 OR delivered_at IS NULL ORDER BY id DESC "
        "LIMIT $2"},
+      // Alerts of a run-ending decision.
+      {"previous_finished_run",
+       "SELECT state FROM dag_runs WHERE dag_id = $1 AND id <> $2 AND state IN ('success', "
+       "'failed') ORDER BY ended_at DESC LIMIT 1"},
+      {"failed_task_tails",
+       "SELECT t.id, t.error, COALESCE((SELECT string_agg(l.data, ''::bytea ORDER BY l.seq) "
+       "FROM (SELECT seq, data FROM task_logs WHERE ti_id = t.id AND try_number = "
+       "t.try_number ORDER BY seq DESC LIMIT 2) l), ''::bytea) AS tail FROM task_instances t "
+       "WHERE t.id = ANY($1::bigint[])"},
+      // SLAs.
+      {"arm_sla_timer",
+       "INSERT INTO sla_timers (dag_id, run_id, task_id, kind, due_at) VALUES ($1, $2, $3, $4, $5) "
+       "ON CONFLICT (dag_id, run_id, task_id, kind) DO NOTHING"},
+      {"due_sla_timers",
+       "SELECT id, dag_id, run_id, task_id, kind, due_at FROM sla_timers WHERE fired_at IS NULL "
+       "AND due_at <= $1 ORDER BY due_at, id LIMIT $2"},
+      {"next_sla_due", "SELECT min(due_at) FROM sla_timers WHERE fired_at IS NULL"},
+      {"fire_sla_timer", "UPDATE sla_timers SET fired_at = $2 WHERE id = $1 AND fired_at IS NULL"},
+      {"record_sla_miss",
+       "INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at, alerted) "
+       "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dag_id, run_id, task_id, kind) "
+       "DO NOTHING"},
+      {"insert_alert",
+       "INSERT INTO alert_outbox (event_id, event, dag_id, run_id, task_id, payload, created_at, "
+       "next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"},
+      {"list_sla_misses",
+       "SELECT * FROM sla_misses WHERE $1 = '' OR dag_id = $1 ORDER BY detected_at DESC, id DESC "
+       "LIMIT $2"},
+      {"last_successful_run",
+       std::string("SELECT ") + kRunColumns +
+           " FROM dag_runs r WHERE r.dag_id = $1 AND r.state = 'success' "
+           "ORDER BY r.ended_at DESC LIMIT 1"},
   };
   return list;
 }
@@ -814,6 +869,8 @@ class PostgresStore final : public Store {
     // sluice_finish (migrations/postgres) locks the run, ends the try, stores
     // the log and returns the run's snapshot in one call, sent with BEGIN.
     auto opt_int = [](const auto& v) { return v ? std::to_string(*v) : std::string("NULL"); };
+    std::vector<std::string> scope;
+    if (decider.scope && !result.task_id.empty()) scope = decider.scope(result.task_id);
     std::string rendered =
         result.rendered.is_null() ? std::string("NULL") : sql_literal(result.rendered.dump());
     std::string log = result.final_log.empty()
@@ -825,10 +882,12 @@ class PostgresStore final : public Store {
         sql_literal(to_string(result.state)) + ", " + std::to_string(to_epoch_ms(result.ended_at)) +
         ", " + opt_int(result.exit_code) + "::int, " + sql_literal(result.outputs.dump()) + ", " +
         rendered + "::text, " + sql_literal(result.error) + ", " + opt_int(opt_ms(result.next_try_at)) +
-        "::bigint, " + std::to_string(result.final_log_seq) + ", " + log + ")";
+        "::bigint, " + std::to_string(result.final_log_seq) + ", " + log + ", " +
+        sql_literal(array_literal(scope)) + "::text[])";
     return transact("finish a task", begin, [&](Tx& w, const pqxx::result& rows) {
       RunSnapshot snap;
       snap.run = read_run(rows.at(0));
+      snap.partial = rows.at(0)["r_partial"].as<bool>();
       for (const auto& row : rows) snap.tasks.push_back(read_view(row));
       Applied applied = decide_and_apply(w, snap, decider, result.ended_at);
       FinishOutcome outcome;
@@ -1043,7 +1102,222 @@ class PostgresStore final : public Store {
     });
   }
 
+  // -- SLAs -----------------------------------------------------------------
+
+  bool arm_sla_timer(const SlaTimer& t) override {
+    return transact("arm an SLA timer", [&](Tx& w) {
+      return w.exec_prepared("arm_sla_timer", t.dag_id, t.run_id, t.task_id, t.kind,
+                             to_epoch_ms(t.due_at))
+                 .affected_rows() > 0;
+    });
+  }
+
+  std::vector<SlaTimer> due_sla_timers(Timestamp now, int limit) override {
+    return transact("read due SLA timers", [&](Tx& w) {
+      std::vector<SlaTimer> out;
+      for (const auto& row : w.exec_prepared("due_sla_timers", to_epoch_ms(now), limit)) {
+        out.push_back(SlaTimer{row["id"].as<int64_t>(), text(row["dag_id"]), text(row["run_id"]),
+                               text(row["task_id"]), text(row["kind"]),
+                               from_epoch_ms(row["due_at"].as<int64_t>())});
+      }
+      return out;
+    });
+  }
+
+  std::optional<Timestamp> next_sla_due() override {
+    return transact("find the next SLA deadline", [&](Tx& w) {
+      return opt_time(w.exec_prepared("next_sla_due").at(0).at(0));
+    });
+  }
+
+  bool fire_sla_timer(int64_t timer_id, const std::optional<SlaMissRecord>& miss,
+                      const std::optional<AlertEvent>& alert, Timestamp now) override {
+    return transact("record an SLA miss", [&](Tx& w) {
+      w.exec_prepared("fire_sla_timer", timer_id, to_epoch_ms(now));
+      bool recorded = false;
+      if (miss) {
+        recorded = w.exec_prepared("record_sla_miss", miss->dag_id, miss->run_id, miss->task_id,
+                                   miss->kind, to_epoch_ms(miss->deadline), to_epoch_ms(now),
+                                   alert.has_value())
+                       .affected_rows() > 0;
+      }
+      if (recorded && alert) {
+        w.exec_prepared("insert_alert", random_hex_id(), alert->event, alert->dag_id,
+                        alert->run_id, alert->task_id, alert->payload.dump(), to_epoch_ms(now));
+      }
+      return recorded;
+    });
+  }
+
+  std::vector<SlaMissRecord> list_sla_misses(const std::string& dag_id, int limit) override {
+    return transact("list SLA misses", [&](Tx& w) {
+      std::vector<SlaMissRecord> out;
+      for (const auto& row : w.exec_prepared("list_sla_misses", dag_id, limit)) {
+        out.push_back(SlaMissRecord{row["id"].as<int64_t>(), text(row["dag_id"]),
+                                    text(row["run_id"]), text(row["task_id"]), text(row["kind"]),
+                                    from_epoch_ms(row["deadline"].as<int64_t>()),
+                                    from_epoch_ms(row["detected_at"].as<int64_t>()),
+                                    row["alerted"].as<bool>()});
+      }
+      return out;
+    });
+  }
+
+  std::optional<RunRecord> last_successful_run(const std::string& dag_id) override {
+    return transact("read the last successful run of " + dag_id,
+                    [&](Tx& w) -> std::optional<RunRecord> {
+      pqxx::result r = w.exec_prepared("last_successful_run", dag_id);
+      if (r.empty()) return std::nullopt;
+      return read_run(r[0]);
+    });
+  }
+
   // -- Housekeeping ---------------------------------------------------------
+
+  // -- Backfills ------------------------------------------------------------
+
+  int64_t create_backfill(const BackfillRecord& b,
+                          const std::vector<BackfillIntervalRecord>& intervals) override {
+    return transact("create a backfill of " + b.dag_id, [&](Tx& w) {
+      int64_t id =
+          w.exec_params(
+               "INSERT INTO backfills (dag_id, range_from, range_to, reprocess, max_active_runs, "
+               "backwards, conf, state, created_at, total_runs) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9) RETURNING id",
+               b.dag_id, to_epoch_ms(b.range_from), to_epoch_ms(b.range_to), b.reprocess,
+               b.max_active_runs, b.backwards, b.conf.dump(), to_epoch_ms(b.created_at),
+               b.total_runs)
+              .at(0)
+              .at(0)
+              .as<int64_t>();
+      std::vector<int64_t> starts, ends;
+      std::vector<std::string> actions, reasons;
+      std::vector<std::optional<std::string>> runs;
+      for (const BackfillIntervalRecord& i : intervals) {
+        starts.push_back(to_epoch_ms(i.interval.start));
+        ends.push_back(to_epoch_ms(i.interval.end));
+        actions.push_back(i.action);
+        reasons.push_back(i.reason);
+        runs.push_back(i.run_pk ? std::optional<std::string>(std::to_string(*i.run_pk))
+                                : std::nullopt);
+      }
+      w.exec_params(
+          "INSERT INTO backfill_intervals (backfill_id, interval_start, interval_end, action, "
+          "reason, run_pk) SELECT $1::bigint, s, e, a, r, p FROM unnest($2::bigint[], $3::bigint[], "
+          "$4::text[], $5::text[], $6::bigint[]) AS u(s, e, a, r, p)",
+          id, int_array(starts), int_array(ends), array_literal(actions), array_literal(reasons),
+          array_literal(runs));
+      return id;
+    });
+  }
+
+  std::optional<BackfillRecord> get_backfill(int64_t id) override {
+    return transact("read backfill " + std::to_string(id),
+                    [&](Tx& w) -> std::optional<BackfillRecord> {
+      pqxx::result r = w.exec_params("SELECT * FROM backfills WHERE id = $1", id);
+      if (r.empty()) return std::nullopt;
+      return read_backfill(r[0]);
+    });
+  }
+
+  std::vector<BackfillRecord> list_backfills(const std::string& dag_id, bool running_only,
+                                             int limit) override {
+    return transact("list backfills", [&](Tx& w) {
+      std::vector<BackfillRecord> out;
+      for (const auto& row : w.exec_params(
+               "SELECT * FROM backfills WHERE ($1::text = '' OR dag_id = $1::text) "
+               "AND (NOT $2::boolean OR state = 'running') ORDER BY id DESC LIMIT $3",
+               dag_id, running_only, limit)) {
+        out.push_back(read_backfill(row));
+      }
+      return out;
+    });
+  }
+
+  std::vector<BackfillIntervalRecord> list_backfill_intervals(int64_t backfill_id) override {
+    return transact("list the intervals of a backfill", [&](Tx& w) {
+      std::vector<BackfillIntervalRecord> out;
+      for (const auto& row : w.exec_params(
+               "SELECT i.interval_start, i.interval_end, i.action, i.reason, i.run_pk, "
+               "r.run_id, r.state FROM backfill_intervals i LEFT JOIN dag_runs r "
+               "ON r.id = i.run_pk WHERE i.backfill_id = $1 ORDER BY i.interval_start",
+               backfill_id)) {
+        BackfillIntervalRecord i;
+        i.interval.start = from_epoch_ms(row[0].as<int64_t>());
+        i.interval.end = from_epoch_ms(row[1].as<int64_t>());
+        i.action = text(row[2]);
+        i.reason = text(row[3]);
+        if (!row[4].is_null()) i.run_pk = row[4].as<int64_t>();
+        i.run_id = text(row[5]);
+        if (!row[6].is_null()) i.run_state = run_state(row[6]);
+        out.push_back(std::move(i));
+      }
+      return out;
+    });
+  }
+
+  std::string update_backfill_interval(int64_t backfill_id, Timestamp interval_start,
+                                       const std::string& action, const std::string& reason,
+                                       std::optional<int64_t> run_pk) override {
+    return transact("update a backfill interval", [&](Tx& w) {
+      w.exec_params(
+          "UPDATE backfill_intervals SET action = $3, reason = $4, run_pk = $5 "
+          "WHERE backfill_id = $1 AND interval_start = $2",
+          backfill_id, to_epoch_ms(interval_start), action, reason, run_pk);
+      pqxx::result r = w.exec_params("SELECT state FROM backfills WHERE id = $1", backfill_id);
+      if (r.empty()) throw NotFoundError("no backfill " + std::to_string(backfill_id));
+      return text(r[0][0]);
+    });
+  }
+
+  bool update_backfill(int64_t id, const std::string& state, int total_runs, int succeeded_runs,
+                       int failed_runs, Timestamp now) override {
+    return transact("update backfill " + std::to_string(id), [&](Tx& w) {
+      bool finished = state != "running";
+      pqxx::result r = w.exec_params(
+          "UPDATE backfills SET state = $2, total_runs = $3, succeeded_runs = $4, "
+          "failed_runs = $5, finished_at = CASE WHEN $6 THEN $7::bigint ELSE NULL END "
+          "WHERE id = $1 AND state = 'running'",
+          id, state, total_runs, succeeded_runs, failed_runs, finished, to_epoch_ms(now));
+      return r.affected_rows() > 0;
+    });
+  }
+
+  bool rerun_for_backfill(int64_t run_pk, int64_t backfill_id, const nlohmann::json& conf,
+                          Timestamp /*now*/) override {
+    return transact("re-run a run for a backfill", begin_locking_run(run_pk),
+                    [&](Tx& w, const pqxx::result& locked) {
+      RunRecord run = locked_run(locked, run_pk);
+      if (!is_finished(run.state)) return false;
+      w.exec_params(
+          "UPDATE task_instances SET state = 'none', max_tries = try_number + max_tries, "
+          "queued_at = NULL, started_at = NULL, ended_at = NULL, next_try_at = NULL, "
+          "first_started_at = NULL, worker_id = NULL, exit_code = NULL, error = '', "
+          "run_type_rank = 1 WHERE run_pk = $1",
+          run_pk);
+      w.exec_params(
+          "UPDATE dag_runs SET state = 'queued', started_at = NULL, ended_at = NULL, "
+          "backfill_id = $2, conf = CASE WHEN $3::boolean THEN conf ELSE $4::text END WHERE id = $1",
+          run_pk, backfill_id, conf.empty(), conf.dump());
+      return true;
+    });
+  }
+
+  std::vector<RunRecord> list_interval_runs(const std::string& dag_id, Timestamp from,
+                                            Timestamp to) override {
+    return transact("list runs of " + dag_id, [&](Tx& w) {
+      std::vector<RunRecord> out;
+      for (const auto& row : w.exec_params(
+               std::string("SELECT ") + kRunColumns +
+                   " FROM dag_runs r WHERE r.dag_id = $1 AND r.run_type IN ('scheduled', "
+                   "'backfill') AND r.interval_start >= $2 AND r.interval_start <= $3 "
+                   "ORDER BY r.interval_start",
+               dag_id, to_epoch_ms(from), to_epoch_ms(to))) {
+        out.push_back(read_run(row));
+      }
+      return out;
+    });
+  }
 
   int64_t clean_finished_runs(Timestamp cutoff, int batch) override {
     if (batch <= 0) batch = 500;
@@ -1100,6 +1374,25 @@ class PostgresStore final : public Store {
     return read_run(r[0]);
   }
 
+  // What a run-ending decision's alerts need: the previous finished run's
+  // state, and each failed task's error and log tail.
+  static RunEndContext run_end_context(Tx& w, const RunSnapshot& snap) {
+    RunEndContext context;
+    pqxx::result prev = w.exec_prepared("previous_finished_run", snap.run.dag_id, snap.run.id);
+    if (!prev.empty()) context.previous_run_state = run_state(prev[0][0]);
+    std::vector<int64_t> failed;
+    for (const TaskStateView& v : snap.tasks) {
+      if (v.state == TaskState::kFailed) failed.push_back(v.id);
+    }
+    if (failed.empty()) return context;
+    for (const auto& row : w.exec_prepared("failed_task_tails", int_array(failed))) {
+      pqxx::binarystring tail(row["tail"]);
+      context.failed[row["id"].as<int64_t>()] =
+          RunEndContext::FailedTask{text(row["error"]), tail.str()};
+    }
+    return context;
+  }
+
   // Fills the previous interval's states when asked, runs the decider and
   // applies its decisions with one statement.
   static Applied decide_and_apply(Tx& w, RunSnapshot& snap, const Decider& decider,
@@ -1119,7 +1412,10 @@ class PostgresStore final : public Store {
     Applied applied;
     applied.run = snap.run;
     if (!decider.decide) return applied;
-    const RunDecisions d = decider.decide(snap);
+    RunDecisions d = decider.decide(snap);
+    if (decider.on_run_end && d.run_state && is_finished(*d.run_state)) {
+      decider.on_run_end(snap, run_end_context(w, snap), d);
+    }
     applied.decisions.run_state = d.run_state;
     applied.decisions.alerts = d.alerts;
     if (d.tasks.empty() && !d.run_state && d.alerts.empty()) return applied;

@@ -57,6 +57,12 @@ class Stmt {
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
+  /// Makes the statement ready to bind and step again.
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
   template <typename... Args>
   Stmt& bind(const Args&... args) {
     int index = 1;
@@ -274,6 +280,29 @@ DagRecord read_dag(const Stmt& s) {
   d.updated_at = s.ts(6);
   d.parse_error = s.str(7);
   return d;
+}
+
+constexpr const char* kBackfillColumns =
+    "id, dag_id, range_from, range_to, reprocess, max_active_runs, backwards, conf, state, "
+    "created_at, finished_at, total_runs, succeeded_runs, failed_runs";
+
+BackfillRecord read_backfill(const Stmt& s) {
+  BackfillRecord b;
+  b.id = s.i64(0);
+  b.dag_id = s.str(1);
+  b.range_from = s.ts(2);
+  b.range_to = s.ts(3);
+  b.reprocess = s.str(4);
+  b.max_active_runs = s.i32(5);
+  b.backwards = s.i32(6) != 0;
+  b.conf = s.json(7);
+  b.state = s.str(8);
+  b.created_at = s.ts(9);
+  b.finished_at = s.opt_ts(10);
+  b.total_runs = s.i32(11);
+  b.succeeded_runs = s.i32(12);
+  b.failed_runs = s.i32(13);
+  return b;
 }
 
 std::string placeholders(size_t n) {
@@ -733,18 +762,22 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     Txn txn(this, true);
     std::optional<int64_t> run_pk;
+    std::string finished_task;
     {
       std::string rendered = result.rendered.is_null() ? std::string() : result.rendered.dump();
       Stmt s = stmt(
           "UPDATE task_instances SET state = ?, exit_code = ?, outputs = ?, "
           "rendered = COALESCE(?, rendered), error = ?, next_try_at = ?, ended_at = ? "
           "WHERE id = ? AND state = 'running' AND try_number = ? AND (? = '' OR worker_id = ?) "
-          "RETURNING run_pk");
+          "RETURNING run_pk, task_id");
       s.bind(to_string(result.state), result.exit_code, result.outputs.dump(), nullptr,
              result.error, result.next_try_at, result.ended_at, result.ti_id, result.try_number,
              result.worker_id, result.worker_id);
       if (!rendered.empty()) s.bind_at(4, rendered);
-      if (s.step()) run_pk = s.i64(0);
+      if (s.step()) {
+        run_pk = s.i64(0);
+        finished_task = s.str(1);
+      }
       s.run();
     }
     if (!run_pk) {
@@ -761,7 +794,8 @@ class SqliteStore final : public Store {
     if (!result.final_log.empty()) {
       put_log(result.ti_id, result.try_number, result.final_log_seq, result.final_log);
     }
-    Applied applied = apply_decider(*run_pk, decider, result.ended_at);
+    Applied applied = apply_decider(*run_pk, decider, result.ended_at,
+                                    result.task_id.empty() ? nullptr : &finished_task);
     txn.commit();
     FinishOutcome outcome;
     outcome.queued = applied.queued;
@@ -1053,6 +1087,111 @@ class SqliteStore final : public Store {
     txn.commit();
   }
 
+  // --- SLAs -----------------------------------------------------------------
+
+  bool arm_sla_timer(const SlaTimer& timer) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, true);
+    stmt("INSERT INTO sla_timers (dag_id, run_id, task_id, kind, due_at) VALUES (?, ?, ?, ?, ?) "
+         "ON CONFLICT (dag_id, run_id, task_id, kind) DO NOTHING")
+        .bind(timer.dag_id, timer.run_id, timer.task_id, timer.kind, timer.due_at)
+        .run();
+    bool added = sqlite3_changes(db_) > 0;
+    txn.commit();
+    return added;
+  }
+
+  std::vector<SlaTimer> due_sla_timers(Timestamp now, int limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::vector<SlaTimer> out;
+    {
+      Stmt s = stmt(
+          "SELECT id, dag_id, run_id, task_id, kind, due_at FROM sla_timers "
+          "WHERE fired_at IS NULL AND due_at <= ? ORDER BY due_at, id LIMIT ?");
+      s.bind(now, limit);
+      while (s.step()) {
+        out.push_back(SlaTimer{s.i64(0), s.str(1), s.str(2), s.str(3), s.str(4), s.ts(5)});
+      }
+    }
+    txn.commit();
+    return out;
+  }
+
+  std::optional<Timestamp> next_sla_due() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::optional<Timestamp> out;
+    {
+      Stmt s = stmt("SELECT MIN(due_at) FROM sla_timers WHERE fired_at IS NULL");
+      if (s.step()) out = s.opt_ts(0);
+    }
+    txn.commit();
+    return out;
+  }
+
+  bool fire_sla_timer(int64_t timer_id, const std::optional<SlaMissRecord>& miss,
+                      const std::optional<AlertEvent>& alert, Timestamp now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, true);
+    stmt("UPDATE sla_timers SET fired_at = ? WHERE id = ? AND fired_at IS NULL")
+        .bind(now, timer_id)
+        .run();
+    bool recorded = false;
+    if (miss) {
+      stmt("INSERT INTO sla_misses (dag_id, run_id, task_id, kind, deadline, detected_at, "
+           "alerted) VALUES (?, ?, ?, ?, ?, ?, ?) "
+           "ON CONFLICT (dag_id, run_id, task_id, kind) DO NOTHING")
+          .bind(miss->dag_id, miss->run_id, miss->task_id, miss->kind, miss->deadline, now,
+                alert ? 1 : 0)
+          .run();
+      recorded = sqlite3_changes(db_) > 0;
+    }
+    if (recorded && alert) {
+      stmt("INSERT INTO alert_outbox (event_id, event, dag_id, run_id, task_id, payload, "
+           "attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)")
+          .bind(random_event_id(), alert->event, alert->dag_id, alert->run_id, alert->task_id,
+                alert->payload.dump(), now, now)
+          .run();
+    }
+    txn.commit();
+    return recorded;
+  }
+
+  std::vector<SlaMissRecord> list_sla_misses(const std::string& dag_id, int limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::vector<SlaMissRecord> out;
+    {
+      Stmt s = stmt(
+          "SELECT id, dag_id, run_id, task_id, kind, deadline, detected_at, alerted "
+          "FROM sla_misses WHERE (? = '' OR dag_id = ?) ORDER BY detected_at DESC, id DESC "
+          "LIMIT ?");
+      s.bind(dag_id, dag_id, limit);
+      while (s.step()) {
+        out.push_back(SlaMissRecord{s.i64(0), s.str(1), s.str(2), s.str(3), s.str(4), s.ts(5),
+                                    s.ts(6), s.i64(7) != 0});
+      }
+    }
+    txn.commit();
+    return out;
+  }
+
+  std::optional<RunRecord> last_successful_run(const std::string& dag_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::optional<RunRecord> out;
+    {
+      Stmt s = stmt(std::string("SELECT ") + kRunColumns +
+                    " FROM dag_runs WHERE dag_id = ? AND state = 'success' "
+                    "ORDER BY ended_at DESC LIMIT 1");
+      s.bind(dag_id);
+      if (s.step()) out = read_run(s);
+    }
+    txn.commit();
+    return out;
+  }
+
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override {
     std::lock_guard<std::mutex> lock(mu_);
     Txn txn(this, false);
@@ -1069,6 +1208,155 @@ class SqliteStore final : public Store {
   }
 
   // --- Housekeeping ---------------------------------------------------------
+
+  // --- Backfills ------------------------------------------------------------
+
+  int64_t create_backfill(const BackfillRecord& b,
+                          const std::vector<BackfillIntervalRecord>& intervals) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, true);
+    stmt("INSERT INTO backfills (dag_id, range_from, range_to, reprocess, max_active_runs, "
+         "backwards, conf, state, created_at, total_runs) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)")
+        .bind(b.dag_id, b.range_from, b.range_to, b.reprocess, b.max_active_runs,
+              b.backwards ? 1 : 0, b.conf.dump(), b.created_at, b.total_runs)
+        .run();
+    int64_t id = sqlite3_last_insert_rowid(db_);
+    for (const BackfillIntervalRecord& i : intervals) {
+      stmt("INSERT INTO backfill_intervals (backfill_id, interval_start, interval_end, action, "
+           "reason, run_pk) VALUES (?, ?, ?, ?, ?, ?)")
+          .bind(id, i.interval.start, i.interval.end, i.action, i.reason, i.run_pk)
+          .run();
+    }
+    txn.commit();
+    return id;
+  }
+
+  std::optional<BackfillRecord> get_backfill(int64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::optional<BackfillRecord> out;
+    {
+      Stmt s = stmt(std::string("SELECT ") + kBackfillColumns + " FROM backfills WHERE id = ?");
+      s.bind(id);
+      if (s.step()) out = read_backfill(s);
+    }
+    txn.commit();
+    return out;
+  }
+
+  std::vector<BackfillRecord> list_backfills(const std::string& dag_id, bool running_only,
+                                             int limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::vector<BackfillRecord> out;
+    {
+      Stmt s = stmt(std::string("SELECT ") + kBackfillColumns +
+                    " FROM backfills WHERE (? = '' OR dag_id = ?) "
+                    "AND (? = 0 OR state = 'running') ORDER BY id DESC LIMIT ?");
+      s.bind(dag_id, dag_id, running_only ? 1 : 0, limit);
+      while (s.step()) out.push_back(read_backfill(s));
+    }
+    txn.commit();
+    return out;
+  }
+
+  std::vector<BackfillIntervalRecord> list_backfill_intervals(int64_t backfill_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::vector<BackfillIntervalRecord> out;
+    {
+      Stmt s = stmt(
+          "SELECT i.interval_start, i.interval_end, i.action, i.reason, i.run_pk, r.run_id, "
+          "r.state FROM backfill_intervals i LEFT JOIN dag_runs r ON r.id = i.run_pk "
+          "WHERE i.backfill_id = ? ORDER BY i.interval_start");
+      s.bind(backfill_id);
+      while (s.step()) {
+        BackfillIntervalRecord i;
+        i.interval = DataInterval{s.ts(0), s.ts(1)};
+        i.action = s.str(2);
+        i.reason = s.str(3);
+        i.run_pk = s.opt_i64(4);
+        i.run_id = s.str(5);
+        if (!s.is_null(6)) i.run_state = run_state_of(s.str(6));
+        out.push_back(std::move(i));
+      }
+    }
+    txn.commit();
+    return out;
+  }
+
+  std::string update_backfill_interval(int64_t backfill_id, Timestamp interval_start,
+                                       const std::string& action, const std::string& reason,
+                                       std::optional<int64_t> run_pk) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, true);
+    stmt("UPDATE backfill_intervals SET action = ?, reason = ?, run_pk = ? "
+         "WHERE backfill_id = ? AND interval_start = ?")
+        .bind(action, reason, run_pk, backfill_id, interval_start)
+        .run();
+    std::string state;
+    {
+      Stmt s = stmt("SELECT state FROM backfills WHERE id = ?");
+      s.bind(backfill_id);
+      if (!s.step()) throw NotFoundError("no backfill " + std::to_string(backfill_id));
+      state = s.str(0);
+    }
+    txn.commit();
+    return state;
+  }
+
+  bool update_backfill(int64_t id, const std::string& state, int total_runs, int succeeded_runs,
+                       int failed_runs, Timestamp now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, true);
+    bool finished = state != "running";
+    stmt("UPDATE backfills SET state = ?, total_runs = ?, succeeded_runs = ?, failed_runs = ?, "
+         "finished_at = CASE WHEN ? THEN ? ELSE NULL END WHERE id = ? AND state = 'running'")
+        .bind(state, total_runs, succeeded_runs, failed_runs, finished ? 1 : 0, now, id)
+        .run();
+    bool changed = sqlite3_changes(db_) > 0;
+    txn.commit();
+    return changed;
+  }
+
+  bool rerun_for_backfill(int64_t run_pk, int64_t backfill_id, const nlohmann::json& conf,
+                          Timestamp now) override {
+    (void)now;
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, true);
+    std::optional<RunRecord> run = run_by_pk_locked(run_pk);
+    if (!run) throw NotFoundError("no run " + std::to_string(run_pk));
+    if (!is_finished(run->state)) return false;
+    stmt("UPDATE task_instances SET state = 'none', max_tries = try_number + max_tries, "
+         "queued_at = NULL, started_at = NULL, ended_at = NULL, next_try_at = NULL, "
+         "first_started_at = NULL, worker_id = NULL, exit_code = NULL, error = '', "
+         "run_type_rank = 1 WHERE run_pk = ?")
+        .bind(run_pk)
+        .run();
+    stmt("UPDATE dag_runs SET state = 'queued', started_at = NULL, ended_at = NULL, "
+         "backfill_id = ?, conf = CASE WHEN ? THEN conf ELSE ? END WHERE id = ?")
+        .bind(backfill_id, conf.empty() ? 1 : 0, conf.dump(), run_pk)
+        .run();
+    txn.commit();
+    return true;
+  }
+
+  std::vector<RunRecord> list_interval_runs(const std::string& dag_id, Timestamp from,
+                                            Timestamp to) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::vector<RunRecord> out;
+    {
+      Stmt s = stmt(std::string("SELECT ") + kRunColumns +
+                    " FROM dag_runs WHERE dag_id = ? AND run_type IN ('scheduled', 'backfill') "
+                    "AND interval_start >= ? AND interval_start <= ? ORDER BY interval_start");
+      s.bind(dag_id, from, to);
+      while (s.step()) out.push_back(read_run(s));
+    }
+    txn.commit();
+    return out;
+  }
 
   int64_t clean_finished_runs(Timestamp cutoff, int batch) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1255,14 +1543,52 @@ class SqliteStore final : public Store {
 
   // Loads the run's snapshot, asks the decider, applies its decisions. Runs
   // inside the caller's write transaction; a decider that throws aborts it.
-  Applied apply_decider(int64_t run_pk, const Decider& decider, Timestamp now) {
+  Applied apply_decider(int64_t run_pk, const Decider& decider, Timestamp now,
+                        const std::string* finished_task = nullptr) {
     RunSnapshot snap;
     {
       std::optional<RunRecord> run = run_by_pk_locked(run_pk);
       if (!run) throw NotFoundError("no run " + std::to_string(run_pk));
       snap.run = std::move(*run);
     }
-    {
+    if (finished_task && decider.scope) {
+      std::vector<std::string> scope = decider.scope(*finished_task);
+      std::set<std::string> in_scope(scope.begin(), scope.end());
+      // Is anything outside the scope unfinished? The index of unfinished
+      // instances answers after at most |scope| + 1 rows.
+      Stmt unfinished = stmt(
+          "SELECT task_id FROM task_instances WHERE run_pk = ? AND state IN "
+          "('none', 'scheduled', 'queued', 'running', 'up_for_retry', 'up_for_reschedule')");
+      unfinished.bind(run_pk);
+      while (unfinished.step()) {
+        if (!in_scope.count(unfinished.str(0))) {
+          snap.partial = true;
+          break;
+        }
+      }
+      unfinished.reset();
+      if (snap.partial) {
+        Stmt s = stmt(
+            "SELECT id, task_id, map_index, state, try_number, max_tries, next_try_at "
+            "FROM task_instances WHERE run_pk = ? AND task_id = ? ORDER BY map_index");
+        for (const std::string& task_id : scope) {
+          s.bind(run_pk, task_id);
+          while (s.step()) {
+            TaskStateView v;
+            v.id = s.i64(0);
+            v.task_id = s.str(1);
+            v.map_index = s.i32(2);
+            v.state = task_state_of(s.str(3));
+            v.try_number = s.i32(4);
+            v.max_tries = s.i32(5);
+            v.next_try_at = s.opt_ts(6);
+            snap.tasks.push_back(std::move(v));
+          }
+          s.reset();
+        }
+      }
+    }
+    if (!snap.partial) {
       Stmt s = stmt(
           "SELECT id, task_id, map_index, state, try_number, max_tries, next_try_at "
           "FROM task_instances WHERE run_pk = ? ORDER BY task_id, map_index");
@@ -1282,6 +1608,9 @@ class SqliteStore final : public Store {
     if (decider.needs_previous_interval) load_previous_interval(&snap);
 
     RunDecisions decisions = decider.decide(snap);
+    if (decider.on_run_end && decisions.run_state && is_finished(*decisions.run_state)) {
+      decider.on_run_end(snap, run_end_context(snap), decisions);
+    }
 
     Applied applied;
     applied.decisions.run_state = decisions.run_state;
@@ -1318,6 +1647,37 @@ class SqliteStore final : public Store {
           .run();
     }
     return applied;
+  }
+
+  // What a run-ending decision's alerts need: the previous finished run's
+  // state, and each failed task's error and log tail.
+  RunEndContext run_end_context(const RunSnapshot& snap) {
+    RunEndContext context;
+    {
+      Stmt s = stmt(
+          "SELECT state FROM dag_runs WHERE dag_id = ? AND id <> ? AND state IN ('success', "
+          "'failed') ORDER BY ended_at DESC LIMIT 1");
+      s.bind(snap.run.dag_id, snap.run.id);
+      if (s.step()) context.previous_run_state = run_state_of(s.str(0));
+    }
+    for (const TaskStateView& v : snap.tasks) {
+      if (v.state != TaskState::kFailed) continue;
+      RunEndContext::FailedTask failed;
+      {
+        Stmt s = stmt("SELECT error FROM task_instances WHERE id = ?");
+        s.bind(v.id);
+        if (s.step()) failed.error = s.str(0);
+      }
+      {
+        Stmt s = stmt(
+            "SELECT data FROM task_logs WHERE ti_id = ? AND try_number = ? "
+            "ORDER BY seq DESC LIMIT 2");
+        s.bind(v.id, v.try_number);
+        while (s.step()) failed.log_tail = s.str(0) + failed.log_tail;
+      }
+      context.failed.emplace(v.id, std::move(failed));
+    }
+    return context;
   }
 
   // The previous interval's run: the same DAG's scheduled or backfill run

@@ -110,6 +110,9 @@ struct RunSnapshot {
   /// depends_on_past); filled only when the decider asks for it.
   std::map<std::string, TaskState> previous_interval;
   bool has_previous_run = false;
+  /// Only the decider's scope was loaded, and tasks outside it are still
+  /// unfinished: the decision must not end the run.
+  bool partial = false;
 };
 
 /// A compare-and-set change of one task instance's state.
@@ -138,11 +141,32 @@ struct RunDecisions {
   std::vector<AlertEvent> alerts;
 };
 
+/// What the store reads for a decision that ends a run, for its alerts: the
+/// state of the DAG's previous finished run (recovery) and, per failed task
+/// instance, its error and the last lines of its latest try's log.
+struct RunEndContext {
+  std::optional<RunState> previous_run_state;
+  struct FailedTask {
+    std::string error;
+    std::string log_tail;
+  };
+  std::map<int64_t, FailedTask> failed;  // by task instance id
+};
+
 /// Decides what changes in a run given its snapshot; pure, runs inside the
 /// store's transaction.
 struct Decider {
   std::function<RunDecisions(const RunSnapshot&)> decide;
   bool needs_previous_interval = false;
+  /// Called (in the same transaction) only when `decide` ended the run, with
+  /// what the store read for it; adds run-level alerts to the decisions.
+  std::function<void(const RunSnapshot&, const RunEndContext&, RunDecisions&)> on_run_end;
+  /// The tasks a decision after `task_id` finished depends on: that task, its
+  /// downstream tasks and their upstream tasks. When set, finish_task loads
+  /// only their instances while other tasks are still unfinished (the
+  /// snapshot is then `partial`), so a finish costs the same in a run of ten
+  /// tasks or ten thousand; the run's last finish loads every instance.
+  std::function<std::vector<std::string>(const std::string& task_id)> scope;
 };
 
 /// A run to create, with the task instances it starts with.
@@ -183,6 +207,7 @@ struct ClaimedTask {
 /// The end of one try, as the worker reports it.
 struct TaskResult {
   int64_t ti_id = 0;
+  std::string task_id;  // lets the store load only the decider's scope (Decider::scope)
   int try_number = 0;
   std::string worker_id;  // must match the claimer; empty skips the check
   TaskState state = TaskState::kSuccess;  // success, failed, up_for_retry,
@@ -243,6 +268,58 @@ struct AlertRecord {
   std::optional<Timestamp> next_attempt_at;
   std::optional<Timestamp> delivered_at;
   std::string last_error;
+};
+
+/// A backfill: a date range of one DAG the scheduler works through.
+struct BackfillRecord {
+  int64_t id = 0;
+  std::string dag_id;
+  Timestamp range_from{};  // first interval start covered
+  Timestamp range_to{};    // last interval start covered (inclusive)
+  std::string reprocess = "none";  // none | failed | all
+  int max_active_runs = 1;
+  bool backwards = false;
+  nlohmann::json conf = nlohmann::json::object();
+  std::string state = "running";  // running | success | failed | canceled
+  Timestamp created_at{};
+  std::optional<Timestamp> finished_at;
+  int total_runs = 0;  // intervals it creates or re-runs
+  int succeeded_runs = 0;
+  int failed_runs = 0;
+};
+
+/// One data interval of a backfill's plan, and the run that carries it out.
+struct BackfillIntervalRecord {
+  DataInterval interval{};
+  std::string action;  // create | rerun | skip
+  std::string reason;  // missing | failed | completed | running | outside_bounds
+  std::optional<int64_t> run_pk;
+  // Of the run, when run_pk is set and the run still exists.
+  std::string run_id;
+  std::optional<RunState> run_state;
+};
+
+/// An armed SLA timer: when `due_at` passes, the scheduler checks whether the
+/// run (or task) met its SLA. Unique per (dag, run, task, kind).
+struct SlaTimer {
+  int64_t id = 0;
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;  // '' for a run-level SLA
+  std::string kind;     // max_duration | deadline | sla (task) | freshness
+  Timestamp due_at{};
+};
+
+/// A recorded SLA miss.
+struct SlaMissRecord {
+  int64_t id = 0;
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;
+  std::string kind;
+  Timestamp deadline{};
+  Timestamp detected_at{};
+  bool alerted = false;
 };
 
 /// Schema version applied and known.
@@ -370,6 +447,57 @@ class Store {
   virtual void mark_alert_failed(int64_t alert_id, const std::string& error,
                                  std::optional<Timestamp> next_attempt_at) = 0;
   virtual std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) = 0;
+
+  // Backfills.
+  /// Stores a backfill (state running) and its planned intervals in one
+  /// transaction. Returns its id.
+  virtual int64_t create_backfill(const BackfillRecord& backfill,
+                                  const std::vector<BackfillIntervalRecord>& intervals) = 0;
+  virtual std::optional<BackfillRecord> get_backfill(int64_t id) = 0;
+  /// Newest first; `dag_id` empty for all DAGs, `running_only` for the
+  /// scheduler's pass.
+  virtual std::vector<BackfillRecord> list_backfills(const std::string& dag_id,
+                                                     bool running_only, int limit) = 0;
+  /// The plan in interval order, each with its run's id and state.
+  virtual std::vector<BackfillIntervalRecord> list_backfill_intervals(int64_t backfill_id) = 0;
+  /// Records what became of one planned interval (the run that carries it
+  /// out, or a skip with its reason). Returns the backfill's state.
+  virtual std::string update_backfill_interval(int64_t backfill_id, Timestamp interval_start,
+                                               const std::string& action,
+                                               const std::string& reason,
+                                               std::optional<int64_t> run_pk) = 0;
+  /// Stores the state and counts of a backfill that is still running (a
+  /// finished state sets finished_at = now). Returns false, changing nothing,
+  /// when it is no longer running (canceled meanwhile) or does not exist.
+  virtual bool update_backfill(int64_t id, const std::string& state, int total_runs,
+                               int succeeded_runs, int failed_runs, Timestamp now) = 0;
+  /// Clears a finished run in place for a backfill: run -> queued (started
+  /// and ended unset), every task instance -> none with its tries granted
+  /// again, backfill_id set, conf replaced unless `conf` is empty. Returns
+  /// false, changing nothing, when the run is queued or running.
+  virtual bool rerun_for_backfill(int64_t run_pk, int64_t backfill_id,
+                                  const nlohmann::json& conf, Timestamp now) = 0;
+  /// The scheduled and backfill runs of a DAG whose interval starts in
+  /// [from, to], in interval order.
+  virtual std::vector<RunRecord> list_interval_runs(const std::string& dag_id, Timestamp from,
+                                                    Timestamp to) = 0;
+
+  // SLAs.
+  /// Stores a timer unless one with the same key exists. Returns true when new.
+  virtual bool arm_sla_timer(const SlaTimer& timer) = 0;
+  /// Unfired timers due at or before `now`, earliest first.
+  virtual std::vector<SlaTimer> due_sla_timers(Timestamp now, int limit) = 0;
+  /// The earliest unfired timer's due time, for the scheduler's sleep.
+  virtual std::optional<Timestamp> next_sla_due() = 0;
+  /// Marks the timer fired and, with `miss`, records the miss (once per key)
+  /// and writes `alert` to the outbox when the miss is new: one transaction.
+  /// Returns true when a new miss was recorded.
+  virtual bool fire_sla_timer(int64_t timer_id, const std::optional<SlaMissRecord>& miss,
+                              const std::optional<AlertEvent>& alert, Timestamp now) = 0;
+  /// Recorded misses, newest first; `dag_id` empty for every DAG.
+  virtual std::vector<SlaMissRecord> list_sla_misses(const std::string& dag_id, int limit) = 0;
+  /// The DAG's latest successful run (by end time), if any.
+  virtual std::optional<RunRecord> last_successful_run(const std::string& dag_id) = 0;
 
   // Housekeeping.
   /// Deletes finished runs that ended before `cutoff`, with their task

@@ -145,6 +145,8 @@ DagIndex DagIndex::build(const Dag& dag) {
       ++waiting_on[i];
     }
   }
+  index.downstream_begin = downstream_count;
+  index.downstream = downstream;
   // Ready tasks are taken in file order.
   index.order.reserve(n);
   for (int i = 0; i < n; ++i) {
@@ -164,6 +166,27 @@ DagIndex DagIndex::build(const Dag& dag) {
     }
   }
   return index;
+}
+
+std::vector<std::string> DagIndex::scope_after(const std::string& task_id) const {
+  auto found = index_of.find(task_id);
+  if (found == index_of.end()) return {};
+  const int t = found->second;
+  std::vector<char> in(ids.size(), 0);
+  std::vector<std::string> out;
+  auto add = [&](int i) {
+    if (!in[i]) {
+      in[i] = 1;
+      out.push_back(ids[i]);
+    }
+  };
+  add(t);
+  for (int k = downstream_begin[t]; k < downstream_begin[t + 1]; ++k) {
+    const int d = downstream[k];
+    add(d);
+    for (int u = upstream_begin[d]; u < upstream_begin[d + 1]; ++u) add(upstream[u]);
+  }
+  return out;
 }
 
 RunDecisions decide_run(const Dag& dag, const RunSnapshot& snapshot, Timestamp now,
@@ -228,6 +251,10 @@ RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnap
   // becomes upstream_failed before `c` is looked at, so `c` follows at once.
   std::vector<UpstreamCounts> counts(task_count);
   for (int t : index.order) {
+    // A partial snapshot holds the decider's scope only: a task outside it
+    // is neither decided nor read (the scope holds every upstream of the
+    // tasks it decides).
+    if (snapshot.partial && begin[t] == begin[t + 1]) continue;
     const int* ups_begin = index.upstream.data() + index.upstream_begin[t];
     const int* ups_end = index.upstream.data() + index.upstream_begin[t + 1];
     const TriggerRule rule = index.rules[t];
@@ -303,7 +330,9 @@ RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnap
   // The run fails when any task instance failed, was upstream_failed or was
   // canceled, not only when a leaf did (Airflow's rule): a cleanup leaf with
   // trigger_rule all_done must not turn a failed load into a successful run.
-  if (all_finished) decisions.run_state = any_failed ? RunState::kFailed : RunState::kSuccess;
+  if (all_finished && !snapshot.partial) {
+    decisions.run_state = any_failed ? RunState::kFailed : RunState::kSuccess;
+  }
   return decisions;
 }
 

@@ -43,6 +43,11 @@ struct DagIndex {
   std::vector<int> upstream_begin;  // upstream of task t: upstream[upstream_begin[t]..[t + 1])
   std::vector<int> upstream;
   std::vector<int> order;  // every task, upstream before downstream
+  std::vector<int> downstream_begin;  // downstream of t: downstream[downstream_begin[t]..[t + 1])
+  std::vector<int> downstream;
+
+  /// Task ids a decision after `task_id` finished depends on (Decider::scope).
+  std::vector<std::string> scope_after(const std::string& task_id) const;
 
   static DagIndex build(const Dag& dag);
 };

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "scheduler/alerts.h"
 #include "scheduler/readiness.h"
 
 namespace sluice {
@@ -35,11 +36,31 @@ NewRun make_new_run(const Dag& dag, int64_t version_id, RunType type,
   return run;
 }
 
+namespace {
+
+// Run-level alerts (failure, recovery, success) need what the store reads
+// when a decision ends a run; only DAGs that want one of them ask for it.
+void add_run_end_hook(Decider& decider, const std::shared_ptr<const Dag>& dag) {
+  std::shared_ptr<const AlertPolicy> policy = alert_policy();
+  if (!wants_alert(*dag, *policy, "failure") && !wants_alert(*dag, *policy, "recovery") &&
+      !wants_alert(*dag, *policy, "success")) {
+    return;
+  }
+  decider.on_run_end = [dag, policy = std::move(policy)](const RunSnapshot& snapshot,
+                                                           const RunEndContext& context,
+                                                           RunDecisions& decisions) {
+    add_run_end_alerts(*dag, *policy, snapshot, context, decisions);
+  };
+}
+
+}  // namespace
+
 Decider make_decider(std::shared_ptr<const Dag> dag, Timestamp now, bool start_run) {
   Decider decider;
   for (const Task& task : dag->tasks) {
     if (task.depends_on_past) decider.needs_previous_interval = true;
   }
+  add_run_end_hook(decider, dag);
   decider.decide = [dag = std::move(dag), now, start_run](const RunSnapshot& snapshot) {
     return decide_run(*dag, snapshot, now, start_run);
   };
@@ -52,6 +73,8 @@ Decider make_decider(std::shared_ptr<const Dag> dag, std::shared_ptr<const DagIn
   for (const Task& task : dag->tasks) {
     if (task.depends_on_past) decider.needs_previous_interval = true;
   }
+  add_run_end_hook(decider, dag);
+  decider.scope = [index](const std::string& task_id) { return index->scope_after(task_id); };
   decider.decide = [dag = std::move(dag), index = std::move(index), now,
                     start_run](const RunSnapshot& snapshot) {
     return decide_run(*dag, *index, snapshot, now, start_run);

@@ -7,8 +7,10 @@
 #include "core/dag.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/outage.h"
 #include "core/store.h"
 #include "core/work_signal.h"
+#include "scheduler/leader.h"
 #include "scheduler/dag_cache.h"
 #include "scheduler/readiness.h"
 #include "scheduler/run_factory.h"
@@ -39,14 +41,32 @@ void Scheduler::run(const std::atomic<bool>& stop) {
   bool store_down = false;
   uint64_t seen = signal_ ? signal_->generation() : 0;
   while (!stop.load()) {
+    if (options_.leader) {
+      bool was_leading = options_.leader->leading();
+      if (!options_.leader->check()) {
+        try {
+          standby_heartbeat(clock_.now());
+        } catch (const StoreError&) {
+          // The elector reports an unreachable database once.
+        }
+        usleep(100 * 1000);
+        continue;
+      }
+      if (!was_leading) on_became_leader();
+    }
     Timestamp next;
     try {
       next = tick();
-      if (store_down) log_info("scheduler", "store reachable again; resuming");
+      if (store_down) {
+        StoreOutage::up("scheduler");
+        // Workers could not heartbeat during the outage either: give them a
+        // full heartbeat limit to report before their tasks count as lost.
+        next_orphan_check_ = clock_.now() + options_.heartbeat_timeout;
+      }
       store_down = false;
       backoff = Millis(500);
     } catch (const StoreError& e) {
-      if (!store_down) log_error("scheduler", std::string("store unavailable: ") + e.what());
+      StoreOutage::down("scheduler", e.what());
       store_down = true;
       next = clock_.now() + backoff;
       backoff = std::min(backoff * 2, Millis(10000));
@@ -90,12 +110,38 @@ Timestamp Scheduler::tick() {
   }
   if (now >= next_heartbeat_) {
     Millis lag = std::chrono::duration_cast<Millis>(clock_.now() - now);
-    store_.heartbeat_scheduler(options_.scheduler_id, host_name(), true, lag, now);
+    bool leader = !options_.leader || options_.leader->leading();
+    store_.heartbeat_scheduler(options_.scheduler_id, host_name(), leader, lag, now);
     next_heartbeat_ = now + Millis(2000);
+  }
+  for (auto& [name, pass] : passes_) {
+    if (auto due = pass(now)) next = std::min(next, *due);
   }
   if (auto due = store_.next_due_time()) next = std::min(next, *due);
   if (sync_) next = std::min(next, next_sync_);
   return std::min(next, next_dag_refresh_);
+}
+
+void Scheduler::add_pass(std::string name, Pass pass) {
+  passes_.emplace_back(std::move(name), std::move(pass));
+}
+
+void Scheduler::standby_heartbeat(Timestamp now) {
+  if (now < next_heartbeat_) return;
+  store_.heartbeat_scheduler(options_.scheduler_id, host_name(), false, Millis(0), now);
+  next_heartbeat_ = now + Millis(2000);
+}
+
+void Scheduler::on_became_leader() {
+  // Another scheduler led meanwhile: what this one cached may be stale, and
+  // tasks may have been lost with the old leader. Start with a full pass.
+  Timestamp zero{};
+  next_sync_ = next_dag_refresh_ = next_reconcile_ = next_heartbeat_ = zero;
+  due_.clear();
+  // The term may start right after a database outage, during which workers
+  // could not heartbeat: they get a full heartbeat limit before their tasks
+  // count as lost.
+  next_orphan_check_ = clock_.now() + options_.heartbeat_timeout;
 }
 
 void Scheduler::sync_files(Timestamp now) {
@@ -203,15 +249,16 @@ void Scheduler::start_queued_runs(Timestamp now) {
   std::vector<const RunRecord*> queued;
   for (const RunRecord& run : runs) {
     if (run.state == RunState::kRunning) {
-      ++running[run.dag_id];
+      // A backfill's runs count against the backfill's own limit (BackfillPass).
+      if (!run.backfill_id) ++running[run.dag_id];
     } else if (run.state == RunState::kQueued) {
       queued.push_back(&run);
     }
   }
   // Scheduled and manual runs before backfills; older intervals first.
   std::stable_sort(queued.begin(), queued.end(), [](const RunRecord* a, const RunRecord* b) {
-    bool a_backfill = a->type == RunType::kBackfill;
-    bool b_backfill = b->type == RunType::kBackfill;
+    bool a_backfill = a->type == RunType::kBackfill || a->backfill_id;
+    bool b_backfill = b->type == RunType::kBackfill || b->backfill_id;
     if (a_backfill != b_backfill) return !a_backfill;
     return a->interval.start < b->interval.start;
   });
@@ -219,9 +266,9 @@ void Scheduler::start_queued_runs(Timestamp now) {
   for (const RunRecord* run : queued) {
     std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
     int& active = running[run->dag_id];
-    if (active >= dag->max_active_runs) continue;
+    if (!run->backfill_id && active >= dag->max_active_runs) continue;
     store_.reconcile_run(run->id, make_decider(dag, dags_.index(run->version_id), now, /*start_run=*/true), now);
-    ++active;
+    if (!run->backfill_id) ++active;
     started = true;
   }
   if (started && signal_) signal_->notify();
@@ -249,6 +296,7 @@ void Scheduler::fail_orphaned_tasks(Timestamp now) {
                                : RetryDecision{};
     TaskResult result;
     result.ti_id = ti.id;
+    result.task_id = ti.task_id;
     result.try_number = ti.try_number;
     result.worker_id = ti.worker_id;
     result.state = retry.state;

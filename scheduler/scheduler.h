@@ -3,6 +3,7 @@
 // limits, requeues due retries, fails the tasks of dead workers.
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@ namespace sluice {
 
 class Clock;
 class DagCache;
+class LeaderElector;
 class Store;
 class WorkSignal;
 struct Dag;
@@ -34,6 +36,7 @@ struct SchedulerOptions {
   Millis reconcile_interval{10000};  // safety-net pass over every unfinished run
   Millis heartbeat_timeout{30000};   // a worker silent this long has lost its tasks
   int max_runs_per_dag_per_tick = 256;  // bounds catch-up work per pass
+  LeaderElector* leader = nullptr;   // several schedulers (Postgres); null: always leads
 };
 
 /// Creates and advances runs. Every decision is readiness (decide_run); the
@@ -51,6 +54,11 @@ class Scheduler {
   /// One pass. Returns when the next pass is due at the latest.
   Timestamp tick();
 
+  /// A further pass run at the end of every tick (alert delivery, SLA checks,
+  /// backfills). It returns when it next wants to run, if it knows.
+  using Pass = std::function<std::optional<Timestamp>(Timestamp now)>;
+  void add_pass(std::string name, Pass pass);
+
   /// The last sync report (for logging and `dags list`).
   const SyncReport& last_sync() const { return last_sync_; }
 
@@ -63,6 +71,10 @@ class Scheduler {
   void requeue_due_tasks(Timestamp now);
   void fail_orphaned_tasks(Timestamp now);
   void reconcile_all(Timestamp now);
+  /// A standby's pass: records its heartbeat (leader = false) and nothing else.
+  void standby_heartbeat(Timestamp now);
+  /// Forgets per-leadership caches, so a new term starts with a full pass.
+  void on_became_leader();
 
   Store& store_;
   DagCache& dags_;
@@ -85,6 +97,7 @@ class Scheduler {
     std::optional<Timestamp> due;
   };
   std::map<std::string, DagDue> due_;
+  std::vector<std::pair<std::string, Pass>> passes_;
 };
 
 }  // namespace sluice

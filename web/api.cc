@@ -17,6 +17,7 @@
 #include "scheduler/dag_cache.h"
 #include "scheduler/run_factory.h"
 #include "scheduler/trigger.h"
+#include "web/backfill_api.h"
 
 namespace sluice {
 
@@ -203,10 +204,7 @@ void Api::install(httplib::Server& server) {
   server.Get("/api/v1/workers", guarded(&Api::get_workers));
   server.Get("/api/v1/alerts", guarded(&Api::get_alerts));
   server.Get("/api/v1/pools", guarded(&Api::get_pools));
-  server.Get("/api/v1/sla-misses", [](const httplib::Request&, httplib::Response& res) {
-    // The store does not expose recorded SLA misses yet.
-    send_json(res, 200, json::array());
-  });
+  server.Get("/api/v1/sla-misses", guarded(&Api::get_sla_misses));
   server.Get(dag, guarded(&Api::get_dag));
   server.Patch(dag, guarded(&Api::patch_dag));
   server.Post(dag + "/(pause|unpause)", guarded(&Api::patch_dag));
@@ -222,6 +220,7 @@ void Api::install(httplib::Server& server) {
   server.Post(task + "/clear", guarded(&Api::clear_task));
   server.Post(task + "/mark", guarded(&Api::mark_task));
   server.Get(task + "/logs", guarded(&Api::get_logs));
+  install_backfill_api(server, store_, dags_, clock_);
 }
 
 // ---- lookups
@@ -749,6 +748,23 @@ void Api::get_alerts(const httplib::Request& req, httplib::Response& res) {
                     {"next_attempt_at", time_or_null(a.next_attempt_at)},
                     {"delivered_at", time_or_null(a.delivered_at)},
                     {"last_error", masked(a.last_error)}});
+  }
+  send_json(res, 200, list);
+}
+
+void Api::get_sla_misses(const httplib::Request& req, httplib::Response& res) {
+  std::string dag_id = req.has_param("dag") ? req.get_param_value("dag") : "";
+  int limit = int_param(req, "limit", 100, 1, kMaxPageSize);
+  json list = json::array();
+  for (const SlaMissRecord& m : store_.list_sla_misses(dag_id, limit)) {
+    list.push_back({{"id", m.id},
+                    {"dag_id", m.dag_id},
+                    {"run_id", m.run_id},
+                    {"task_id", m.task_id},
+                    {"kind", m.kind},
+                    {"deadline", format_iso(m.deadline)},
+                    {"detected_at", format_iso(m.detected_at)},
+                    {"alerted", m.alerted}});
   }
   send_json(res, 200, list);
 }

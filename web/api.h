@@ -67,6 +67,7 @@ class Api {
   void get_logs(const httplib::Request& req, httplib::Response& res);
   void get_workers(const httplib::Request& req, httplib::Response& res);
   void get_alerts(const httplib::Request& req, httplib::Response& res);
+  void get_sla_misses(const httplib::Request& req, httplib::Response& res);
   void get_pools(const httplib::Request& req, httplib::Response& res);
   void get_health(const httplib::Request& req, httplib::Response& res);
   void get_metrics(const httplib::Request& req, httplib::Response& res);

@@ -20,6 +20,7 @@ struct Task;
 struct RunRecord;
 class ProcessLauncher;
 class Clock;
+class Store;
 
 /// Receives a try's log text as it is produced.
 class LogWriter {
@@ -48,6 +49,9 @@ struct TaskContext {
   std::optional<Timestamp> first_started_at;
   /// The worker's clock.
   const Clock* clock = nullptr;
+  /// The metadata store (external_task_sensor reads other DAGs' runs); null
+  /// when the try runs without one (`tasks test`).
+  Store* store = nullptr;
 };
 
 /// How one try ended.

@@ -1,5 +1,7 @@
 #include "worker/shell_executor.h"
 
+#include <unistd.h>
+
 #include "core/dag.h"
 #include "core/error.h"
 #include "core/store.h"
@@ -16,6 +18,8 @@ std::map<std::string, std::string> task_environment(const TaskContext& ctx) {
       {"SLUICE_RUN_ID", ctx.run.run_id},
       {"SLUICE_RUN_TYPE", to_string(ctx.run.type)},
       {"SLUICE_TRY_NUMBER", std::to_string(ctx.try_number)},
+      // Lets a worker on this host find the processes of a dead worker's tries.
+      {"SLUICE_WORKER_PID", std::to_string(getpid())},
       {"SLUICE_DS", t.value("ds", "")},
       {"SLUICE_TS", t.value("ts", "")},
       {"SLUICE_DATA_INTERVAL_START", t.value("data_interval_start", "")},

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <thread>
 
@@ -12,9 +14,11 @@
 #include "core/dag.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/outage.h"
 #include "core/store.h"
 #include "core/template.h"
 #include "core/work_signal.h"
+#include "scheduler/alerts.h"
 #include "scheduler/dag_cache.h"
 #include "scheduler/readiness.h"
 #include "scheduler/run_factory.h"
@@ -31,11 +35,6 @@ std::string host_name() {
   return buf;
 }
 
-std::string default_state_dir() {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp && *tmp ? tmp : "/tmp") + "/sluice-" + std::to_string(getuid()) +
-         "/procs";
-}
 
 /// Streams a try's log to the store in chunks: at most one write per flush
 /// interval, and the last chunk rides along with the finish transaction.
@@ -59,6 +58,8 @@ class StoreLogWriter : public LogWriter {
       truncated_ = true;
     }
     buffer_.append(text);
+    tail_.append(text);
+    if (tail_.size() > 2 * kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
     written_ += static_cast<int64_t>(text.size());
     if (truncated_) {
       buffer_ += "\n[sluice] log truncated: this try wrote more than " +
@@ -69,6 +70,12 @@ class StoreLogWriter : public LogWriter {
     if (buffer_.size() >= 256 * 1024 || now - last_flush_ >= flush_interval_) {
       flush_locked(now);
     }
+  }
+
+  /// The try's last bytes written (for alerts' log excerpts).
+  std::string tail() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tail_.size() > kTailBytes ? tail_.substr(tail_.size() - kTailBytes) : tail_;
   }
 
   /// What is left to store, and its sequence number, for the finish transaction.
@@ -97,7 +104,9 @@ class StoreLogWriter : public LogWriter {
   Millis flush_interval_;
   int64_t max_bytes_;
   std::mutex mu_;
+  static constexpr size_t kTailBytes = 8192;
   std::string buffer_;  // GUARDED_BY(mu_)
+  std::string tail_;    // GUARDED_BY(mu_)
   int seq_ = 0;
   int64_t written_ = 0;
   bool truncated_ = false;
@@ -120,7 +129,6 @@ Worker::Worker(Store& store, DagCache& dags, const Clock& clock, ProcessLauncher
   if (options_.worker_id.empty()) {
     options_.worker_id = host_name() + ":" + std::to_string(getpid());
   }
-  if (options_.state_dir.empty()) options_.state_dir = default_state_dir();
   if (options_.slots < 1) options_.slots = 1;
 }
 
@@ -165,10 +173,12 @@ void Worker::slot_loop(const std::atomic<bool>& stop) {
     bool ran = false;
     try {
       ran = run_one();
-      if (store_down) log_info("worker", "store reachable again; claiming");
+      if (store_down) StoreOutage::up("worker");
       store_down = false;
     } catch (const StoreError& e) {
-      if (!store_down) log_error("worker", std::string("cannot claim: ") + e.what());
+      // A worker cut off from the store claims nothing more, finishes what it
+      // runs and reports when the store is back (execute() retries).
+      StoreOutage::down("worker", e.what());
       store_down = true;
       wait = std::max(wait, Millis(500));
     }
@@ -202,10 +212,10 @@ void Worker::heartbeat_loop(const std::atomic<bool>& stop) {
           if (it != running_.end()) it->second->store(true);
         }
       }
-      if (store_down) log_info("worker", "store reachable again");
+      if (store_down) StoreOutage::up("worker");
       store_down = false;
     } catch (const StoreError& e) {
-      if (!store_down) log_error("worker", std::string("heartbeat failed: ") + e.what());
+      StoreOutage::down("worker", std::string("heartbeat failed: ") + e.what());
       store_down = true;
     }
     kill_orphaned_processes();
@@ -230,21 +240,35 @@ bool Worker::run_one() {
 }
 
 int Worker::kill_orphaned_processes() {
+  // Every task process carries SLUICE_WORKER_PID (worker/shell_executor.cc).
+  // A process whose worker is gone is an orphan of a lost try: its group is
+  // killed so that the retry never runs beside it. Reading the environment
+  // from /proc needs no bookkeeping that a SIGKILL could cut short.
   std::error_code ec;
-  if (!std::filesystem::is_directory(options_.state_dir, ec)) return 0;
   int killed = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.state_dir, ec)) {
-    std::ifstream in(entry.path());
-    int owner = 0;
-    int pgid = 0;
-    if (!(in >> owner >> pgid)) continue;
-    if (owner == getpid() || process_alive(owner)) continue;
+  const pid_t self = getpid();
+  const pid_t own_group = getpgid(0);
+  std::set<pid_t> groups;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream in(entry.path() / "environ", std::ios::binary);
+    if (!in) continue;
+    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    static const std::string kKey = std::string("SLUICE_WORKER_PID=");
+    size_t at = env.find(kKey);
+    if (at == std::string::npos || (at > 0 && env[at - 1] != '\0')) continue;
+    pid_t owner = static_cast<pid_t>(std::atoi(env.c_str() + at + kKey.size()));
+    if (owner <= 0 || owner == self || process_alive(owner)) continue;
+    pid_t pgid = getpgid(std::stoi(name));
+    if (pgid > 1 && pgid != own_group) groups.insert(pgid);
+  }
+  for (pid_t pgid : groups) {
     if (kill_process_group(pgid, options_.kill_grace)) {
       ++killed;
       log_warn("worker", "killed process group " + std::to_string(pgid) +
-                             " left running by a dead worker (pid " + std::to_string(owner) + ")");
+                             " left running by a worker that is gone");
     }
-    std::filesystem::remove(entry.path(), ec);
   }
   return killed;
 }
@@ -264,8 +288,6 @@ void Worker::execute(const ClaimedTask& claimed) {
   }
   StoreLogWriter log(store_, clock_, ti.id, ti.try_number, options_.log_flush_interval,
                      options_.max_log_bytes_per_try);
-  std::string pid_file = options_.state_dir + "/" + std::to_string(ti.id) + "-" +
-                         std::to_string(ti.try_number);
   std::shared_ptr<const Dag> dag;
   const Task* task = nullptr;
   TaskOutcome outcome;
@@ -289,11 +311,7 @@ void Worker::execute(const ClaimedTask& claimed) {
     TaskContext ctx{*dag, *task, run, ti.try_number, context, config_, log, *cancel, launcher_,
                     task->is_sensor() ? std::nullopt : task->timeout, {},
                     ti.first_started_at, &clock_};
-    ctx.on_process_start = [&](int pgid) {
-      std::error_code ec;
-      std::filesystem::create_directories(options_.state_dir, ec);
-      std::ofstream(pid_file) << getpid() << " " << pgid << "\n";
-    };
+    ctx.store = &store_;
     outcome = executor->execute(ctx);
   } catch (const Error& e) {
     outcome.status = TaskOutcome::Status::kFailed;
@@ -302,12 +320,11 @@ void Worker::execute(const ClaimedTask& claimed) {
     outcome.status = TaskOutcome::Status::kFailed;
     outcome.error = std::string("internal error: ") + e.what();
   }
-  std::error_code ec;
-  std::filesystem::remove(pid_file, ec);
 
   Timestamp now = clock_.now();
   TaskResult result;
   result.ti_id = ti.id;
+  result.task_id = ti.task_id;
   result.try_number = ti.try_number;
   result.worker_id = options_.worker_id;
   result.exit_code = outcome.exit_code;
@@ -330,7 +347,9 @@ void Worker::execute(const ClaimedTask& claimed) {
       result.next_try_at = outcome.reschedule_at ? outcome.reschedule_at : now;
       break;
     case TaskOutcome::Status::kFailed: {
-      RetryDecision retry = task && !outcome.canceled
+      // A sensor's timeout bounds its whole wait: a timed-out sensor is not retried.
+      bool retryable = task && !outcome.canceled && !(task->is_sensor() && outcome.timed_out);
+      RetryDecision retry = retryable
                                 ? decide_retry(task->retry, ti.try_number, ti.max_tries, now)
                                 : RetryDecision{};
       result.state = retry.state;
@@ -342,6 +361,11 @@ void Worker::execute(const ClaimedTask& claimed) {
       break;
     }
   }
+  std::vector<AlertEvent> alerts;
+  if (dag) {
+    alerts = try_alerts(*dag, *alert_policy(), run, ti.task_id, ti.try_number, result.state,
+                        result.error, log.tail());
+  }
   auto [rest, seq] = log.take_rest();
   result.final_log = mask_secrets(std::move(rest), config_);
   result.final_log_seq = seq;
@@ -350,7 +374,9 @@ void Worker::execute(const ClaimedTask& claimed) {
   bool reported_outage = false;
   while (true) {
     try {
-      Decider decider = dag ? make_decider(dag, dags_.index(run.version_id), now) : Decider{};
+      Decider decider =
+          dag ? with_alerts(make_decider(dag, dags_.index(run.version_id), now), alerts)
+              : Decider{};
       if (!decider.decide) {
         decider.decide = [](const RunSnapshot&) { return RunDecisions{}; };
       }
@@ -368,8 +394,7 @@ void Worker::execute(const ClaimedTask& claimed) {
         break;
       }
       if (!reported_outage) {
-        log_error("worker", "store unavailable while reporting " + ti.task_id +
-                                "; will retry: " + e.what());
+        StoreOutage::down("worker", "cannot report " + ti.task_id + " yet: " + e.what());
       }
       reported_outage = true;
       std::this_thread::sleep_for(backoff);

@@ -30,7 +30,6 @@ struct WorkerOptions {
   Millis log_flush_interval{1000};
   int64_t max_log_bytes_per_try = 10 * 1024 * 1024;
   Millis kill_grace{5000};
-  std::string state_dir;  // where running process groups are recorded; empty: default
 };
 
 /// Runs task instances in `slots` threads. Each slot claims one task at a time;

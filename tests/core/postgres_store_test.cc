@@ -2,7 +2,6 @@
 // server, failed commits and lost connections mid-transaction, migrations
 // racing. The behaviour both stores share is in store_test.cc.
 
-#include <fcntl.h>
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -173,6 +173,52 @@ class SchemaStore final : public Store {
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override {
     return inner_->list_alerts(undelivered_only, limit);
   }
+  bool arm_sla_timer(const SlaTimer& timer) override { return inner_->arm_sla_timer(timer); }
+  std::vector<SlaTimer> due_sla_timers(Timestamp now, int limit) override {
+    return inner_->due_sla_timers(now, limit);
+  }
+  std::optional<Timestamp> next_sla_due() override { return inner_->next_sla_due(); }
+  bool fire_sla_timer(int64_t timer_id, const std::optional<SlaMissRecord>& miss,
+                      const std::optional<AlertEvent>& alert, Timestamp now) override {
+    return inner_->fire_sla_timer(timer_id, miss, alert, now);
+  }
+  std::vector<SlaMissRecord> list_sla_misses(const std::string& dag_id, int limit) override {
+    return inner_->list_sla_misses(dag_id, limit);
+  }
+  std::optional<RunRecord> last_successful_run(const std::string& dag_id) override {
+    return inner_->last_successful_run(dag_id);
+  }
+  int64_t create_backfill(const BackfillRecord& backfill,
+                          const std::vector<BackfillIntervalRecord>& intervals) override {
+    return inner_->create_backfill(backfill, intervals);
+  }
+  std::optional<BackfillRecord> get_backfill(int64_t id) override {
+    return inner_->get_backfill(id);
+  }
+  std::vector<BackfillRecord> list_backfills(const std::string& dag_id, bool running_only,
+                                             int limit) override {
+    return inner_->list_backfills(dag_id, running_only, limit);
+  }
+  std::vector<BackfillIntervalRecord> list_backfill_intervals(int64_t backfill_id) override {
+    return inner_->list_backfill_intervals(backfill_id);
+  }
+  std::string update_backfill_interval(int64_t backfill_id, Timestamp interval_start,
+                                       const std::string& action, const std::string& reason,
+                                       std::optional<int64_t> run_pk) override {
+    return inner_->update_backfill_interval(backfill_id, interval_start, action, reason, run_pk);
+  }
+  bool update_backfill(int64_t id, const std::string& state, int total_runs, int succeeded_runs,
+                       int failed_runs, Timestamp now) override {
+    return inner_->update_backfill(id, state, total_runs, succeeded_runs, failed_runs, now);
+  }
+  bool rerun_for_backfill(int64_t run_pk, int64_t backfill_id, const nlohmann::json& conf,
+                          Timestamp now) override {
+    return inner_->rerun_for_backfill(run_pk, backfill_id, conf, now);
+  }
+  std::vector<RunRecord> list_interval_runs(const std::string& dag_id, Timestamp from,
+                                            Timestamp to) override {
+    return inner_->list_interval_runs(dag_id, from, to);
+  }
   int64_t clean_finished_runs(Timestamp cutoff, int batch) override {
     return inner_->clean_finished_runs(cutoff, batch);
   }

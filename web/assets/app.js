@@ -358,6 +358,89 @@
     return {svg: root, nodes};
   }
 
+  // ---- backfills
+
+  function backfillProgress(b) {
+    const p = b.progress;
+    if (!p) return b.succeeded_runs + '/' + b.total_runs + ' done, ' + b.failed_runs + ' failed';
+    return p.done + '/' + p.total + ' done, ' + p.failed + ' failed, ' + p.running + ' running, ' +
+      p.pending + ' pending, ' + p.skipped + ' skipped';
+  }
+
+  // The backfill form of the DAG page: a dry-run preview, then the real thing.
+  function buildBackfillForm(box, dagId) {
+    const from = el('input', {id: 'backfill-from', type: 'text', placeholder: '2026-01-01'});
+    const to = el('input', {id: 'backfill-to', type: 'text', placeholder: '2026-01-31'});
+    const reprocess = el('select', {id: 'backfill-reprocess'},
+      el('option', {value: 'none'}, 'none: only intervals with no run'),
+      el('option', {value: 'failed'}, 'failed: also re-run failed ones'),
+      el('option', {value: 'all'}, 'all: also re-run completed ones'));
+    const maxActive = el('input', {id: 'backfill-max-active', type: 'number', min: '1', placeholder: "DAG's max_active_runs"});
+    const result = el('div', {class: 'trigger-result'});
+    function request(dryRun) {
+      const body = {dag_id: dagId, from: from.value.trim(), to: to.value.trim(),
+                    reprocess: reprocess.value, dry_run: dryRun};
+      if (maxActive.value.trim()) body.max_active_runs = parseInt(maxActive.value, 10);
+      return body;
+    }
+    const preview = el('button', {id: 'backfill-preview', type: 'button'}, 'Preview (dry run)');
+    preview.addEventListener('click', () => act(preview, async () => {
+      const plan = await api('POST', '/backfills', request(true));
+      const counts = {create: 0, rerun: 0, skip: 0};
+      plan.intervals.forEach((i) => { counts[i.action] += 1; });
+      replace(result,
+        el('p', null, 'Would create ' + counts.create + ' runs, re-run ' + counts.rerun + ', skip ' + counts.skip + '.'),
+        el('table', {class: 'list'}, el('thead', null, el('tr', null,
+          ['interval start', 'action', 'reason', 'existing run'].map((h) => el('th', null, h)))),
+          el('tbody', null, plan.intervals.map((i) => el('tr', null,
+            el('td', null, fmtTime(i.data_interval_start)), el('td', null, i.action),
+            el('td', null, i.reason), el('td', null, i.existing_run_id || ''))))));
+    }));
+    const start = el('button', {id: 'backfill-start', type: 'button'}, 'Start backfill');
+    start.addEventListener('click', () => act(start, async () => {
+      const plan = await api('POST', '/backfills', request(false));
+      replace(result, 'Backfill ', el('a', {href: '#/backfills'}, String(plan.backfill.id)),
+        ' created: the scheduler runs ' + plan.backfill.total_runs + ' runs.');
+    }));
+    append(box,
+      el('label', {for: 'backfill-from'}, 'from (first day or timestamp, in the DAG\'s time zone)'), from,
+      el('label', {for: 'backfill-to'}, 'to (last day, included, or timestamp)'), to,
+      el('label', {for: 'backfill-reprocess'}, 'reprocess'), reprocess,
+      el('label', {for: 'backfill-max-active'}, 'max active runs'), maxActive,
+      el('div', null, preview, ' ', start), result);
+  }
+
+  function backfillsPage() {
+    const tbody = el('tbody');
+    return {
+      title: 'Backfills',
+      mount(root) {
+        append(root, el('h1', null, 'Backfills'), el('table', {class: 'list'}, el('thead', null, el('tr', null,
+          ['id', 'DAG', 'from', 'to', 'reprocess', 'state', 'progress', 'created', ''].map((h) => el('th', null, h)))), tbody));
+      },
+      async refresh() {
+        const list = await api('GET', '/backfills');
+        const details = await Promise.all(list.filter((b) => b.state === 'running')
+          .map((b) => api('GET', '/backfills/' + b.id)));
+        const byId = {};
+        details.forEach((d) => { byId[d.id] = d; });
+        replace(tbody, list.length === 0 ? el('tr', null, el('td', {colspan: 9, class: 'muted'}, 'No backfills.')) :
+          list.map((b) => {
+            const cancel = el('button', {type: 'button'}, 'Cancel');
+            cancel.addEventListener('click', () => act(cancel, () => api('POST', '/backfills/' + b.id + '/cancel')));
+            return el('tr', null,
+              el('td', null, String(b.id)),
+              el('td', null, el('a', {href: dagHref(b.dag_id)}, b.dag_id)),
+              el('td', null, fmtTime(b.from)), el('td', null, fmtTime(b.to)),
+              el('td', null, b.reprocess), el('td', null, stateBadge(b.state)),
+              el('td', null, backfillProgress(byId[b.id] || b)),
+              el('td', null, fmtTime(b.created_at)),
+              el('td', null, b.state === 'running' ? cancel : ''));
+          }));
+      },
+    };
+  }
+
   function dagPage(dagId) {
     let offset = 0;
     let graph = null;
@@ -366,6 +449,7 @@
     const header = el('div', {class: 'dag-header'});
     const errorBox = el('div');
     const triggerBox = el('details', {class: 'trigger'}, el('summary', null, 'Trigger a run'));
+    const backfillBox = el('details', {class: 'backfill'}, el('summary', null, 'Backfill a range'));
     const gridBox = el('div', {class: 'grid-box'});
     const pager = el('div', {class: 'pager'});
     const graphBox = el('div', {class: 'graph-box'});
@@ -430,7 +514,7 @@
     return {
       title: dagId,
       mount(root) {
-        append(root, header, errorBox, triggerBox,
+        append(root, header, errorBox, triggerBox, backfillBox,
           el('h2', null, 'Runs'), pager, gridBox,
           el('h2', null, 'Graph'), graphBox,
           el('details', {class: 'source'}, el('summary', null, 'YAML source'), yamlPre));
@@ -454,6 +538,7 @@
           : null);
         if (!triggerBuilt) {
           buildTrigger(dag);
+          buildBackfillForm(backfillBox, dagId);
           triggerBuilt = true;
         }
         if (yamlPre.textContent !== dag.yaml) yamlPre.textContent = dag.yaml;
@@ -739,6 +824,7 @@
     if (parts[0] === 'alerts') return alertsPage();
     if (parts[0] === 'sla') return slaPage();
     if (parts[0] === 'workers') return workersPage();
+    if (parts[0] === 'backfills') return backfillsPage();
     return dagsPage();
   }
 

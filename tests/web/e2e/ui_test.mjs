@@ -67,11 +67,20 @@ async function waitFor(what, condition, timeoutMs = TIMEOUT_MS) {
   throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ''));
 }
 
+const DAILY_DAG = `dag: e2e_daily
+schedule: "@daily"
+start_date: 2026-01-01
+paused: true
+tasks:
+  - {id: work, type: shell, command: "true"}
+`;
+
 async function main() {
   fs.mkdirSync(outDir, {recursive: true});
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-'));
   fs.mkdirSync(path.join(scratch, 'dags'));
   fs.writeFileSync(path.join(scratch, 'dags/e2e_demo.yaml'), DAG);
+  fs.writeFileSync(path.join(scratch, 'dags/e2e_daily.yaml'), DAILY_DAG);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const serverLogPath = path.join(outDir, 'standalone.log');
@@ -167,6 +176,24 @@ async function main() {
     await page.locator('svg.gantt rect.bar').first().waitFor();
     await page.screenshot({path: path.join(outDir, '04-run.png'), fullPage: true});
     log('run page shows tasks and Gantt chart');
+
+    // Backfill from the DAG page: a dry-run preview, then the backfills page.
+    await page.goto(`${base}/#/dag/e2e_daily`);
+    await page.locator('details.backfill summary').click();
+    await page.locator('#backfill-from').fill('2026-01-01');
+    await page.locator('#backfill-to').fill('2026-01-03');
+    await page.locator('#backfill-preview').click();
+    await waitFor('the backfill preview', async () =>
+      ((await page.locator('details.backfill .trigger-result').textContent()) || '')
+        .includes('Would create 3 runs, re-run 0, skip 0.'));
+    await page.locator('#backfill-start').click();
+    await page.locator('details.backfill .trigger-result a').waitFor();
+    await page.screenshot({path: path.join(outDir, '05-backfill-form.png'), fullPage: true});
+    await page.locator('nav a[href="#/backfills"]').click();
+    await waitFor('the backfill to succeed', async () =>
+      ((await page.locator('table.list tbody').textContent()) || '').includes('3/3 done'));
+    await page.screenshot({path: path.join(outDir, '06-backfills.png'), fullPage: true});
+    log('backfill previewed, started and done');
 
     if (pageErrors.length) throw new Error('the page reported errors:\n' + pageErrors.join('\n'));
     ok = true;

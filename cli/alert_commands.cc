@@ -1,0 +1,117 @@
+// sluice alerts list | sla list
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "cli/table.h"
+#include "core/config.h"
+#include "core/store.h"
+#include "core/text.h"
+
+namespace sluice {
+namespace {
+
+std::string alert_status(const AlertRecord& a) {
+  if (a.delivered_at) return "delivered";
+  if (!a.next_attempt_at) return "gave up";
+  return a.attempts == 0 ? "pending" : "retrying";
+}
+
+std::string time_or_dash(const std::optional<Timestamp>& t) { return t ? format_iso(*t) : "-"; }
+
+}  // namespace
+
+void add_alert_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
+  CLI::App* alerts = app.add_subcommand("alerts", "Webhook alerts in the outbox");
+  alerts->require_subcommand(1);
+  auto undelivered = std::make_shared<bool>(false);
+  auto limit = std::make_shared<int>(50);
+  CLI::App* list = alerts->add_subcommand(
+      "list", "Alerts, newest first: event, DAG, run, task, attempts, delivery state");
+  list->add_flag("--undelivered", *undelivered, "Only alerts not delivered (yet)");
+  list->add_option("--limit", *limit, "At most this many (default 50)")
+      ->check(CLI::Range(1, 100000));
+  list->callback([&ctx, &result, undelivered, limit] {
+    const std::vector<std::string> secrets = ctx.config().secrets();
+    std::vector<AlertRecord> found = ctx.store().list_alerts(*undelivered, *limit);
+    if (ctx.options.json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const AlertRecord& a : found) {
+        j.push_back(
+            {{"id", a.id},
+             {"event_id", a.event_id},
+             {"event", a.event},
+             {"dag_id", a.dag_id},
+             {"run_id", a.run_id},
+             {"task_id", a.task_id},
+             {"status", alert_status(a)},
+             {"attempts", a.attempts},
+             {"created_at", format_iso(a.created_at)},
+             {"next_attempt_at", a.next_attempt_at ? nlohmann::json(format_iso(*a.next_attempt_at))
+                                                   : nlohmann::json()},
+             {"delivered_at",
+              a.delivered_at ? nlohmann::json(format_iso(*a.delivered_at)) : nlohmann::json()},
+             {"last_error", mask_secrets(a.last_error, secrets)},
+             {"payload",
+              nlohmann::json::parse(mask_secrets(a.payload.dump(), secrets), nullptr, false)}});
+      }
+      ctx.out << j.dump(2) << "\n";
+    } else if (found.empty()) {
+      ctx.out << (*undelivered ? "Every alert has been delivered.\n"
+                               : "No alerts yet. Set alerts.webhook in sluice.yaml or a DAG's "
+                                 "alerts: to receive them.\n");
+    } else {
+      TextTable table({"CREATED", "EVENT", "DAG", "RUN", "TASK", "STATUS", "ATTEMPTS",
+                       "NEXT ATTEMPT", "LAST ERROR"});
+      for (const AlertRecord& a : found) {
+        std::string error = mask_secrets(a.last_error, secrets);
+        if (error.size() > 60) error = error.substr(0, 57) + "...";
+        table.add({format_iso(a.created_at), a.event, a.dag_id, a.run_id,
+                   a.task_id.empty() ? "-" : a.task_id, alert_status(a), std::to_string(a.attempts),
+                   a.delivered_at ? "-" : time_or_dash(a.next_attempt_at),
+                   error.empty() ? "-" : error});
+      }
+      table.print(ctx.out);
+    }
+    result = kExitOk;
+  });
+
+  CLI::App* sla = app.add_subcommand("sla", "Recorded SLA misses");
+  sla->require_subcommand(1);
+  auto sla_dag = std::make_shared<std::string>();
+  auto sla_limit = std::make_shared<int>(50);
+  CLI::App* sla_list = sla->add_subcommand("list", "SLA misses, newest first");
+  sla_list->add_option("DAG", *sla_dag, "Only this DAG");
+  sla_list->add_option("--limit", *sla_limit, "At most this many (default 50)")
+      ->check(CLI::Range(1, 100000));
+  sla_list->callback([&ctx, &result, sla_dag, sla_limit] {
+    std::vector<SlaMissRecord> found = ctx.store().list_sla_misses(*sla_dag, *sla_limit);
+    if (ctx.options.json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const SlaMissRecord& m : found) {
+        j.push_back({{"id", m.id},
+                     {"dag_id", m.dag_id},
+                     {"run_id", m.run_id},
+                     {"task_id", m.task_id},
+                     {"kind", m.kind},
+                     {"deadline", format_iso(m.deadline)},
+                     {"detected_at", format_iso(m.detected_at)},
+                     {"alerted", m.alerted}});
+      }
+      ctx.out << j.dump(2) << "\n";
+    } else if (found.empty()) {
+      ctx.out << "No SLA misses recorded.\n";
+    } else {
+      TextTable table({"DETECTED", "DAG", "RUN", "TASK", "SLA", "DEADLINE", "ALERTED"});
+      for (const SlaMissRecord& m : found) {
+        table.add({format_iso(m.detected_at), m.dag_id, m.run_id,
+                   m.task_id.empty() ? "-" : m.task_id, m.kind, format_iso(m.deadline),
+                   m.alerted ? "yes" : "no"});
+      }
+      table.print(ctx.out);
+    }
+    result = kExitOk;
+  });
+}
+
+}  // namespace sluice

@@ -1,0 +1,299 @@
+// Alerts end to end: real `sluice scheduler` and `sluice worker` processes
+// and a real HTTP receiver on 127.0.0.1. Also a reschedule-mode sensor that
+// frees the only worker slot while it waits.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "core/store.h"
+#include "scheduler/alert_delivery.h"
+#include "tests/core/store_test_util.h"
+#include "tests/test_util.h"
+
+namespace sluice {
+namespace {
+
+using testing::Process;
+using testing::TempDir;
+using namespace std::chrono_literals;
+
+/// A webhook receiver: records each request's body and signature.
+class Receiver {
+ public:
+  struct Hit {
+    nlohmann::json body;
+    std::string raw;
+    std::string signature;
+  };
+  /// Listens on `port` (0: any free port); returns the port.
+  int start(int port = 0) {
+    server_ = std::make_unique<httplib::Server>();
+    server_->Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      hits_.push_back({nlohmann::json::parse(req.body, nullptr, false), req.body,
+                       req.get_header_value("X-Sluice-Signature")});
+      res.status = 200;
+    });
+    port_ = port == 0 ? server_->bind_to_any_port("127.0.0.1")
+                      : (server_->bind_to_port("127.0.0.1", port) ? port : -1);
+    if (port_ < 0) return port_;
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::yield();
+    return port_;
+  }
+  void stop() {
+    if (!server_) return;
+    server_->stop();
+    if (thread_.joinable()) thread_.join();
+    server_.reset();
+  }
+  ~Receiver() { stop(); }
+  std::vector<Hit> hits() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return hits_;
+  }
+  std::vector<Hit> hits_of(const std::string& event) {
+    std::vector<Hit> out;
+    for (const Hit& h : hits()) {
+      if (h.body.value("event", "") == event) out.push_back(h);
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::mutex mu_;
+  std::vector<Hit> hits_;
+};
+
+class AlertsIntegrationTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    store_ = testing::make_test_store(GetParam());
+    url_ = testing::last_test_store_url(GetParam());
+  }
+  void write_config(const std::string& alerts_yaml) {
+    dir_.write("sluice.yaml", "db: \"" + url_ +
+                                  "\"\n"
+                                  "dags: dags\n"
+                                  "worker:\n  heartbeat_interval: 200ms\n  heartbeat_timeout: 2s\n"
+                                  "scheduler:\n  dag_scan_interval: 200ms\n" +
+                                  alerts_yaml);
+  }
+  std::unique_ptr<Process> start(const std::vector<std::string>& args, const std::string& log,
+                                 std::map<std::string, std::string> env = {}) {
+    env["TMPDIR"] = dir_.path();
+    env["SLUICE_ALERTS_FIRST_BACKOFF"] = "200ms";
+    return std::make_unique<Process>(testing::sluice_argv(args), dir_.path(), dir_.file(log), env);
+  }
+  std::string trigger(const std::string& dag) {
+    auto result = testing::run_sluice({"trigger", dag, "--json"}, dir_.path());
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    auto json = nlohmann::json::parse(result.out, nullptr, false);
+    return json.is_discarded() ? "" : json.value("run_id", "");
+  }
+  bool all_delivered(size_t expected) {
+    return store_->list_alerts(false, 1000).size() == expected &&
+           store_->list_alerts(true, 1000).empty();
+  }
+  std::string logs() {
+    return testing::read_file(dir_.file("scheduler.log")) +
+           testing::read_file(dir_.file("scheduler2.log")) +
+           testing::read_file(dir_.file("worker.log"));
+  }
+  /// Every event_id at most once.
+  static void expect_no_duplicates(const std::vector<Receiver::Hit>& hits) {
+    std::set<std::string> ids;
+    for (const auto& h : hits) {
+      EXPECT_TRUE(ids.insert(h.body.value("event_id", "")).second) << "delivered twice: " << h.raw;
+    }
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::string url_;
+};
+
+TEST_P(AlertsIntegrationTest, ATaskFailingAfterItsRetriesYieldsOneSignedFailureAlert) {
+  Receiver receiver;
+  int port = receiver.start();
+  write_config("");
+  dir_.write("dags/fails.yaml", R"(dag: fails
+schedule: null
+start_date: 2026-01-01
+alerts:
+  webhook: "{{ env.TEST_HOOK }}"
+  secret: s3cret
+  on: [failure, retry]
+tasks:
+  - id: ok
+    type: shell
+    command: "true"
+  - id: boom
+    type: shell
+    command: "echo loading; echo 'fatal: no such table' >&2; exit 3"
+    retries: 1
+    retry_delay: 100ms
+)");
+  std::string hook = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  auto scheduler = start({"scheduler"}, "scheduler.log", {{"TEST_HOOK", hook}});
+  auto worker = start({"worker", "--slots", "2"}, "worker.log");
+  ASSERT_TRUE(testing::wait_until([&] { return store_->get_dag("fails").has_value(); }, 20s))
+      << logs();
+  std::string run_id = trigger("fails");
+  ASSERT_TRUE(testing::wait_until([&] { return !receiver.hits_of("failure").empty(); }, 30s))
+      << logs();
+  ASSERT_TRUE(testing::wait_until([&] { return all_delivered(2); }, 10s)) << logs();
+  std::vector<Receiver::Hit> hits = receiver.hits();
+  expect_no_duplicates(hits);
+  std::vector<Receiver::Hit> failures = receiver.hits_of("failure");
+  ASSERT_EQ(failures.size(), 1u);
+  const nlohmann::json& f = failures[0].body;
+  EXPECT_EQ(f["dag_id"], "fails");
+  EXPECT_EQ(f["run_id"], run_id);
+  EXPECT_EQ(f["task_id"], "boom");
+  EXPECT_EQ(f["try_number"], 2);
+  EXPECT_NE(f["error"].get<std::string>().find("fatal: no such table"), std::string::npos) << f;
+  EXPECT_NE(f["text"].get<std::string>().find("boom"), std::string::npos);
+  EXPECT_FALSE(f["event_id"].get<std::string>().empty());
+  std::vector<Receiver::Hit> retries = receiver.hits_of("retry");
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].body["task_id"], "boom");
+  EXPECT_EQ(retries[0].body["try_number"], 1);
+  for (const auto& h : hits) {
+    EXPECT_EQ(h.signature, "sha256=" + hmac_sha256_hex("s3cret", h.raw));
+  }
+  auto listed = testing::run_sluice({"alerts", "list", "--json"}, dir_.path());
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto rows = nlohmann::json::parse(listed.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["status"], "delivered");
+}
+
+TEST_P(AlertsIntegrationTest, AlertsSurviveAReceiverOutageAndASchedulerKill) {
+  // A free port that nothing listens on yet: the receiver is down.
+  int port = 0;
+  {
+    Receiver probe;
+    port = probe.start();
+  }
+  write_config("alerts:\n  webhook: http://127.0.0.1:" + std::to_string(port) +
+               "/hook\n  secret: topsecret\n");
+  dir_.write("dags/nightly.yaml", R"(dag: nightly
+schedule: null
+start_date: 2026-01-01
+tasks:
+  - id: step
+    type: shell
+    command: "exit 1"
+)");
+  auto scheduler = start({"scheduler"}, "scheduler.log");
+  auto worker = start({"worker"}, "worker.log");
+  ASSERT_TRUE(testing::wait_until([&] { return store_->get_dag("nightly").has_value(); }, 20s))
+      << logs();
+  std::string first = trigger("nightly");
+  std::string second = trigger("nightly");
+  // Both failures are in the outbox and delivery has failed at least once.
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        auto pending = store_->list_alerts(true, 100);
+        return pending.size() == 2 && pending[0].attempts >= 1 && pending[1].attempts >= 1;
+      },
+      30s))
+      << logs();
+  scheduler->kill(SIGKILL);
+  scheduler->wait(5s);
+  Receiver receiver;
+  ASSERT_EQ(receiver.start(port), port);
+  EXPECT_TRUE(receiver.hits().empty());
+  auto restarted = start({"scheduler"}, "scheduler2.log");
+  ASSERT_TRUE(testing::wait_until([&] { return all_delivered(2); }, 30s)) << logs();
+  std::vector<Receiver::Hit> hits = receiver.hits_of("failure");
+  ASSERT_EQ(hits.size(), 2u);
+  expect_no_duplicates(hits);
+  std::set<std::string> runs;
+  for (const auto& h : hits) {
+    runs.insert(h.body["run_id"]);
+    EXPECT_EQ(h.body["task_id"], "step");
+    EXPECT_EQ(h.signature, "sha256=" + hmac_sha256_hex("topsecret", h.raw));
+  }
+  EXPECT_EQ(runs, (std::set<std::string>{first, second}));
+  auto undelivered = testing::run_sluice({"alerts", "list", "--undelivered"}, dir_.path());
+  EXPECT_EQ(undelivered.exit_code, 0);
+  EXPECT_NE(undelivered.out.find("Every alert has been delivered"), std::string::npos)
+      << undelivered.out;
+}
+
+TEST_P(AlertsIntegrationTest, ARescheduleSensorFreesTheOnlyWorkerSlot) {
+  write_config("");
+  dir_.write("dags/waits.yaml", R"(dag: waits
+schedule: null
+start_date: 2026-01-01
+tasks:
+  - id: wait_for_flag
+    type: file_sensor
+    path: flag.txt
+    mode: reschedule
+    poke_interval: 200ms
+    timeout: 60s
+  - id: other_work
+    type: shell
+    command: "echo working"
+  - id: after
+    type: shell
+    command: "echo after"
+    depends_on: [wait_for_flag]
+)");
+  auto scheduler = start({"scheduler"}, "scheduler.log");
+  auto worker = start({"worker", "--slots", "1"}, "worker.log");
+  ASSERT_TRUE(testing::wait_until([&] { return store_->get_dag("waits").has_value(); }, 20s))
+      << logs();
+  std::string run_id = trigger("waits");
+  std::optional<RunRecord> run;
+  auto state_of = [&](const std::string& task_id) {
+    run = store_->get_run("waits", run_id);
+    for (const auto& ti : store_->list_task_instances(run->id)) {
+      if (ti.task_id == task_id) return ti;
+    }
+    return TaskInstanceRecord{};
+  };
+  // The one slot ran other_work while the sensor waited between checks.
+  bool saw_reschedule = false;
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        TaskInstanceRecord sensor = state_of("wait_for_flag");
+        if (sensor.state == TaskState::kUpForReschedule && sensor.next_try_at) {
+          saw_reschedule = true;
+        }
+        return state_of("other_work").state == TaskState::kSuccess && saw_reschedule &&
+               sensor.try_number >= 2;
+      },
+      30s))
+      << logs();
+  EXPECT_FALSE(is_finished(state_of("wait_for_flag").state));
+  dir_.write("dags/flag.txt", "go");
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        run = store_->get_run("waits", run_id);
+        return run && is_finished(run->state);
+      },
+      30s))
+      << logs();
+  EXPECT_EQ(run->state, RunState::kSuccess) << logs();
+  TaskInstanceRecord sensor = state_of("wait_for_flag");
+  ASSERT_TRUE(sensor.first_started_at.has_value());
+  EXPECT_LT(*sensor.first_started_at, *sensor.started_at);  // first check kept across reschedules
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AlertsIntegrationTest, ::testing::Values("sqlite", "postgres"));
+
+}  // namespace
+}  // namespace sluice

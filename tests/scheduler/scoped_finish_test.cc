@@ -1,0 +1,148 @@
+// A finish loads only the decider's scope while other tasks are unfinished,
+// and the run's last finish sees every task: checked on both stores with the
+// real decider, on a chain and on a fan-out.
+#include <gtest/gtest.h>
+
+#include "core/dag_loader.h"
+#include "core/store.h"
+#include "scheduler/readiness.h"
+#include "scheduler/run_factory.h"
+#include "tests/core/store_test_util.h"
+
+namespace sluice {
+namespace {
+
+class ScopedFinishTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { store_ = testing::make_test_store(GetParam()); }
+
+  /// Stores `yaml` as a DAG and creates a started manual run of it.
+  RunRecord start_run(const std::string& yaml) {
+    LoadResult loaded = load_dag_text("/dags/d.yaml", yaml);
+    EXPECT_TRUE(loaded.dag) << (loaded.errors.empty() ? "" : loaded.errors[0].to_string());
+    dag_ = std::make_shared<const Dag>(*loaded.dag);
+    index_ = std::make_shared<const DagIndex>(DagIndex::build(*dag_));
+    int64_t version = store_->upsert_dag(dag_->id, "/dags/d.yaml", loaded.content_hash, yaml,
+                                         dag_to_json(*dag_), false, 100000, now_);
+    NewRun run = make_new_run(*dag_, version, RunType::kManual, {now_, now_}, {}, "manual__x");
+    auto created = store_->create_run(run, make_decider(dag_, index_, now_, true), now_);
+    EXPECT_TRUE(created);
+    return *created;
+  }
+
+  /// Claims and finishes every queued task until none is left, recording the
+  /// size and partiality of each snapshot the decider saw.
+  void run_all(const RunRecord& run) {
+    while (true) {
+      ClaimRequest request;
+      request.worker_id = "w";
+      request.now = now_;
+      request.max_tasks = 1;
+      auto claimed = store_->claim_tasks(request);
+      if (claimed.empty()) break;
+      const TaskInstanceRecord& ti = claimed[0].task;
+      TaskResult result;
+      result.ti_id = ti.id;
+      result.task_id = ti.task_id;
+      result.try_number = ti.try_number;
+      result.worker_id = "w";
+      result.state = TaskState::kSuccess;
+      result.ended_at = now_;
+      Decider decider = make_decider(dag_, index_, now_);
+      auto decide = decider.decide;
+      decider.decide = [&, decide](const RunSnapshot& snap) {
+        seen_.push_back({snap.tasks.size(), snap.partial});
+        return decide(snap);
+      };
+      last_ = store_->finish_task(result, decider);
+    }
+    auto final_run = store_->get_run_by_pk(run.id);
+    ASSERT_TRUE(final_run);
+    EXPECT_EQ(final_run->state, RunState::kSuccess);
+  }
+
+  std::unique_ptr<Store> store_;
+  std::shared_ptr<const Dag> dag_;
+  std::shared_ptr<const DagIndex> index_;
+  Timestamp now_ = *parse_timestamp("2026-03-01T00:00:00Z");
+  std::vector<std::pair<size_t, bool>> seen_;
+  FinishOutcome last_;
+};
+
+TEST_P(ScopedFinishTest, ChainFinishesReadTwoTasksAndTheLastReadsAll) {
+  std::string yaml = "dag: chain\nschedule: null\ntasks:\n  - {id: t0, type: shell, command: \"true\"}\n";
+  for (int i = 1; i < 50; ++i) {
+    yaml += "  - {id: t" + std::to_string(i) + ", type: shell, command: \"true\", depends_on: [t" +
+            std::to_string(i - 1) + "]}\n";
+  }
+  RunRecord run = start_run(yaml);
+  run_all(run);
+  ASSERT_EQ(seen_.size(), 50u);
+  // Each finish reads the task and its downstream while tasks further down
+  // are unfinished; once only the scope is left (t48 finishing with t49
+  // waiting, then t49) the whole run is read so the run can end.
+  for (size_t i = 0; i + 2 < seen_.size(); ++i) {
+    EXPECT_TRUE(seen_[i].second) << "finish " << i;
+    EXPECT_EQ(seen_[i].first, 2u) << "finish " << i;
+  }
+  for (size_t i = seen_.size() - 2; i < seen_.size(); ++i) {
+    EXPECT_FALSE(seen_[i].second) << "finish " << i;
+    EXPECT_EQ(seen_[i].first, 50u) << "finish " << i;
+  }
+  ASSERT_TRUE(last_.run_state);
+  EXPECT_EQ(*last_.run_state, RunState::kSuccess);
+}
+
+TEST_P(ScopedFinishTest, FanOutFinishesReadOneTaskAndFanInWaitsForAll) {
+  std::string yaml = "dag: fan\nschedule: null\ntasks:\n";
+  std::string all;
+  for (int i = 0; i < 40; ++i) {
+    yaml += "  - {id: t" + std::to_string(i) + ", type: shell, command: \"true\"}\n";
+    all += (i ? ", t" : "t") + std::to_string(i);
+  }
+  yaml += "  - {id: join, type: shell, command: \"true\", depends_on: [" + all + "]}\n";
+  RunRecord run = start_run(yaml);
+  run_all(run);
+  ASSERT_EQ(seen_.size(), 41u);
+  // Every upstream's finish reads the join and its 40 upstreams; the join ran
+  // exactly once, after all of them, and its finish read the whole run.
+  for (size_t i = 0; i + 1 < seen_.size(); ++i) EXPECT_EQ(seen_[i].first, 41u);
+  EXPECT_FALSE(seen_.back().second);
+  for (const auto& ti : store_->list_task_instances(run.id)) {
+    EXPECT_EQ(ti.state, TaskState::kSuccess) << ti.task_id;
+    EXPECT_EQ(ti.try_number, 1) << ti.task_id;
+  }
+}
+
+TEST_P(ScopedFinishTest, AFailureOutsideTheScopeStillFailsTheRun) {
+  RunRecord run = start_run(R"(dag: two
+schedule: null
+tasks:
+  - {id: a, type: shell, command: "true"}
+  - {id: b, type: shell, command: "true"}
+)");
+  ClaimRequest request;
+  request.worker_id = "w";
+  request.now = now_;
+  request.max_tasks = 2;
+  auto claimed = store_->claim_tasks(request);
+  ASSERT_EQ(claimed.size(), 2u);
+  for (const ClaimedTask& c : claimed) {
+    TaskResult result;
+    result.ti_id = c.task.id;
+    result.task_id = c.task.task_id;
+    result.try_number = c.task.try_number;
+    result.worker_id = "w";
+    result.state = c.task.task_id == "a" ? TaskState::kFailed : TaskState::kSuccess;
+    result.ended_at = now_;
+    last_ = store_->finish_task(result, make_decider(dag_, index_, now_));
+  }
+  ASSERT_TRUE(last_.run_state);
+  EXPECT_EQ(*last_.run_state, RunState::kFailed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ScopedFinishTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace sluice

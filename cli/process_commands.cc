@@ -200,7 +200,20 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
     RealClock clock;
     DagCache dags(store);
     WorkSignal signal;
-    Scheduler scheduler(store, dags, clock, scheduler_options(config), &signal);
+    // On Postgres a standalone process takes part in leader election too, so
+    // that it can share a database with `sluice scheduler` processes.
+    SchedulerOptions sa_options = scheduler_options(config);
+    std::unique_ptr<LeaderElector> elector;
+    std::unique_ptr<PgWakeListener> listener;
+    if (is_postgres_url(config.db_url)) {
+      char host[256] = {0};
+      gethostname(host, sizeof(host) - 1);
+      elector = std::make_unique<PostgresLeaderElector>(config.db_url, sa_options.scheduler_id,
+                                                        host);
+      sa_options.leader = elector.get();
+      listener = std::make_unique<PgWakeListener>(config.db_url, signal, "sluice");
+    }
+    Scheduler scheduler(store, dags, clock, sa_options, &signal);
     add_backfill_pass(scheduler, store, dags);
     add_alert_passes(scheduler, store, dags, clock, config);
     RealProcessLauncher launcher;

@@ -1,8 +1,11 @@
 // sluice trigger | runs ... | tasks ... | dags test
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <thread>
@@ -23,6 +26,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/trigger.h"
 #include "worker/executor.h"
+#include "worker/mapping.h"
 #include "worker/task_runner.h"
 #include "worker/template_context.h"
 #include "worker/worker.h"
@@ -143,7 +147,17 @@ int follow_run(CliContext& ctx, Store& store, const RunRecord& start) {
 
 void print_task_table(CliContext& ctx, const std::vector<TaskInstanceRecord>& tasks) {
   TextTable table({"TASK", "STATE", "TRY", "STARTED", "DURATION", "ERROR"});
-  for (const TaskInstanceRecord& ti : tasks) {
+  // A mapped task's instances together, in map order, where its first one is.
+  std::map<std::string, size_t> first;
+  for (size_t i = 0; i < tasks.size(); ++i) first.emplace(tasks[i].task_id, i);
+  std::vector<const TaskInstanceRecord*> ordered;
+  for (const TaskInstanceRecord& ti : tasks) ordered.push_back(&ti);
+  std::stable_sort(ordered.begin(), ordered.end(), [&](const auto* a, const auto* b) {
+    size_t fa = first[a->task_id], fb = first[b->task_id];
+    return fa != fb ? fa < fb : a->map_index < b->map_index;
+  });
+  for (const TaskInstanceRecord* instance : ordered) {
+    const TaskInstanceRecord& ti = *instance;
     std::string id = ti.map_index >= 0 ? ti.task_id + "[" + std::to_string(ti.map_index) + "]"
                                        : ti.task_id;
     table.add({id, to_string(ti.state),
@@ -243,6 +257,14 @@ int tasks_test(CliContext& ctx, const std::string& dag_id, const std::string& ta
   nlohmann::json context = build_template_context(dag, *task, run, 1, config, [] {
     return nlohmann::json::object();
   });
+  if (task->map) {
+    // A mapped task is tested with its first item (upstream outputs are empty here).
+    std::vector<nlohmann::json> items = render_map_items(*task, context, 1);
+    if (items.empty()) throw UserError("task '" + task->id + "' maps over no items here");
+    context["item"] = items[0];
+    context["map_index"] = 0;
+    ctx.err << "[sluice] mapped task: testing instance 0, item " << items[0].dump() << "\n";
+  }
   std::unique_ptr<TaskExecutor> executor = make_executor(task->type);
   if (!executor) throw UserError("task type '" + task->type + "' cannot run here yet");
   TerminalLog log(ctx.out);
@@ -476,6 +498,7 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   struct ClearArgs {
     std::string dag, task, from, to;
     bool failed_only = false;
+    std::optional<int> index;
   };
   auto clargs = std::make_shared<ClearArgs>();
   CLI::App* clear = tasks->add_subcommand(
@@ -485,7 +508,12 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   clear->add_option("--from", clargs->from, "First interval start day");
   clear->add_option("--to", clargs->to, "Last interval start day");
   clear->add_flag("--failed-only", clargs->failed_only, "Only failed and upstream_failed tasks");
+  clear->add_option("--index", clargs->index,
+                    "Only this map index of the --task mapped task (its downstream in full)");
   clear->callback([&ctx, &result, clargs] {
+    if (clargs->index && clargs->task.empty()) {
+      throw UserError("--index needs --task: name the mapped task whose instance to clear");
+    }
     Store& store = ctx.store();
     DagCache dags(store);
     Timestamp now = RealClock().now();
@@ -516,6 +544,11 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
       std::vector<int64_t> ids;
       for (const TaskInstanceRecord& ti : store.list_task_instances(run.id)) {
         if (!selected.count(ti.task_id)) continue;
+        // --index: of the tasks --task names, only that instance.
+        if (clargs->index && ti.map_index != *clargs->index &&
+            std::regex_search(ti.task_id, std::regex(clargs->task))) {
+          continue;
+        }
         if (ti.state == TaskState::kRunning || ti.state == TaskState::kQueued) continue;
         if (clargs->failed_only && ti.state != TaskState::kFailed &&
             ti.state != TaskState::kUpstreamFailed) {

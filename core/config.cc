@@ -634,7 +634,7 @@ void apply_config_yaml(Config& config, const std::string& text, const std::strin
                    "'worker.heartbeat_timeout' must be longer than 'worker.heartbeat_interval'");
           }
         } else if (key == "scheduler") {
-          r.for_each_key(value, "scheduler", {"loop_interval", "dag_scan_interval"},
+          r.for_each_key(value, "scheduler", {"loop_interval", "dag_scan_interval", "map_limit"},
                          [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                            if (k == "loop_interval")
                              config.scheduler.loop_interval =
@@ -642,6 +642,9 @@ void apply_config_yaml(Config& config, const std::string& text, const std::strin
                            if (k == "dag_scan_interval")
                              config.scheduler.dag_scan_interval =
                                  r.read_duration(v, "scheduler.dag_scan_interval");
+                           if (k == "map_limit")
+                             config.scheduler.map_limit = static_cast<int>(
+                                 r.read_integer(v, "scheduler.map_limit", 1, 1000000));
                          });
         }
       });

@@ -79,6 +79,7 @@ struct WorkerConfig {
 struct SchedulerConfig {
   Millis loop_interval{1000};      // how often readiness is re-evaluated
   Millis dag_scan_interval{5000};  // how often the DAG folder is checked for changes
+  int map_limit = 1024;            // most instances one mapped task may expand into
 };
 
 /// The whole configuration of a Sluice process.

@@ -321,6 +321,15 @@ json task_to_json(const Task& task) {
   } else {
     j["sensor"] = nullptr;
   }
+  if (task.map) {
+    const MapSpec& m = *task.map;
+    json map = json::object();
+    if (m.kind == MapSpec::Kind::kItems) map["items"] = m.items;
+    if (m.kind == MapSpec::Kind::kItemsTemplate) map["items_template"] = m.items_template;
+    if (m.kind == MapSpec::Kind::kDates) map["dates"] = {{"from", m.dates_from}, {"to", m.dates_to}};
+    j["map"] = std::move(map);
+    j["max_map_concurrency"] = task.max_map_concurrency;
+  }
   j["spec"] = spec_to_json(task.spec);
   return j;
 }
@@ -357,6 +366,25 @@ Task task_from_json(const json& j) {
                                                                   : SensorMode::kPoke;
     s.soft_fail = sensor.at("soft_fail").get<bool>();
     task.sensor = s;
+  }
+  if (j.contains("map") && j["map"].is_object()) {
+    const json& map = j["map"];
+    MapSpec m;
+    if (map.contains("items")) {
+      m.kind = MapSpec::Kind::kItems;
+      m.items = map["items"];
+    } else if (map.contains("items_template")) {
+      m.kind = MapSpec::Kind::kItemsTemplate;
+      m.items_template = map["items_template"].get<std::string>();
+    } else if (map.contains("dates")) {
+      m.kind = MapSpec::Kind::kDates;
+      m.dates_from = map["dates"].at("from").get<std::string>();
+      m.dates_to = map["dates"].at("to").get<std::string>();
+    } else {
+      throw UserError("task '" + task.id + "' has a map without items or dates in a stored DAG");
+    }
+    task.map = std::move(m);
+    task.max_map_concurrency = j.value("max_map_concurrency", 0);
   }
   task.spec = spec_from_json(task.type, j.at("spec"));
   return task;

@@ -149,6 +149,18 @@ using TaskSpec = std::variant<ShellTask, ExtractTask, SqlTask, CheckTask, SparkS
                               FileSensorTask, SqlSensorTask, HttpSensorTask,
                               ExternalTaskSensorTask, TimeSensorTask>;
 
+/// What a mapped task expands over (`map:`): exactly one of a literal list,
+/// a template rendering a JSON array, or an inclusive range of dates.
+struct MapSpec {
+  enum class Kind { kItems, kItemsTemplate, kDates };
+  Kind kind = Kind::kItems;
+  nlohmann::json items = nlohmann::json::array();  // kItems; strings may hold templates
+  std::string items_template;                      // kItemsTemplate
+  std::string dates_from;                          // kDates: templates giving YYYY-MM-DD
+  std::string dates_to;
+  bool operator==(const MapSpec&) const = default;
+};
+
 /// One task of a DAG.
 struct Task {
   std::string id;
@@ -165,6 +177,8 @@ struct Task {
   std::map<std::string, std::string> env;
   std::string cwd;  // absolute; defaults to the DAG file's folder
   std::optional<SensorSettings> sensor;  // set for sensor types
+  std::optional<MapSpec> map;  // set for a mapped task: one instance per item
+  int max_map_concurrency = 0;  // instances of one run running at once; 0 = no cap
   TaskSpec spec;
   int line = 0;  // where the task starts in the file, for messages
 

@@ -56,7 +56,8 @@ const std::vector<std::string> kTaskTypes = {
 
 const std::vector<std::string> kCommonTaskKeys = {
     "id", "type", "depends_on", "trigger_rule", "depends_on_past", "retries", "retry_delay",
-    "retry_backoff", "max_retry_delay", "timeout", "pool", "priority", "queue", "sla", "cwd"};
+    "retry_backoff", "max_retry_delay", "timeout", "pool", "priority", "queue", "sla", "cwd",
+    "map", "max_map_concurrency"};
 
 const std::vector<std::string> kSensorKeys = {"poke_interval", "mode", "soft_fail"};
 
@@ -1031,6 +1032,57 @@ void Loader::parse_task(const YAML::Node& node, size_t position, const Fields* d
     task.sensor = sensor;
   }
 
+  if (const Entry* e = own.find("map")) {
+    if (auto map = as_mapping(*e, {"items", "dates"}, "in the map of " + name)) {
+      const Entry* items = map->find("items");
+      const Entry* dates = map->find("dates");
+      if (items && dates) {
+        error(e->value, name + ": map takes either `items:` or `dates:`, not both");
+      } else if (!items && !dates) {
+        error(e->value, name + ": map needs `items:` (a list, or a template giving a JSON "
+                               "array) or `dates: {from: ..., to: ...}`");
+      } else if (items && items->value.IsSequence()) {
+        MapSpec spec;
+        spec.kind = MapSpec::Kind::kItems;
+        spec.items = to_json(items->value);
+        for (auto it = items->value.begin(); it != items->value.end(); ++it) {
+          if (it->IsScalar()) check_template(*it, it->Scalar(), index, items->label);
+        }
+        task.map = std::move(spec);
+      } else if (items) {
+        if (auto text = as_template(*items, index)) {
+          MapSpec spec;
+          spec.kind = MapSpec::Kind::kItemsTemplate;
+          spec.items_template = *text;
+          task.map = std::move(spec);
+        }
+      } else if (auto range = as_mapping(*dates, {"from", "to"}, "in map.dates of " + name)) {
+        const Entry* from = range->find("from");
+        const Entry* to = range->find("to");
+        if (!from || !to) {
+          error(dates->value, name + ": map.dates needs both `from:` and `to:` (YYYY-MM-DD "
+                                     "or a template such as \"{{ ds }}\")");
+        } else {
+          auto from_text = as_template(*from, index);
+          auto to_text = as_template(*to, index);
+          if (from_text && to_text) {
+            MapSpec spec;
+            spec.kind = MapSpec::Kind::kDates;
+            spec.dates_from = *from_text;
+            spec.dates_to = *to_text;
+            task.map = std::move(spec);
+          }
+        }
+      }
+    }
+  }
+  if (const Entry* e = own.find("max_map_concurrency")) {
+    if (auto n = as_int(*e, 0, 100000)) task.max_map_concurrency = static_cast<int>(*n);
+    if (!own.find("map")) {
+      error(e->key_node, name + ": max_map_concurrency applies to mapped tasks only; add `map:`");
+    }
+  }
+
   // The task joins the list before its spec is read so that template uses can
   // refer to it by index.
   dag_.tasks.push_back(std::move(task));
@@ -1495,7 +1547,12 @@ void Loader::check_templates() {
                             "; declare it under params: (" + "or add | default('...'))");
       }
     } else if (root == "outputs") {
-      if (parts.size() != 3) {
+      auto up = task_index_.find(parts.size() > 1 ? parts[1] : std::string());
+      const bool mapped_upstream = up != task_index_.end() && dag_.tasks[up->second].map;
+      if (mapped_upstream && parts.size() >= 2 && use.task >= 0 &&
+          upstream_of(use.task).count(parts[1])) {
+        // A mapped task's outputs are a list, one object per instance in map order.
+      } else if (parts.size() != 3) {
         error(use.mark, where + "outputs are read as {{ outputs.TASK.KEY }}, got '" + name + "'");
       } else if (use.task < 0) {
         error(use.mark, where + "outputs.* is only available in task values");
@@ -1520,8 +1577,13 @@ void Loader::check_templates() {
                             name + "'");
       }
     } else if (root == "item" || root == "map_index") {
-      error(use.mark, where + "'" + root +
-                          "' is only available in mapped tasks, which Sluice does not support");
+      if (use.task < 0 || !dag_.tasks[use.task].map) {
+        error(use.mark, where + "'" + root +
+                            "' is only available in mapped tasks; add `map: {items: [...]}` "
+                            "to this task");
+      } else if (root == "map_index" && parts.size() != 1) {
+        error(use.mark, where + "'map_index' has no fields");
+      }
     } else {
       error(use.mark, where + "unknown template variable '" + name + "'" +
                           did_you_mean(root, kTemplateRoots) +

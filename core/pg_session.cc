@@ -4,7 +4,6 @@
 #include <poll.h>
 
 #include <cerrno>
-
 #include <chrono>
 #include <map>
 
@@ -52,8 +51,9 @@ std::string with_keepalives(const std::string& conninfo, Millis connect_timeout)
                  std::to_string(std::max<int64_t>(2, connect_timeout.count() / 1000)));
   // Server side: the backend drops a silent client (and its advisory lock) as
   // fast; these settings are per session, so no server configuration is needed.
-  std::string server = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
-                       "-c tcp_keepalives_count=2";
+  std::string server =
+      "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
+      "-c tcp_keepalives_count=2";
   auto it = values.find("options");
   values["options"] = it == values.end() ? server : it->second + " " + server;
   std::string out;
@@ -75,7 +75,8 @@ PgSession::PgSession(const std::string& conninfo, Millis connect_timeout) {
   }
   // Server notices (and libpq's FATAL echo on a lost session) would go
   // straight to stderr; errors reach the owner as StoreError instead.
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
 }
 
 PgSession::~PgSession() {

@@ -392,8 +392,8 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "created_at, next_attempt_at) SELECT e.*, $7::bigint, $7::bigint FROM unnest($9::text[], "
        "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) AS e RETURNING 1), "
        // Wakes listening workers and schedulers on commit (core/pg_listener.h).
-       "n AS (SELECT pg_notify('sluice_work', '') WHERE FALSE AND (EXISTS (SELECT 1 FROM t WHERE "
-       "state = 'queued') OR EXISTS (SELECT 1 FROM r))) "
+       "n AS (SELECT pg_notify('sluice_work', '') WHERE EXISTS (SELECT 1 FROM t WHERE "
+       "state = 'queued') OR EXISTS (SELECT 1 FROM r)) "
        "SELECT (SELECT array_agg(id)::text FROM t) AS applied_ids, "
        "(SELECT count(*) FROM n) AS notified, "
        "(SELECT count(*) FROM t WHERE state = 'queued') AS queued, "
@@ -930,6 +930,66 @@ class PostgresStore final : public Store {
       }
       decide_and_apply(w, snap, decider, now);
       return cleared;
+    });
+  }
+
+  FinishOutcome expand_mapped_task(int64_t ti_id, int try_number, const std::string& worker_id,
+                                   const std::vector<nlohmann::json>& items,
+                                   const Decider& decider, Timestamp now) override {
+    if (items.empty()) throw UserError("a mapped task cannot expand into no instances");
+    return transact("expand a mapped task", begin_locking_run_of_task(ti_id),
+                    [&](Tx& w, const pqxx::result& locked) {
+      if (locked.empty()) throw NotFoundError("no task instance " + std::to_string(ti_id));
+      RunSnapshot snap;
+      snap.run = read_run(locked[0]);
+      // The placeholder becomes instance 0: its try was the expansion, not a run.
+      pqxx::result updated = w.exec_params(
+          "UPDATE task_instances SET map_index = 0, state = 'none', try_number = 0, "
+          "map_item = $1, queued_at = NULL, started_at = NULL, ended_at = NULL, "
+          "first_started_at = NULL, next_try_at = NULL, worker_id = NULL, exit_code = NULL, "
+          "error = '' WHERE id = $2 AND map_index = -1 AND state = 'running' "
+          "AND try_number = $3 AND ($4::text = '' OR worker_id = $4::text) RETURNING run_pk",
+          items[0].dump(), ti_id, try_number, worker_id);
+      if (updated.empty()) {
+        throw ConflictError("task instance " + std::to_string(ti_id) +
+                            " is no longer the running placeholder of a mapped task");
+      }
+      w.exec_params("DELETE FROM task_logs WHERE ti_id = $1", ti_id);
+      std::vector<std::string> rest;
+      for (size_t i = 1; i < items.size(); ++i) rest.push_back(items[i].dump());
+      if (!rest.empty()) {
+        w.exec_params(
+            "INSERT INTO task_instances (run_pk, dag_id, task_id, map_index, state, max_tries, "
+            "pool, pool_slots, priority, queue, run_type_rank, map_item) "
+            "SELECT t.run_pk, t.dag_id, t.task_id, u.ord::int, 'none', t.max_tries, t.pool, "
+            "t.pool_slots, t.priority, t.queue, t.run_type_rank, u.item "
+            "FROM task_instances t, unnest($1::text[]) WITH ORDINALITY AS u(item, ord) "
+            "WHERE t.id = $2",
+            array_literal(rest), ti_id);
+      }
+      for (const auto& row : w.exec_prepared("snapshot_tasks", snap.run.id)) {
+        snap.tasks.push_back(read_view(row));
+      }
+      Applied applied = decide_and_apply(w, snap, decider, now);
+      FinishOutcome outcome;
+      outcome.queued = applied.queued;
+      if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
+        outcome.run_state = applied.decisions.run_state;
+      }
+      return outcome;
+    });
+  }
+
+  nlohmann::json get_map_item(int64_t ti_id) override {
+    return transact("read a map item", [&](Tx& w) {
+      pqxx::result r =
+          w.exec_params("SELECT COALESCE(map_item, '') FROM task_instances WHERE id = $1", ti_id);
+      nlohmann::json out;
+      if (!r.empty()) {
+        std::string text = r[0][0].as<std::string>();
+        if (!text.empty()) out = nlohmann::json::parse(text, nullptr, false);
+      }
+      return out;
     });
   }
 

@@ -860,6 +860,64 @@ class SqliteStore final : public Store {
     return cleared;
   }
 
+  FinishOutcome expand_mapped_task(int64_t ti_id, int try_number, const std::string& worker_id,
+                                   const std::vector<nlohmann::json>& items,
+                                   const Decider& decider, Timestamp now) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, true);
+    if (items.empty()) throw UserError("a mapped task cannot expand into no instances");
+    std::optional<int64_t> run_pk;
+    {
+      // The placeholder becomes instance 0: its try was the expansion, not a run.
+      Stmt s = stmt(
+          "UPDATE task_instances SET map_index = 0, state = 'none', try_number = 0, "
+          "map_item = ?, queued_at = NULL, started_at = NULL, ended_at = NULL, "
+          "first_started_at = NULL, next_try_at = NULL, worker_id = NULL, exit_code = NULL, "
+          "error = '' WHERE id = ? AND map_index = -1 AND state = 'running' AND try_number = ? "
+          "AND (? = '' OR worker_id = ?) RETURNING run_pk");
+      s.bind(items[0].dump(), ti_id, try_number, worker_id, worker_id);
+      if (s.step()) run_pk = s.i64(0);
+      s.run();
+    }
+    if (!run_pk) {
+      throw ConflictError("task instance " + std::to_string(ti_id) +
+                          " is no longer the running placeholder of a mapped task");
+    }
+    stmt("DELETE FROM task_logs WHERE ti_id = ?").bind(ti_id).run();
+    for (size_t i = 1; i < items.size(); ++i) {
+      stmt("INSERT INTO task_instances (run_pk, dag_id, task_id, map_index, state, max_tries, "
+           "pool, pool_slots, priority, queue, run_type_rank, map_item) "
+           "SELECT run_pk, dag_id, task_id, ?, 'none', max_tries, pool, pool_slots, priority, "
+           "queue, run_type_rank, ? FROM task_instances WHERE id = ?")
+          .bind(static_cast<int64_t>(i), items[i].dump(), ti_id)
+          .run();
+    }
+    Applied applied = apply_decider(*run_pk, decider, now);
+    txn.commit();
+    FinishOutcome outcome;
+    outcome.queued = applied.queued;
+    if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
+      outcome.run_state = applied.decisions.run_state;
+    }
+    return outcome;
+  }
+
+  nlohmann::json get_map_item(int64_t ti_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    nlohmann::json out;
+    {
+      Stmt s = stmt("SELECT COALESCE(map_item, '') FROM task_instances WHERE id = ?");
+      s.bind(ti_id);
+      if (s.step()) {
+        std::string text = s.str(0);
+        if (!text.empty()) out = nlohmann::json::parse(text, nullptr, false);
+      }
+    }
+    txn.commit();
+    return out;
+  }
+
   void mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
                           Timestamp now) override {
     std::lock_guard<std::mutex> lock(mu_);

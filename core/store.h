@@ -413,6 +413,18 @@ class Store {
   /// run to running, then applies `decider`. Returns how many were cleared.
   virtual int clear_task_instances(int64_t run_pk, const std::vector<int64_t>& ti_ids,
                                    const Decider& decider, Timestamp now) = 0;
+  /// Expands a mapped task: its placeholder instance (map_index -1, running
+  /// as `try_number` on `worker_id`) becomes instance 0 and instances 1..N-1
+  /// are added, each in state none with its item (JSON) stored and its tries
+  /// fresh; then applies `decider` (which queues them). `items` is not empty.
+  /// One transaction. Throws ConflictError when the placeholder is no longer
+  /// that try.
+  virtual FinishOutcome expand_mapped_task(int64_t ti_id, int try_number,
+                                           const std::string& worker_id,
+                                           const std::vector<nlohmann::json>& items,
+                                           const Decider& decider, Timestamp now) = 0;
+  /// The item a mapped task instance runs with; null when it has none.
+  virtual nlohmann::json get_map_item(int64_t ti_id) = 0;
   /// Sets a task instance's state by hand (tasks mark), then applies `decider`.
   virtual void mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
                                   Timestamp now) = 0;

@@ -67,26 +67,30 @@ bool PostgresLeaderElector::try_acquire() {
     const std::string id = literal(scheduler_id_);
     auto epoch = session_->query(
         "WITH e AS (SELECT COALESCE(max(epoch), 0) + 1 AS epoch FROM schedulers), "
-        "o AS (UPDATE schedulers SET leader = FALSE WHERE leader AND id <> " + id + "), "
-        "m AS (INSERT INTO schedulers (id, host, leader, epoch, last_heartbeat, loop_lag_ms) "
-        "SELECT " + id + ", " + literal(host_) + ", TRUE, e.epoch, "
-        "(extract(epoch FROM clock_timestamp()) * 1000)::bigint, 0 FROM e "
-        "ON CONFLICT (id) DO UPDATE SET leader = TRUE, epoch = excluded.epoch, "
-        "host = excluded.host, last_heartbeat = excluded.last_heartbeat RETURNING epoch) "
-        "SELECT epoch::text FROM m",
+        "o AS (UPDATE schedulers SET leader = FALSE WHERE leader AND id <> " +
+            id +
+            "), "
+            "m AS (INSERT INTO schedulers (id, host, leader, epoch, last_heartbeat, loop_lag_ms) "
+            "SELECT " +
+            id + ", " + literal(host_) +
+            ", TRUE, e.epoch, "
+            "(extract(epoch FROM clock_timestamp()) * 1000)::bigint, 0 FROM e "
+            "ON CONFLICT (id) DO UPDATE SET leader = TRUE, epoch = excluded.epoch, "
+            "host = excluded.host, last_heartbeat = excluded.last_heartbeat RETURNING epoch) "
+            "SELECT epoch::text FROM m",
         options_.check_timeout);
     if (epoch.empty() || !epoch[0]) throw StoreError("the leader epoch was not recorded");
     epoch_ = std::stoll(*epoch[0]);
     leading_ = true;
     reported_standby_ = false;
-    log_info("scheduler", "leading as " + scheduler_id_ + " (epoch " + std::to_string(epoch_) + ")");
+    log_info("scheduler",
+             "leading as " + scheduler_id_ + " (epoch " + std::to_string(epoch_) + ")");
     return true;
   } catch (const StoreError& e) {
     // Whatever happened, this session may hold the lock without a term: drop
     // it, which releases the lock on the server.
     session_.reset();
-    StoreOutage::down("scheduler", std::string("cannot take part in leader election: ") +
-                                       e.what());
+    StoreOutage::down("scheduler", std::string("cannot take part in leader election: ") + e.what());
     reported_unreachable_ = true;
     return false;
   }

@@ -36,8 +36,8 @@ class SoleLeader final : public LeaderElector {
 
 /// Settings of the Postgres elector; tests shorten them.
 struct PostgresLeaderOptions {
-  Millis check_timeout{2000};   // a verification slower than this ends the lead
-  Millis retry_interval{500};   // how often a standby tries to take over
+  Millis check_timeout{2000};  // a verification slower than this ends the lead
+  Millis retry_interval{500};  // how often a standby tries to take over
 };
 
 /// Leadership through a session-level advisory lock held on a dedicated

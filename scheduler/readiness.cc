@@ -1,5 +1,6 @@
 #include "scheduler/readiness.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,7 @@ DagIndex DagIndex::build(const Dag& dag) {
     index.ids.push_back(task.id);
     index.rules.push_back(task.trigger_rule);
     index.depends_on_past.push_back(task.depends_on_past);
+    index.map_concurrency.push_back(task.map ? task.max_map_concurrency : 0);
     index.index_of.emplace(task.id, i);
   }
   // Upstream lists, packed; and the number of upstreams each task waits on.
@@ -300,8 +302,21 @@ RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnap
             break;
           }
         }
+        // A capped mapped task queues only as many instances as it has room for.
+        int room = -1;
+        if (to == TaskState::kQueued && !index.map_concurrency.empty() &&
+            index.map_concurrency[t] > 0) {
+          room = index.map_concurrency[t];
+          for (size_t m = begin[t]; m < begin[t + 1]; ++m) {
+            TaskState s = states[members[m]];
+            if (s == TaskState::kQueued || s == TaskState::kRunning || is_retry_wait(s)) --room;
+          }
+          room = std::max(room, 0);
+        }
         for (size_t m = begin[t]; m < begin[t + 1]; ++m) {
           if (states[members[m]] != TaskState::kNone) continue;
+          if (room == 0) break;
+          if (room > 0) --room;
           states[members[m]] = to;
           errors[members[m]] = error;
         }

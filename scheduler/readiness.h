@@ -20,6 +20,8 @@ namespace sluice {
 ///   move to `queued` when their trigger rule holds, to `skipped` or
 ///   `upstream_failed` when it can no longer hold (as Airflow does: all_success
 ///   with a failed upstream -> upstream_failed, with a skipped one -> skipped);
+///   a mapped task with max_map_concurrency K has at most K instances queued,
+///   running or waiting to retry: the others stay `none` until one ends;
 ///   tasks with depends_on_past wait (stay `none`) until the same task
 ///   succeeded (or was skipped) in the previous interval's run, when there is one;
 /// - `up_for_retry` and `up_for_reschedule` tasks whose next_try_at <= now move
@@ -40,6 +42,7 @@ struct DagIndex {
   std::unordered_map<std::string, int> index_of;  // task id -> position
   std::vector<TriggerRule> rules;
   std::vector<bool> depends_on_past;
+  std::vector<int> map_concurrency;  // max_map_concurrency of each task; 0 = no cap
   std::vector<int> upstream_begin;  // upstream of task t: upstream[upstream_begin[t]..[t + 1])
   std::vector<int> upstream;
   std::vector<int> order;  // every task, upstream before downstream

@@ -65,6 +65,14 @@ void for_each_string(const Task& task, F&& add) {
       task.spec);
   for (const auto& [k, v] : task.env) add(v);
   add(task.cwd);
+  if (task.map) {
+    for (const nlohmann::json& item : task.map->items) {
+      if (item.is_string()) add(item.get_ref<const std::string&>());
+    }
+    add(task.map->items_template);
+    add(task.map->dates_from);
+    add(task.map->dates_to);
+  }
 }
 
 }  // namespace

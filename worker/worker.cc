@@ -23,6 +23,7 @@
 #include "scheduler/readiness.h"
 #include "scheduler/run_factory.h"
 #include "worker/executor.h"
+#include "worker/mapping.h"
 #include "worker/task_runner.h"
 #include "worker/template_context.h"
 
@@ -115,7 +116,55 @@ class StoreLogWriter : public LogWriter {
 
 bool process_alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
+/// Ends a mapped task's placeholder without running it (no items, too many).
+class MapExpansionError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace
+
+bool Worker::expand_mapped(const ClaimedTask& claimed, const Task& task,
+                           const nlohmann::json& context, LogWriter& log, TaskOutcome& outcome) {
+  const TaskInstanceRecord& ti = claimed.task;
+  const int limit = config_.scheduler.map_limit;
+  std::vector<nlohmann::json> items = render_map_items(task, context, limit);
+  if (items.empty()) {
+    outcome.status = TaskOutcome::Status::kSkipped;
+    outcome.error = "map produced no items: nothing to run";
+    log.write("[sluice] " + outcome.error + "\n");
+    return false;
+  }
+  if (static_cast<int>(items.size()) > limit) {
+    outcome.status = TaskOutcome::Status::kFailed;
+    outcome.error = "map produced more than " + std::to_string(limit) +
+                    " items (the limit, scheduler.map_limit in sluice.yaml); narrow the list "
+                    "or raise the limit";
+    return false;
+  }
+  Timestamp now = clock_.now();
+  Millis backoff{100};
+  while (true) {
+    try {
+      Decider decider = make_decider(dags_.get(claimed.run.version_id),
+                                     dags_.index(claimed.run.version_id), now);
+      FinishOutcome expanded =
+          store_.expand_mapped_task(ti.id, ti.try_number, options_.worker_id, items, decider, now);
+      if (signal_ && (expanded.queued > 0 || expanded.run_state)) signal_->notify();
+      log_info("worker", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": mapped into " +
+                             std::to_string(items.size()) + " instances");
+      return true;
+    } catch (const ConflictError&) {
+      log_info("worker", ti.dag_id + " " + ti.run_id + " " + ti.task_id +
+                             ": canceled or taken over before its expansion; dropped");
+      return true;
+    } catch (const StoreError& e) {
+      if (!e.retryable()) throw;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, Millis(5000));
+    }
+  }
+}
 
 Worker::Worker(Store& store, DagCache& dags, const Clock& clock, ProcessLauncher& launcher,
                const Config& config, WorkerOptions options, WorkSignal* signal)
@@ -291,6 +340,7 @@ void Worker::execute(const ClaimedTask& claimed) {
   std::shared_ptr<const Dag> dag;
   const Task* task = nullptr;
   TaskOutcome outcome;
+  bool no_retry = false;
   try {
     dag = dags_.get(run.version_id);
     task = dag->find_task(ti.task_id);
@@ -300,19 +350,33 @@ void Worker::execute(const ClaimedTask& claimed) {
       throw UserError("task type '" + task->type + "' cannot run on this version of sluice yet");
     }
     auto upstream_outputs = [&] {
-      nlohmann::json outputs = nlohmann::json::object();
-      for (const TaskInstanceRecord& other : store_.list_task_instances(run.id)) {
-        if (other.state == TaskState::kSuccess) outputs[other.task_id] = other.outputs;
-      }
-      return outputs;
+      // A mapped task's outputs are a list, one entry per instance in map order.
+      return collect_outputs(store_.list_task_instances(run.id));
     };
     nlohmann::json context =
         build_template_context(*dag, *task, run, ti.try_number, config_, upstream_outputs);
+    if (task->map && ti.map_index < 0) {
+      // The placeholder of a mapped task: its upstream tasks are done, so the
+      // items are known now. Expand (or skip / fail) instead of running.
+      if (expand_mapped(claimed, *task, context, log, outcome)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        running_.erase(ti.id);
+        return;
+      }
+      throw MapExpansionError(outcome.error);
+    }
+    if (ti.map_index >= 0) {
+      context["item"] = store_.get_map_item(ti.id);
+      context["map_index"] = ti.map_index;
+    }
     TaskContext ctx{*dag, *task, run, ti.try_number, context, config_, log, *cancel, launcher_,
                     task->is_sensor() ? std::nullopt : task->timeout, {},
                     ti.first_started_at, &clock_};
     ctx.store = &store_;
     outcome = executor->execute(ctx);
+  } catch (const MapExpansionError& e) {
+    // Skipped (no items) or failed for good (too many): set by expand_mapped.
+    no_retry = outcome.status == TaskOutcome::Status::kFailed;
   } catch (const Error& e) {
     outcome.status = TaskOutcome::Status::kFailed;
     outcome.error = e.what();
@@ -348,7 +412,8 @@ void Worker::execute(const ClaimedTask& claimed) {
       break;
     case TaskOutcome::Status::kFailed: {
       // A sensor's timeout bounds its whole wait: a timed-out sensor is not retried.
-      bool retryable = task && !outcome.canceled && !(task->is_sensor() && outcome.timed_out);
+      bool retryable = task && !outcome.canceled && !no_retry &&
+                       !(task->is_sensor() && outcome.timed_out);
       RetryDecision retry = retryable
                                 ? decide_retry(task->retry, ti.try_number, ti.max_tries, now)
                                 : RetryDecision{};

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/time.h"
 
 namespace sluice {
@@ -17,7 +19,10 @@ class DagCache;
 class ProcessLauncher;
 class Store;
 class WorkSignal;
+class LogWriter;
 struct Config;
+struct Task;
+struct TaskOutcome;
 struct ClaimedTask;
 
 /// Worker settings; defaults suit production, tests shorten them.
@@ -65,6 +70,11 @@ class Worker {
   void slot_loop(const std::atomic<bool>& stop);
   void heartbeat_loop(const std::atomic<bool>& stop);
   void execute(const ClaimedTask& claimed);
+  /// Expands a mapped task's claimed placeholder into its instances. Returns
+  /// false, with `outcome` set, when it must end instead (no items: skipped;
+  /// over scheduler.map_limit: failed).
+  bool expand_mapped(const ClaimedTask& claimed, const Task& task,
+                     const nlohmann::json& context, LogWriter& log, TaskOutcome& outcome);
 
   Store& store_;
   DagCache& dags_;

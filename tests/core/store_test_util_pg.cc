@@ -67,6 +67,12 @@ class SchemaStore final : public Store {
 
   SchemaStatus schema_status() override { return inner_->schema_status(); }
   SchemaStatus migrate() override { return inner_->migrate(); }
+  FinishOutcome expand_mapped_task(int64_t ti_id, int try_number, const std::string& worker_id,
+                                   const std::vector<nlohmann::json>& items,
+                                   const Decider& decider, Timestamp now) override {
+    return inner_->expand_mapped_task(ti_id, try_number, worker_id, items, decider, now);
+  }
+  nlohmann::json get_map_item(int64_t ti_id) override { return inner_->get_map_item(ti_id); }
   int64_t upsert_dag(const std::string& dag_id, const std::string& file,
                      const std::string& content_hash, const std::string& yaml,
                      const nlohmann::json& definition, bool initially_paused,

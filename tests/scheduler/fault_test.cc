@@ -6,6 +6,7 @@
 // real executions: each run must succeed and no task may run more often than
 // its tries allow.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -13,12 +14,10 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/store.h"
@@ -116,9 +115,10 @@ class FaultTest : public ::testing::Test {
   void SetUpServer(const std::string& extra_listen, const std::string& heartbeat_timeout = "2s") {
     pg_ = std::make_unique<PrivatePostgres>(extra_listen);
     ASSERT_TRUE(pg_->ok());
-    dir_.write("sluice.yaml", "db: \"" + pg_->url() + "\"\ndags: dags\n"
-               "worker:\n  heartbeat_interval: 200ms\n  heartbeat_timeout: " +
-               heartbeat_timeout + "\nscheduler:\n  dag_scan_interval: 200ms\n");
+    dir_.write("sluice.yaml", "db: \"" + pg_->url() +
+                                  "\"\ndags: dags\n"
+                                  "worker:\n  heartbeat_interval: 200ms\n  heartbeat_timeout: " +
+                                  heartbeat_timeout + "\nscheduler:\n  dag_scan_interval: 200ms\n");
     auto migrated = testing::run_sluice({"db", "migrate"}, dir_.path());
     ASSERT_EQ(migrated.exit_code, 0) << migrated.out << migrated.err;
     store_ = Store::open(pg_->url());
@@ -128,8 +128,9 @@ class FaultTest : public ::testing::Test {
   /// A chain a -> b -> c; each try appends its number to tries/TASK, then
   /// sleeps `seconds`.
   void write_chain(const std::string& dag, const std::string& seconds, int retries = 2) {
-    std::string yaml = "dag: " + dag + "\nschedule: null\ndefaults: {retries: " +
-                       std::to_string(retries) + ", retry_delay: 200ms}\ntasks:\n";
+    std::string yaml = "dag: " + dag +
+                       "\nschedule: null\ndefaults: {retries: " + std::to_string(retries) +
+                       ", retry_delay: 200ms}\ntasks:\n";
     std::string prev;
     for (const std::string id : {"a", "b", "c"}) {
       yaml += "  - id: " + id + "\n    type: shell\n    command: \"echo {{ try_number }} >> " +
@@ -187,7 +188,9 @@ class FaultTest : public ::testing::Test {
     return n;
   }
 
-  bool started(const std::string& dag, const std::string& task) { return executions(dag, task) > 0; }
+  bool started(const std::string& dag, const std::string& task) {
+    return executions(dag, task) > 0;
+  }
 
   /// Every task succeeded, ran at least once and at most its tries allow.
   void expect_all_succeeded_within_tries(const RunRecord& run) {
@@ -259,13 +262,17 @@ TEST_F(FaultTest, StandbySchedulerTakesOverWithin10sAndNothingIsCreatedTwice) {
   std::string start_date = format_iso(RealClock().now() - 72h).substr(0, 10);
   dir_.write("dags/daily.yaml", "dag: daily\nschedule: \"@daily\"\nstart_date: " + start_date +
                                     "\ncatchup: true\ntasks:\n  - {id: t, type: shell, command: "
-                                    "\"echo 1 >> " + dir_.file("tries/daily_t") + "\"}\n");
+                                    "\"echo 1 >> " +
+                                    dir_.file("tries/daily_t") + "\"}\n");
   auto s1 = start({"scheduler"}, "scheduler.log");
   auto s2 = start({"scheduler"}, "scheduler2.log");
   auto worker = start({"worker", "--slots", "2"}, "worker.log");
   ASSERT_TRUE(testing::wait_until(
-      [&] { return count("scheduler.log", "leading as") + count("scheduler2.log", "leading as") == 1; },
-      20s)) << logs();
+      [&] {
+        return count("scheduler.log", "leading as") + count("scheduler2.log", "leading as") == 1;
+      },
+      20s))
+      << logs();
   bool first_leads = count("scheduler.log", "leading as") == 1;
   Process* leader = first_leads ? s1.get() : s2.get();
   std::string standby_log = first_leads ? "scheduler2.log" : "scheduler.log";
@@ -303,11 +310,12 @@ TEST_F(FaultTest, StandbySchedulerTakesOverWithin10sAndNothingIsCreatedTwice) {
   ASSERT_TRUE(testing::wait_until(
       [&] {
         auto runs = store_->list_runs(filter);
-        return runs.size() == 3 &&
-               std::all_of(runs.begin(), runs.end(),
-                           [](const RunRecord& r) { return r.state == RunState::kSuccess; });
+        return runs.size() == 3 && std::all_of(runs.begin(), runs.end(), [](const RunRecord& r) {
+                 return r.state == RunState::kSuccess;
+               });
       },
-      30s)) << logs();
+      30s))
+      << logs();
   std::set<std::string> ids;
   for (const auto& r : store_->list_runs(filter)) ids.insert(r.run_id);
   EXPECT_EQ(ids.size(), 3u);
@@ -329,7 +337,8 @@ TEST_F(FaultTest, PostgresRestartMidRunLosesNothingAndFailsNoTask) {
         return count("worker.log", "store unavailable") >= 1 &&
                count("scheduler.log", "store unavailable") >= 1;
       },
-      10s)) << logs();
+      10s))
+      << logs();
   ASSERT_TRUE(pg_->start());
   auto outage = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - stopped_at);
   std::cout << "[ figures ] Postgres was down for " << outage.count() << " ms\n";
@@ -362,18 +371,18 @@ class NetnsFaultTest : public FaultTest {
     ASSERT_EQ(shell("ip netns add " + ns_), 0)
         << "cannot create a network namespace (needs root and `ip` from iproute2)";
     made_ = true;
-    ASSERT_EQ(shell("ip link add " + host_if_ + " type veth peer name " + ns_if_ +
-                    " && ip link set " + ns_if_ + " netns " + ns_ + " && ip addr add " +
-                    host_addr_ + "/30 dev " + host_if_ + " && ip link set " + host_if_ +
-                    " up && ip netns exec " + ns_ + " ip addr add " + ns_addr_ + "/30 dev " +
-                    ns_if_ + " && ip netns exec " + ns_ + " ip link set " + ns_if_ +
-                    " up && ip netns exec " + ns_ + " ip link set lo up"),
-              0);
+    ASSERT_EQ(
+        shell("ip link add " + host_if_ + " type veth peer name " + ns_if_ + " && ip link set " +
+              ns_if_ + " netns " + ns_ + " && ip addr add " + host_addr_ + "/30 dev " + host_if_ +
+              " && ip link set " + host_if_ + " up && ip netns exec " + ns_ + " ip addr add " +
+              ns_addr_ + "/30 dev " + ns_if_ + " && ip netns exec " + ns_ + " ip link set " +
+              ns_if_ + " up && ip netns exec " + ns_ + " ip link set lo up"),
+        0);
     SetUpServer(host_addr_, "5s");
   }
   void TearDown() override {
-    if (made_) shell("ip netns del " + ns_ + " 2>/dev/null; ip link del " + host_if_ +
-                     " 2>/dev/null");
+    if (made_)
+      shell("ip netns del " + ns_ + " 2>/dev/null; ip link del " + host_if_ + " 2>/dev/null");
   }
 
   std::string ns_, host_if_, ns_if_, host_addr_, ns_addr_;
@@ -392,7 +401,8 @@ TEST_F(NetnsFaultTest, WorkerCutOffFromTheStoreBrieflyFinishesItsTaskAndReportsI
         auto json = nlohmann::json::parse(list.out, nullptr, false);
         return json.is_array() && json.size() == 1 && json[0].value("status", "") == "alive";
       },
-      20s)) << logs();
+      20s))
+      << logs();
   std::string run_id = trigger("net");
   ASSERT_TRUE(testing::wait_until([&] { return started("net", "a"); }, 20s)) << logs();
 

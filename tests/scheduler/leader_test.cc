@@ -57,8 +57,11 @@ class LeaderTest : public ::testing::Test {
   int terminate_sessions(const std::string& who) {
     pqxx::connection conn(url_);
     pqxx::nontransaction w(conn);
-    return w.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                  "application_name = " + w.quote(tag_prefix_ + "_" + who))
+    return w
+        .exec(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+            "application_name = " +
+            w.quote(tag_prefix_ + "_" + who))
         .size();
   }
 
@@ -98,8 +101,9 @@ TEST_F(LeaderTest, ALeaderWhoseEpochWasSupersededStopsLeading) {
   {
     pqxx::connection conn(url_);
     pqxx::nontransaction w(conn);
-    w.exec("INSERT INTO schedulers (id, host, leader, epoch, last_heartbeat) "
-           "VALUES ('other', 'h', TRUE, 99, 0)");
+    w.exec(
+        "INSERT INTO schedulers (id, host, leader, epoch, last_heartbeat) "
+        "VALUES ('other', 'h', TRUE, 99, 0)");
   }
   // Then the next check stops leading rather than writing under an old term
   EXPECT_FALSE(a.check());

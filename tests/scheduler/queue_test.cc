@@ -3,8 +3,9 @@
 // and both workers show in `sluice workers list` with their host, pid, slots
 // and queues.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "core/store.h"
 #include "tests/core/store_test_util.h"
@@ -21,19 +22,22 @@ TEST(QueueTest, SparkQueueTasksRunOnlyOnSparkWorkersAndWorkersAreListed) {
   auto store = testing::make_test_store("postgres");
   std::string url = testing::last_test_store_url("postgres");
   TempDir dir;
-  dir.write("sluice.yaml", "db: \"" + url + "\"\ndags: dags\n"
-            "worker:\n  heartbeat_interval: 200ms\n  heartbeat_timeout: 2s\n"
-            "scheduler:\n  dag_scan_interval: 200ms\n");
+  dir.write("sluice.yaml", "db: \"" + url +
+                               "\"\ndags: dags\n"
+                               "worker:\n  heartbeat_interval: 200ms\n  heartbeat_timeout: 2s\n"
+                               "scheduler:\n  dag_scan_interval: 200ms\n");
   // Given a DAG with tasks on both queues, several of each so that either
   // worker could take any of them if routing were wrong
   std::string yaml = "dag: routed\nschedule: null\ntasks:\n";
   for (int i = 0; i < 4; ++i) {
-    yaml += "  - {id: spark" + std::to_string(i) + ", type: shell, command: \"true\", queue: spark}\n";
+    yaml +=
+        "  - {id: spark" + std::to_string(i) + ", type: shell, command: \"true\", queue: spark}\n";
     yaml += "  - {id: plain" + std::to_string(i) + ", type: shell, command: \"true\"}\n";
   }
   dir.write("dags/routed.yaml", yaml);
   std::map<std::string, std::string> env{{"TMPDIR", dir.path()}};
-  Process scheduler(testing::sluice_argv({"scheduler"}), dir.path(), dir.file("scheduler.log"), env);
+  Process scheduler(testing::sluice_argv({"scheduler"}), dir.path(), dir.file("scheduler.log"),
+                    env);
   Process plain(testing::sluice_argv({"worker", "--slots", "2"}), dir.path(), dir.file("plain.log"),
                 env);
   Process spark(testing::sluice_argv({"worker", "--slots", "3", "--queue", "spark"}), dir.path(),
@@ -70,24 +74,24 @@ TEST(QueueTest, SparkQueueTasksRunOnlyOnSparkWorkersAndWorkersAreListed) {
 
   // When the DAG runs
   ASSERT_TRUE(testing::wait_until(
-      [&] { return testing::run_sluice({"trigger", "routed", "--wait"}, dir.path()).exit_code == 0; },
+      [&] {
+        return testing::run_sluice({"trigger", "routed", "--wait"}, dir.path()).exit_code == 0;
+      },
       30s));
   auto run = store->list_runs({});
   ASSERT_EQ(run.size(), 1u);
   EXPECT_EQ(run[0].state, RunState::kSuccess);
   // Then every spark task ran on the spark worker and every other on the plain one
   for (const auto& ti : store->list_task_instances(run[0].id)) {
-    EXPECT_EQ(ti.worker_id, ti.task_id.rfind("spark", 0) == 0 ? spark_id : plain_id)
-        << ti.task_id;
+    EXPECT_EQ(ti.worker_id, ti.task_id.rfind("spark", 0) == 0 ? spark_id : plain_id) << ti.task_id;
   }
 }
 
 TEST(QueueTest, WorkersListSaysHowToStartOneWhenNoneRegistered) {
   auto store = testing::make_test_store("postgres");
   TempDir dir;
-  auto out = testing::run_sluice({"--db", testing::last_test_store_url("postgres"), "workers",
-                                  "list"},
-                                 dir.path());
+  auto out = testing::run_sluice(
+      {"--db", testing::last_test_store_url("postgres"), "workers", "list"}, dir.path());
   EXPECT_EQ(out.exit_code, 0) << out.err;
   EXPECT_NE(out.out.find("sluice worker"), std::string::npos) << out.out;
 }

@@ -31,15 +31,14 @@ ScriptResult check_docker(const std::string& root) {
 }
 
 /// A copy of the files the script reads, with `edit` applied to the Dockerfile.
-std::string copy_with(const testing::TempDir& dir, const std::string& from,
-                      const std::string& to) {
+std::string copy_with(const testing::TempDir& dir, const std::string& from, const std::string& to) {
   std::string src = SLUICE_SOURCE_DIR;
   for (const char* name : {"README.md", "docker-compose.yml", ".dockerignore", "CMakeLists.txt",
                            "scripts/install-deps.sh"}) {
     dir.write(name, testing::read_file(src + "/" + name));
   }
-  for (const char* folder : {"cmake", "core", "scheduler", "worker", "web", "cli", "migrations",
-                             "tests"}) {
+  for (const char* folder :
+       {"cmake", "core", "scheduler", "worker", "web", "cli", "migrations", "tests"}) {
     std::filesystem::create_directories(dir.file(folder));
   }
   std::string dockerfile = testing::read_file(src + "/Dockerfile");
@@ -65,8 +64,8 @@ TEST(CheckDockerTest, AMissingCopySourceFails) {
 
 TEST(CheckDockerTest, ABuildCommandTheReadmeDoesNotShowFails) {
   testing::TempDir dir;
-  ScriptResult r = check_docker(
-      copy_with(dir, "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_BUILD_TYPE=Debug"));
+  ScriptResult r =
+      check_docker(copy_with(dir, "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_BUILD_TYPE=Debug"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("which README.md does not show"), std::string::npos) << r.output;
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds, starts a throwaway
-# Postgres and runs every test with CTest (two at a time).
-# SLUICE_SANITIZE=1 builds with ASan + UBSan instead (build-asan/).
+# The test command: installs what is missing, builds with ASan + UBSan
+# (build-asan/), starts a throwaway Postgres and runs every test with CTest,
+# two at a time. SLUICE_SANITIZE=0 uses the plain Release build (build/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-if [ "${SLUICE_SANITIZE:-0}" = 1 ]; then
+if [ "${SLUICE_SANITIZE:-1}" = 1 ]; then
   kind=asan; dir=build-asan
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0
   export UBSAN_OPTIONS=print_stacktrace=1

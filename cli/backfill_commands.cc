@@ -19,16 +19,6 @@
 namespace sluice {
 namespace {
 
-nlohmann::json parse_backfill_conf(const std::string& text) {
-  if (text.empty()) return nlohmann::json::object();
-  nlohmann::json conf = nlohmann::json::parse(text, nullptr, false);
-  if (conf.is_discarded() || !conf.is_object()) {
-    throw UserError("--conf is not a JSON object: " + text +
-                    " (example: --conf '{\"country\": \"de\"}')");
-  }
-  return conf;
-}
-
 int64_t parse_backfill_id(const std::string& text) {
   try {
     size_t used = 0;
@@ -253,7 +243,7 @@ void add_backfill_commands(CLI::App& app, CliContext& ctx, CommandResult& result
     request.reprocess = args->reprocess;
     if (max_active->count() > 0) request.max_active_runs = args->max_active_runs;
     request.backwards = args->backwards;
-    request.conf = parse_backfill_conf(args->conf);
+    request.conf = parse_conf_flag(args->conf);
     request.dry_run = args->dry_run;
     BackfillPlan plan = create_backfill(store, dags, request, RealClock().now());
     if (ctx.options.json && !args->wait) {

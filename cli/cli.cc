@@ -57,6 +57,16 @@ Store* CliContext::existing_store() {
 
 bool CliContext::interactive() const { return isatty(STDOUT_FILENO) != 0; }
 
+nlohmann::json parse_conf_flag(const std::string& text) {
+  if (text.empty()) return nlohmann::json::object();
+  nlohmann::json conf = nlohmann::json::parse(text, nullptr, false);
+  if (conf.is_discarded() || !conf.is_object()) {
+    throw UserError("--conf is not a JSON object: " + text +
+                    " (example: --conf '{\"country\": \"de\"}')");
+  }
+  return conf;
+}
+
 int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   if (const char* level = std::getenv("SLUICE_LOG_LEVEL")) {
     std::string l = level;

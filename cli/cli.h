@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace CLI {
 class App;
 }
@@ -70,6 +72,9 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
 void add_backfill_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
 void add_worker_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
 void add_alert_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
+
+/// Parses a `--conf` flag: empty is {}, anything but a JSON object is a UserError.
+nlohmann::json parse_conf_flag(const std::string& text);
 
 /// Runs the command line; returns the exit code.
 int run_cli(int argc, char** argv);

@@ -34,16 +34,6 @@
 namespace sluice {
 namespace {
 
-nlohmann::json parse_conf(const std::string& text) {
-  if (text.empty()) return nlohmann::json::object();
-  nlohmann::json conf = nlohmann::json::parse(text, nullptr, false);
-  if (conf.is_discarded() || !conf.is_object()) {
-    throw UserError("--conf is not a JSON object: " + text +
-                    " (example: --conf '{\"country\": \"de\"}')");
-  }
-  return conf;
-}
-
 std::string duration_between(const std::optional<Timestamp>& a, const std::optional<Timestamp>& b) {
   if (!a) return "-";
   Timestamp end = b.value_or(RealClock().now());
@@ -296,7 +286,7 @@ int dags_test(CliContext& ctx, const std::string& dag_id, const std::string& dat
               const std::string& conf_text) {
   std::string file;
   Dag dag = load_dag_from_folder(ctx, dag_id, &file);
-  nlohmann::json conf = parse_conf(conf_text);
+  nlohmann::json conf = parse_conf_flag(conf_text);
   validate_conf(dag, conf);
   char tmpl[] = "/tmp/sluice-dags-test.XXXXXX";
   if (!mkdtemp(tmpl)) throw Error("cannot create a scratch folder in /tmp");
@@ -379,7 +369,7 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     DagCache dags(store);
     TriggerRequest request{targs->dag,
                            targs->date.empty() ? std::nullopt : std::optional(targs->date),
-                           parse_conf(targs->conf)};
+                           parse_conf_flag(targs->conf)};
     RunRecord run = trigger_run(store, dags, request, RealClock().now());
     if (ctx.options.json && !targs->wait) {
       ctx.out << run_json(run).dump(2) << "\n";

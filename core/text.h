@@ -33,6 +33,9 @@ std::vector<std::string> split(std::string_view text, char sep);
 bool starts_with(std::string_view text, std::string_view part);
 bool ends_with(std::string_view text, std::string_view part);
 
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+std::string url_encode(std::string_view text);
+
 /// ASCII lower/upper case copy.
 std::string to_lower(std::string_view text);
 std::string to_upper(std::string_view text);

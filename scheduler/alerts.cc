@@ -15,21 +15,6 @@ std::mutex g_policy_mu;
 std::shared_ptr<const AlertPolicy> g_policy =
     std::make_shared<AlertPolicy>();  // GUARDED_BY(g_policy_mu)
 
-std::string percent_encode(const std::string& text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 const char* headline(const std::string& event) {
   if (event == "failure") return "failed";
   if (event == "task_failure") return "task failed";
@@ -93,9 +78,9 @@ std::string ui_url(const AlertPolicy& policy, const std::string& dag_id, const s
                    const std::string& task_id) {
   std::string base = policy.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  std::string url = base + "/#/dag/" + percent_encode(dag_id);
-  if (!run_id.empty()) url += "/run/" + percent_encode(run_id);
-  if (!task_id.empty()) url += "/task/" + percent_encode(task_id);
+  std::string url = base + "/#/dag/" + url_encode(dag_id);
+  if (!run_id.empty()) url += "/run/" + url_encode(run_id);
+  if (!task_id.empty()) url += "/task/" + url_encode(task_id);
   return url;
 }
 

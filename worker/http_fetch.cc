@@ -57,21 +57,6 @@ UrlParts split_url(const std::string& url) {
   return parts;
 }
 
-std::string url_encode(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 HttpResponse http_get(const std::string& url, const HttpFetchOptions& options,
                       const std::function<void(const std::string&)>& log) {
   UrlParts parts = split_url(url);

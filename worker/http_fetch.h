@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "core/text.h"  // url_encode
+
 #include "core/time.h"
 
 namespace sluice {
@@ -46,6 +48,5 @@ struct UrlParts {
 UrlParts split_url(const std::string& url);
 
 /// `text` percent-encoded for a query parameter value.
-std::string url_encode(const std::string& text);
 
 }  // namespace sluice

@@ -105,7 +105,8 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
           elector = std::make_unique<PostgresLeaderElector>(config.db_url, options.scheduler_id,
                                                             host);
           options.leader = elector.get();
-          listener = std::make_unique<PgWakeListener>(config.db_url, signal, "scheduler");
+          listener = std::make_unique<PgWakeListener>(
+              config.db_url, PgWakeListener::Channels{{kRunsChannel, &signal}}, "scheduler");
         }
         Scheduler scheduler(store, dags, clock, options, listener ? &signal : nullptr);
         add_backfill_pass(scheduler, store, dags);
@@ -143,7 +144,8 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
     WorkSignal signal;
     std::unique_ptr<PgWakeListener> listener;
     if (is_postgres_url(config.db_url)) {
-      listener = std::make_unique<PgWakeListener>(config.db_url, signal, "worker");
+      listener = std::make_unique<PgWakeListener>(
+          config.db_url, PgWakeListener::Channels{{kWorkChannel, &signal}}, "worker");
     }
     Worker worker(store, dags, clock, launcher, config,
                   worker_options(config, *worker_slots, *worker_queues),
@@ -199,7 +201,9 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
     install_signal_handlers();
     RealClock clock;
     DagCache dags(store);
+    // Worker slots wait for queued tasks, the scheduler for changed runs.
     WorkSignal signal;
+    WorkSignal runs_signal;
     // On Postgres a standalone process takes part in leader election too, so
     // that it can share a database with `sluice scheduler` processes.
     SchedulerOptions sa_options = scheduler_options(config);
@@ -211,14 +215,17 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
       elector = std::make_unique<PostgresLeaderElector>(config.db_url, sa_options.scheduler_id,
                                                         host);
       sa_options.leader = elector.get();
-      listener = std::make_unique<PgWakeListener>(config.db_url, signal, "sluice");
+      listener = std::make_unique<PgWakeListener>(
+          config.db_url,
+          PgWakeListener::Channels{{kWorkChannel, &signal}, {kRunsChannel, &runs_signal}},
+          "sluice");
     }
-    Scheduler scheduler(store, dags, clock, sa_options, &signal);
+    Scheduler scheduler(store, dags, clock, sa_options, &runs_signal, &signal);
     add_backfill_pass(scheduler, store, dags);
     add_alert_passes(scheduler, store, dags, clock, config);
     RealProcessLauncher launcher;
     Worker worker(store, dags, clock, launcher, config, worker_options(config, *sa_slots, {}),
-                  &signal);
+                  &signal, &runs_signal);
     WebServer web(store, dags, config, clock);
     std::string bind = sa_bind->empty() ? config.web.bind : *sa_bind;
     int port = web.start(bind, *sa_port > 0 ? *sa_port : config.web.port);
@@ -229,6 +236,7 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
     std::thread worker_thread([&] { worker.run(g_stop); });
     wait_for_stop(&worker);
     signal.notify();
+    runs_signal.notify();
     scheduler_thread.join();
     worker_thread.join();
     web.stop();

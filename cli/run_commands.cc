@@ -321,7 +321,7 @@ int dags_test(CliContext& ctx, const std::string& dag_id, const std::string& dat
   wopts.worker_id = "dags-test";
   wopts.poll_interval = Millis(50);
   wopts.heartbeat_interval = Millis(500);
-  Worker worker(*store, dags, clock, launcher, config, wopts, &signal);
+  Worker worker(*store, dags, clock, launcher, config, wopts, &signal, &signal);
   std::atomic<bool> stop{false};
   std::thread scheduler_thread([&] { scheduler.run(stop); });
   std::thread worker_thread([&] { worker.run(stop); });

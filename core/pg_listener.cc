@@ -1,5 +1,6 @@
 #include "core/pg_listener.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "core/error.h"
@@ -10,8 +11,10 @@
 
 namespace sluice {
 
-PgWakeListener::PgWakeListener(std::string conninfo, WorkSignal& signal, std::string component)
-    : conninfo_(std::move(conninfo)), signal_(signal), component_(std::move(component)) {
+PgWakeListener::PgWakeListener(std::string conninfo, Channels channels, std::string component)
+    : conninfo_(std::move(conninfo)),
+      channels_(std::move(channels)),
+      component_(std::move(component)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -20,20 +23,29 @@ PgWakeListener::~PgWakeListener() {
   if (thread_.joinable()) thread_.join();
 }
 
+void PgWakeListener::notify_all() {
+  for (auto& [channel, signal] : channels_) signal->notify();
+}
+
 void PgWakeListener::loop() {
   Millis backoff{200};
   bool down = false;
   while (!stop_.load()) {
     try {
       PgSession session(conninfo_);
-      session.query(std::string("LISTEN ") + kWorkChannel, Millis(5000));
+      for (const auto& [channel, signal] : channels_) {
+        session.query("LISTEN " + channel, Millis(5000));
+      }
       ++sessions_;
       if (down) StoreOutage::up(component_);
       down = false;
       backoff = Millis(200);
-      signal_.notify();  // whatever was notified while we were away
+      notify_all();  // whatever was notified while we were away
       while (!stop_.load()) {
-        if (!session.wait_for_notifications(Millis(250)).empty()) signal_.notify();
+        std::vector<std::string> got = session.wait_for_notifications(Millis(250));
+        for (auto& [channel, signal] : channels_) {
+          if (std::find(got.begin(), got.end(), channel) != got.end()) signal->notify();
+        }
       }
     } catch (const StoreError& e) {
       // Polling goes on meanwhile; the outage is logged once per process.

@@ -379,7 +379,11 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "'canceled') THEN $7::bigint ELSE t.ended_at END, "
        "next_try_at = d.next_try_at, "
        "error = CASE WHEN d.error <> '' THEN d.error ELSE t.error END "
-       "FROM d WHERE t.id = d.id AND t.run_pk = $1 AND t.state = d.from_state "
+       // "+ 0": the run check is a filter, never the access path; a plan
+       // reading every instance of the run (chosen for a run without
+       // statistics yet) makes each decision O(run size).
+       "FROM d WHERE t.id = d.id AND t.id = ANY($2::bigint[]) AND t.run_pk + 0 = $1 "
+       "AND t.state = d.from_state "
        "RETURNING t.id, t.state), "
        "r AS (UPDATE dag_runs SET state = $8::text, "
        "started_at = CASE WHEN $8::text = 'running' THEN COALESCE(started_at, $7::bigint) "
@@ -391,16 +395,27 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "a AS (INSERT INTO alert_outbox (event_id, event, dag_id, run_id, task_id, payload, "
        "created_at, next_attempt_at) SELECT e.*, $7::bigint, $7::bigint FROM unnest($9::text[], "
        "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) AS e RETURNING 1), "
-       // Wakes listening workers and schedulers on commit (core/pg_listener.h).
-       "n AS (SELECT pg_notify('sluice_work', '') WHERE EXISTS (SELECT 1 FROM t WHERE "
-       "state = 'queued') OR EXISTS (SELECT 1 FROM r)) "
+       // Wakes listening workers when tasks were queued (unless the caller
+       // claims in the same transaction and notifies what it leaves), and
+       // schedulers when the run changed or alerts wait (core/pg_listener.h).
+       "n AS (SELECT pg_notify('sluice_work', '') WHERE NOT $15::boolean AND EXISTS (SELECT 1 "
+       "FROM t WHERE state = 'queued')), "
+       "m AS (SELECT pg_notify('sluice_runs', '') WHERE EXISTS (SELECT 1 FROM r) OR EXISTS "
+       "(SELECT 1 FROM a)) "
        "SELECT (SELECT array_agg(id)::text FROM t) AS applied_ids, "
-       "(SELECT count(*) FROM n) AS notified, "
+       "(SELECT count(*) FROM n) + (SELECT count(*) FROM m) AS notified, "
        "(SELECT count(*) FROM t WHERE state = 'queued') AS queued, "
        "(SELECT count(*) FROM a) AS alerts, "
        "(SELECT count(*) FROM r) AS run_changed, "
        "(SELECT state FROM r) AS run_state, (SELECT started_at FROM r) AS started_at, "
        "(SELECT ended_at FROM r) AS ended_at"},
+      // finish_task's claim_next (see claim_in).
+      {"claim_next",
+       "WITH c AS (SELECT * FROM sluice_claim($1::text[], $2::int, $3::text, $4::bigint, "
+       "$5::bigint)), m AS (SELECT EXISTS (SELECT 1 FROM task_instances t WHERE t.state = "
+       "'queued' AND t.id NOT IN (SELECT id FROM c)) AS more) "
+       "SELECT c.*, m.more, CASE WHEN m.more THEN pg_notify('sluice_work', '') END AS woke "
+       "FROM m LEFT JOIN c ON true ORDER BY c.claim_order"},
       {"cancel_tasks",
        "UPDATE task_instances SET state = 'canceled', ended_at = $2 WHERE run_pk = $1 AND state "
        "NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'canceled')"},
@@ -469,6 +484,20 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "SET host = excluded.host, epoch = CASE WHEN excluded.leader AND NOT schedulers.leader "
        "THEN schedulers.epoch + 1 ELSE schedulers.epoch END, leader = excluded.leader, last_heartbeat = excluded.last_heartbeat, "
        "loop_lag_ms = excluded.loop_lag_ms"},
+      {"list_schedulers",
+       "SELECT id, host, leader, epoch, last_heartbeat, loop_lag_ms FROM schedulers ORDER BY id"},
+      // A task that ended since $1 belongs to a run that is unfinished or
+      // ended since then, so both dag_runs indexes narrow the scan. The first
+      // row (le NULL) carries the totals even without bounds.
+      {"task_duration_histogram",
+       "WITH d AS (SELECT t.ended_at - t.started_at AS ms FROM task_instances t "
+       "WHERE t.run_pk IN (SELECT id FROM dag_runs WHERE ended_at >= $1 UNION ALL "
+       "SELECT id FROM dag_runs WHERE state IN ('queued', 'running')) "
+       "AND t.ended_at >= $1 AND t.started_at IS NOT NULL AND t.ended_at >= t.started_at) "
+       "SELECT b.le, (SELECT count(*) FROM d WHERE d.ms <= b.le) AS n, "
+       "(SELECT count(*) FROM d) AS total, (SELECT COALESCE(sum(d.ms), 0) FROM d)::bigint AS "
+       "sum_ms FROM (SELECT NULL::bigint, 0::bigint UNION ALL "
+       "SELECT * FROM unnest($2::bigint[]) WITH ORDINALITY) b(le, i) ORDER BY b.i"},
       // Alerts.
       {"due_alerts",
        "SELECT * FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 "
@@ -849,6 +878,20 @@ class PostgresStore final : public Store {
     });
   }
 
+  // finish_task's claim_next: claims in the finishing transaction, then
+  // wakes the other workers when queued tasks are left (the claimed ones
+  // still look queued to the statement's own snapshot, hence the exclusion).
+  static void claim_in(Tx& w, const ClaimRequest& request, FinishOutcome& outcome) {
+    if (request.max_tasks <= 0 || request.queues.empty()) return;
+    pqxx::result rows =
+        w.exec_prepared("claim_next", array_literal(request.queues), request.max_tasks,
+                        request.worker_id, to_epoch_ms(request.now), kClaimLockKey);
+    for (const auto& row : rows) {
+      outcome.more_queued = row["more"].as<bool>();
+      if (!row["id"].is_null()) outcome.claimed.push_back({read_task(row), read_run(row)});
+    }
+  }
+
   std::vector<ClaimedTask> claim_tasks(const ClaimRequest& request) override {
     if (request.max_tasks <= 0 || request.queues.empty()) return {};
     // sluice_claim (migrations/postgres) locks, picks and updates in one
@@ -889,9 +932,14 @@ class PostgresStore final : public Store {
       snap.run = read_run(rows.at(0));
       snap.partial = rows.at(0)["r_partial"].as<bool>();
       for (const auto& row : rows) snap.tasks.push_back(read_view(row));
-      Applied applied = decide_and_apply(w, snap, decider, result.ended_at);
+      Applied applied =
+          decide_and_apply(w, snap, decider, result.ended_at, result.claim_next.has_value());
       FinishOutcome outcome;
       outcome.queued = applied.queued;
+      if (result.state == TaskState::kUpForRetry || result.state == TaskState::kUpForReschedule) {
+        w.exec("SELECT pg_notify('sluice_runs', '')");  // the scheduler's next due time moved
+      }
+      if (result.claim_next) claim_in(w, *result.claim_next, outcome);
       if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
         outcome.run_state = applied.decisions.run_state;
       }
@@ -1034,6 +1082,20 @@ class PostgresStore final : public Store {
     });
   }
 
+  std::vector<TaskInstanceRecord> running_on_worker(const std::string& worker_id) override {
+    return transact("find a worker's tasks", [&](Tx& w) {
+      std::vector<TaskInstanceRecord> out;
+      for (const auto& row : w.exec_params(std::string("SELECT ") + kTaskColumns +
+                                               " FROM task_instances t JOIN dag_runs r ON "
+                                               "r.id = t.run_pk WHERE t.state = 'running' AND "
+                                               "t.worker_id = $1 ORDER BY t.id",
+                                           worker_id)) {
+        out.push_back(read_task(row));
+      }
+      return out;
+    });
+  }
+
   std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) override {
     return transact("find orphaned tasks", [&](Tx& w) {
       std::vector<TaskInstanceRecord> out;
@@ -1116,6 +1178,42 @@ class PostgresStore final : public Store {
       w.exec_prepared("heartbeat_scheduler", scheduler_id, host, leader, to_epoch_ms(now),
                       static_cast<int64_t>(loop_lag.count()));
       return 0;
+    });
+  }
+
+  std::vector<SchedulerRecord> list_schedulers() override {
+    return transact("list schedulers", [&](Tx& w) {
+      std::vector<SchedulerRecord> out;
+      for (const auto& row : w.exec_prepared("list_schedulers")) {
+        out.push_back({text(row["id"]), text(row["host"]), row["leader"].as<bool>(),
+                       row["epoch"].as<int64_t>(),
+                       from_epoch_ms(row["last_heartbeat"].as<int64_t>()),
+                       Millis(row["loop_lag_ms"].as<int64_t>())});
+      }
+      return out;
+    });
+  }
+
+  DurationHistogram task_duration_histogram(Timestamp since,
+                                            const std::vector<Millis>& bounds) override {
+    std::string bounds_ms = "{";
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      bounds_ms += (i ? "," : "") + std::to_string(bounds[i].count());
+    }
+    bounds_ms += "}";
+    return transact("read task durations", [&](Tx& w) {
+      DurationHistogram h;
+      h.bounds = bounds;
+      for (const auto& row :
+           w.exec_prepared("task_duration_histogram", to_epoch_ms(since), bounds_ms)) {
+        if (row["le"].is_null()) {
+          h.count = row["total"].as<int64_t>();
+          h.sum = Millis(row["sum_ms"].as<int64_t>());
+        } else {
+          h.counts.push_back(row["n"].as<int64_t>());
+        }
+      }
+      return h;
     });
   }
 
@@ -1455,8 +1553,10 @@ class PostgresStore final : public Store {
 
   // Fills the previous interval's states when asked, runs the decider and
   // applies its decisions with one statement.
+  // `caller_claims`: the caller claims tasks in the same transaction and
+  // wakes other workers itself for what it leaves (finish_task's claim_next).
   static Applied decide_and_apply(Tx& w, RunSnapshot& snap, const Decider& decider,
-                                  Timestamp now) {
+                                  Timestamp now, bool caller_claims = false) {
     if (decider.needs_previous_interval) {
       for (const auto& row : w.exec_prepared("previous_interval", snap.run.dag_id,
                                              to_epoch_ms(snap.run.interval.start))) {
@@ -1507,7 +1607,7 @@ class PostgresStore final : public Store {
         "apply_decisions", snap.run.id, int_array(ids), array_literal(from), array_literal(to),
         array_literal(next_try), array_literal(errors), to_epoch_ms(now), new_run_state,
         array_literal(event_ids), array_literal(events), array_literal(dag_ids),
-        array_literal(run_ids), array_literal(task_ids), array_literal(payloads));
+        array_literal(run_ids), array_literal(task_ids), array_literal(payloads), caller_claims);
     applied.queued = row["queued"].as<int>();
     // A transition whose `from` no longer held lost a race and was skipped.
     std::set<int64_t> done;

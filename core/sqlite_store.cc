@@ -705,6 +705,14 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     if (request.queues.empty() || request.max_tasks <= 0) return {};
     Txn txn(this, true);
+    std::vector<ClaimedTask> out = claim_locked(request);
+    txn.commit();
+    return out;
+  }
+
+  // claim_tasks inside the caller's write transaction.
+  std::vector<ClaimedTask> claim_locked(const ClaimRequest& request) {
+    if (request.queues.empty() || request.max_tasks <= 0) return {};
     std::map<std::string, int> pool_size = pools_locked();
     std::unordered_map<std::string, int64_t> pool_used;  // running slots per pool
     std::unordered_map<std::string, std::pair<int64_t, int64_t>> dag_load;  // running, limit
@@ -754,7 +762,6 @@ class SqliteStore final : public Store {
       }
       out.push_back(ClaimedTask{std::move(*ti), run->second});
     }
-    txn.commit();
     return out;
   }
 
@@ -796,8 +803,13 @@ class SqliteStore final : public Store {
     }
     Applied applied = apply_decider(*run_pk, decider, result.ended_at,
                                     result.task_id.empty() ? nullptr : &finished_task);
-    txn.commit();
     FinishOutcome outcome;
+    if (result.claim_next) {
+      outcome.claimed = claim_locked(*result.claim_next);
+      Stmt left = stmt("SELECT EXISTS (SELECT 1 FROM task_instances WHERE state = 'queued')");
+      outcome.more_queued = left.step() && left.i64(0) != 0;
+    }
+    txn.commit();
     outcome.queued = applied.queued;
     if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
       outcome.run_state = applied.decisions.run_state;
@@ -966,6 +978,20 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::vector<TaskInstanceRecord> running_on_worker(const std::string& worker_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::vector<TaskInstanceRecord> out;
+    {
+      Stmt s = stmt(std::string("SELECT ") + kTiColumns + kTiFrom +
+                    "WHERE ti.state = 'running' AND ti.worker_id = ? ORDER BY ti.id");
+      s.bind(worker_id);
+      while (s.step()) out.push_back(read_ti(s));
+    }
+    txn.commit();
+    return out;
+  }
+
   std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) override {
     std::lock_guard<std::mutex> lock(mu_);
     Txn txn(this, false);
@@ -1103,6 +1129,56 @@ class SqliteStore final : public Store {
               static_cast<int64_t>(loop_lag.count()))
         .run();
     txn.commit();
+  }
+
+  std::vector<SchedulerRecord> list_schedulers() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::vector<SchedulerRecord> out;
+    {
+      Stmt s = stmt(
+          "SELECT id, host, leader, epoch, last_heartbeat, loop_lag_ms FROM schedulers "
+          "ORDER BY id");
+      while (s.step()) {
+        out.push_back({s.str(0), s.str(1), s.i64(2) != 0, s.i64(3), s.ts(4), Millis(s.i64(5))});
+      }
+    }
+    txn.commit();
+    return out;
+  }
+
+  DurationHistogram task_duration_histogram(Timestamp since,
+                                            const std::vector<Millis>& bounds) override {
+    nlohmann::json bounds_ms = nlohmann::json::array();
+    for (Millis b : bounds) bounds_ms.push_back(b.count());
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    DurationHistogram h;
+    h.bounds = bounds;
+    {
+      // A task that ended since `since` belongs to a run that is unfinished
+      // or ended since then, so both dag_runs indexes narrow the scan. The
+      // first row (le NULL) carries the totals even without bounds.
+      Stmt s = stmt(
+          "WITH d AS (SELECT t.ended_at - t.started_at AS ms FROM task_instances t "
+          "WHERE t.run_pk IN (SELECT id FROM dag_runs WHERE ended_at >= ?1 UNION ALL "
+          "SELECT id FROM dag_runs WHERE state IN ('queued', 'running')) "
+          "AND t.ended_at >= ?1 AND t.started_at IS NOT NULL AND t.ended_at >= t.started_at) "
+          "SELECT b.le, (SELECT count(*) FROM d WHERE d.ms <= b.le), (SELECT count(*) FROM d), "
+          "(SELECT COALESCE(sum(d.ms), 0) FROM d) FROM (SELECT NULL AS le, -1 AS i UNION ALL "
+          "SELECT CAST(value AS INTEGER), key FROM json_each(?2)) b ORDER BY b.i");
+      s.bind(since, bounds_ms.dump());
+      while (s.step()) {
+        if (s.is_null(0)) {
+          h.count = s.i64(2);
+          h.sum = Millis(s.i64(3));
+        } else {
+          h.counts.push_back(s.i64(1));
+        }
+      }
+    }
+    txn.commit();
+    return h;
   }
 
   // --- Alerts ---------------------------------------------------------------

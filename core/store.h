@@ -220,12 +220,17 @@ struct TaskResult {
   Timestamp ended_at{};
   std::string final_log;  // the log's last unflushed bytes, stored in the same transaction
   int final_log_seq = 0;
+  // When set, the same transaction also claims the worker's next task(s), so
+  // that a hop down a chain costs one transaction, not two.
+  std::optional<ClaimRequest> claim_next;
 };
 
 /// What changed when a task finished.
 struct FinishOutcome {
   int queued = 0;  // task instances newly queued in the run
   std::optional<RunState> run_state;  // set when the run ended
+  std::vector<ClaimedTask> claimed;   // TaskResult::claim_next's tasks
+  bool more_queued = false;  // with claim_next: queued tasks were left for other slots
 };
 
 struct RunFilter {
@@ -252,6 +257,25 @@ struct WorkerRecord {
   Timestamp started_at{};
   Timestamp last_heartbeat{};
   std::string state = "running";  // running | draining | stopped
+};
+
+/// A scheduler process as its heartbeat last recorded it.
+struct SchedulerRecord {
+  std::string id;
+  std::string host;
+  bool leader = false;
+  int64_t epoch = 0;  // leadership term
+  Timestamp last_heartbeat{};
+  Millis loop_lag{0};  // how late its last loop iteration ran
+};
+
+/// Durations (end - start) of task instances that ended in a window, as a
+/// cumulative histogram: counts[i] is how many took at most bounds[i].
+struct DurationHistogram {
+  std::vector<Millis> bounds;
+  std::vector<int64_t> counts;
+  int64_t count = 0;  // all of them (the +Inf bucket)
+  Millis sum{0};
 };
 
 /// An alert outbox row.
@@ -402,7 +426,8 @@ class Store {
   /// backfills, then higher priority, then earlier queued.
   virtual std::vector<ClaimedTask> claim_tasks(const ClaimRequest& request) = 0;
   /// Ends a try (compare-and-set: running, same try, same worker), stores the
-  /// final log chunk, then applies `decider` to the run: one transaction.
+  /// final log chunk, then applies `decider` to the run and, with
+  /// `result.claim_next`, claims as claim_tasks does: one transaction.
   /// Throws ConflictError when the task is no longer this worker's try.
   virtual FinishOutcome finish_task(const TaskResult& result, const Decider& decider) = 0;
   /// Runs with a task in up_for_retry / up_for_reschedule due at or before `now`.
@@ -434,6 +459,8 @@ class Store {
   /// that try (canceled, cleared, marked): the worker stops them.
   virtual std::vector<int64_t> tasks_to_stop(const std::string& worker_id,
                                              const std::vector<int64_t>& ti_ids) = 0;
+  /// Task instances running as `worker_id`'s tries.
+  virtual std::vector<TaskInstanceRecord> running_on_worker(const std::string& worker_id) = 0;
   /// Running task instances whose worker's last heartbeat is before `cutoff`
   /// (or whose worker is unknown).
   virtual std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) = 0;
@@ -452,6 +479,12 @@ class Store {
   virtual std::vector<WorkerRecord> list_workers() = 0;
   virtual void heartbeat_scheduler(const std::string& scheduler_id, const std::string& host,
                                    bool leader, Millis loop_lag, Timestamp now) = 0;
+  /// Every scheduler that ever sent a heartbeat, by id.
+  virtual std::vector<SchedulerRecord> list_schedulers() = 0;
+  /// The durations of task instances that ended at or after `since`, over
+  /// the ascending upper `bounds`; one query.
+  virtual DurationHistogram task_duration_histogram(Timestamp since,
+                                                    const std::vector<Millis>& bounds) = 0;
 
   // Alerts.
   virtual std::vector<AlertRecord> due_alerts(Timestamp now, int limit) = 0;

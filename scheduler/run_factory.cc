@@ -99,4 +99,22 @@ void validate_conf(const Dag& dag, const nlohmann::json& conf) {
   }
 }
 
+TaskResult lost_try_result(const TaskInstanceRecord& ti, const Task* task, Timestamp now,
+                           const std::string& error) {
+  RetryDecision retry =
+      task ? decide_retry(task->retry, ti.try_number, ti.max_tries, now) : RetryDecision{};
+  TaskResult result;
+  result.ti_id = ti.id;
+  result.task_id = ti.task_id;
+  result.try_number = ti.try_number;
+  result.worker_id = ti.worker_id;
+  result.state = retry.state;
+  result.next_try_at = retry.next_try_at;
+  result.ended_at = now;
+  result.error = error;
+  result.final_log = "\n[sluice] " + error + "\n";
+  result.final_log_seq = 1 << 30;  // after any chunk the try wrote
+  return result;
+}
+
 }  // namespace sluice

@@ -28,6 +28,12 @@ Decider make_decider(std::shared_ptr<const Dag> dag, Timestamp now, bool start_r
 Decider make_decider(std::shared_ptr<const Dag> dag, std::shared_ptr<const DagIndex> index,
                      Timestamp now, bool start_run = false);
 
+/// The report that ends a try nobody will finish (its worker is gone, or its
+/// claim was lost): failed, or up_for_retry when `task` has tries left;
+/// `error` goes to the task and, as a note, to its log.
+TaskResult lost_try_result(const TaskInstanceRecord& ti, const Task* task, Timestamp now,
+                           const std::string& error);
+
 /// Checks `conf` against the DAG's params: every key must be a param.
 /// Throws UserError naming an unknown key (with a suggestion).
 void validate_conf(const Dag& dag, const nlohmann::json& conf);

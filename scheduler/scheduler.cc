@@ -27,8 +27,13 @@ std::string host_name() {
 }  // namespace
 
 Scheduler::Scheduler(Store& store, DagCache& dags, const Clock& clock, SchedulerOptions options,
-                     WorkSignal* signal)
-    : store_(store), dags_(dags), clock_(clock), options_(std::move(options)), signal_(signal) {
+                     WorkSignal* signal, WorkSignal* tasks_signal)
+    : store_(store),
+      dags_(dags),
+      clock_(clock),
+      options_(std::move(options)),
+      signal_(signal),
+      tasks_signal_(tasks_signal ? tasks_signal : signal) {
   if (!options_.dags_folder.empty()) {
     sync_ = std::make_unique<DagFolderSync>(store_, options_.dags_folder);
   }
@@ -271,7 +276,7 @@ void Scheduler::start_queued_runs(Timestamp now) {
     if (!run->backfill_id) ++active;
     started = true;
   }
-  if (started && signal_) signal_->notify();
+  if (started && tasks_signal_) tasks_signal_->notify();
 }
 
 void Scheduler::requeue_due_tasks(Timestamp now) {
@@ -283,7 +288,7 @@ void Scheduler::requeue_due_tasks(Timestamp now) {
         run_pk, make_decider(dags_.get(run->version_id), dags_.index(run->version_id), now), now);
     any = true;
   }
-  if (any && signal_) signal_->notify();
+  if (any && tasks_signal_) tasks_signal_->notify();
 }
 
 void Scheduler::fail_orphaned_tasks(Timestamp now) {
@@ -292,21 +297,11 @@ void Scheduler::fail_orphaned_tasks(Timestamp now) {
     if (!run) continue;
     std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
     const Task* task = dag->find_task(ti.task_id);
-    RetryDecision retry = task ? decide_retry(task->retry, ti.try_number, ti.max_tries, now)
-                               : RetryDecision{};
-    TaskResult result;
-    result.ti_id = ti.id;
-    result.task_id = ti.task_id;
-    result.try_number = ti.try_number;
-    result.worker_id = ti.worker_id;
-    result.state = retry.state;
-    result.next_try_at = retry.next_try_at;
-    result.ended_at = now;
-    result.error = "worker '" + ti.worker_id + "' stopped heartbeating for more than " +
-                   format_duration(options_.heartbeat_timeout) + "; try " +
-                   std::to_string(ti.try_number) + " is lost";
-    result.final_log = "\n[sluice] " + result.error + "\n";
-    result.final_log_seq = 1 << 30;
+    TaskResult result = lost_try_result(
+        ti, task, now,
+        "worker '" + ti.worker_id + "' stopped heartbeating for more than " +
+            format_duration(options_.heartbeat_timeout) + "; try " +
+            std::to_string(ti.try_number) + " is lost");
     try {
       store_.finish_task(result, make_decider(dag, dags_.index(run->version_id), now));
       log_warn("scheduler", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": " + result.error);

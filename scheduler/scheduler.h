@@ -43,8 +43,10 @@ struct SchedulerOptions {
 /// loop only applies decisions through the store.
 class Scheduler {
  public:
+  /// `signal` wakes the loop (runs changed); `tasks_signal` is notified when
+  /// the scheduler queued tasks (default: `signal`).
   Scheduler(Store& store, DagCache& dags, const Clock& clock, SchedulerOptions options,
-            WorkSignal* signal = nullptr);
+            WorkSignal* signal = nullptr, WorkSignal* tasks_signal = nullptr);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -81,6 +83,7 @@ class Scheduler {
   const Clock& clock_;
   SchedulerOptions options_;
   WorkSignal* signal_;
+  WorkSignal* tasks_signal_;
   std::unique_ptr<DagFolderSync> sync_;
   SyncReport last_sync_;
   Timestamp next_sync_{};

@@ -1,6 +1,7 @@
 #include "web/api.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <set>
@@ -18,6 +19,7 @@
 #include "scheduler/run_factory.h"
 #include "scheduler/trigger.h"
 #include "web/backfill_api.h"
+#include "web/http_body.h"
 
 namespace sluice {
 
@@ -30,6 +32,40 @@ constexpr int kMaxPageSize = 1000;  // runs, alerts per request
 constexpr int64_t kDefaultLogBytes = 256 * 1024;
 constexpr int64_t kMaxLogBytes = 1 << 20;
 constexpr auto kMetricsCacheTime = std::chrono::seconds(5);
+constexpr auto kTaskDurationWindow = std::chrono::hours(24);  // of the duration histogram
+// Upper bounds of the task duration histogram, in milliseconds: ELT tasks
+// take from a fraction of a second to hours.
+constexpr int64_t kTaskDurationBucketsMs[] = {500,    1000,    5000,    10000,   30000,  60000,
+                                              300000, 900000,  1800000, 3600000, 7200000, 21600000};
+
+/// Milliseconds as seconds for Prometheus: "0.5", "12", "0.012".
+std::string seconds_text(int64_t ms) {
+  std::string text = std::to_string(ms / 1000);
+  if (ms < 0 && ms / 1000 == 0) text = "-0";
+  int64_t frac = (ms < 0 ? -ms : ms) % 1000;
+  if (frac == 0) return text;
+  char digits[8];
+  std::snprintf(digits, sizeof digits, "%03d", static_cast<int>(frac));
+  std::string fraction = digits;
+  while (fraction.back() == '0') fraction.pop_back();
+  return text + "." + fraction;
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+std::string label_value(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 json time_or_null(const std::optional<Timestamp>& t) {
   return t ? json(format_iso(*t)) : json(nullptr);
@@ -144,8 +180,14 @@ std::string api_field_names(std::string message) {
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
-                  "application/json; charset=utf-8");
+  std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (status >= 400) {
+    // Small; the server's error handler looks at res.body.
+    res.set_content(text, "application/json; charset=utf-8");
+  } else {
+    // Sent uncompressed: httplib's brotli costs more than the bytes it saves.
+    set_raw_body(res, std::move(text), "application/json; charset=utf-8", false);
+  }
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
@@ -202,6 +244,7 @@ void Api::install(httplib::Server& server) {
   server.Get("/api/v1/import-errors", guarded(&Api::get_import_errors));
   server.Get("/api/v1/runs", guarded(&Api::get_runs));
   server.Get("/api/v1/workers", guarded(&Api::get_workers));
+  server.Get("/api/v1/schedulers", guarded(&Api::get_schedulers));
   server.Get("/api/v1/alerts", guarded(&Api::get_alerts));
   server.Get("/api/v1/pools", guarded(&Api::get_pools));
   server.Get("/api/v1/sla-misses", guarded(&Api::get_sla_misses));
@@ -723,6 +766,31 @@ void Api::get_workers(const httplib::Request&, httplib::Response& res) {
   send_json(res, 200, list);
 }
 
+void Api::get_schedulers(const httplib::Request&, httplib::Response& res) {
+  Timestamp now = clock_.now();
+  json list = json::array();
+  for (const SchedulerRecord& s : store_.list_schedulers()) {
+    list.push_back({{"id", s.id},
+                    {"host", s.host},
+                    {"leader", s.leader},
+                    {"epoch", s.epoch},
+                    {"last_heartbeat", format_iso(s.last_heartbeat)},
+                    {"heartbeat_age_ms", (now - s.last_heartbeat).count()},
+                    {"loop_lag_ms", s.loop_lag.count()}});
+  }
+  send_json(res, 200, list);
+}
+
+std::string Api::dag_timezone(const std::string& dag_id) {
+  std::optional<DagRecord> record = store_.get_dag(dag_id);
+  if (!record || !record->version_id) return "UTC";
+  try {
+    return dags_.get(*record->version_id)->timezone;
+  } catch (const UserError&) {
+    return "UTC";
+  }
+}
+
 void Api::get_alerts(const httplib::Request& req, httplib::Response& res) {
   bool undelivered = false;
   if (req.has_param("undelivered")) {
@@ -756,8 +824,12 @@ void Api::get_sla_misses(const httplib::Request& req, httplib::Response& res) {
   std::string dag_id = req.has_param("dag") ? req.get_param_value("dag") : "";
   int limit = int_param(req, "limit", 100, 1, kMaxPageSize);
   json list = json::array();
+  std::map<std::string, std::string> timezones;  // by DAG: few DAGs, many misses
   for (const SlaMissRecord& m : store_.list_sla_misses(dag_id, limit)) {
+    auto tz = timezones.find(m.dag_id);
+    if (tz == timezones.end()) tz = timezones.emplace(m.dag_id, dag_timezone(m.dag_id)).first;
     list.push_back({{"id", m.id},
+                    {"timezone", tz->second},
                     {"dag_id", m.dag_id},
                     {"run_id", m.run_id},
                     {"task_id", m.task_id},
@@ -882,6 +954,37 @@ std::string Api::render_metrics() {
   out += "sluice_dags{kind=\"paused\"} " + std::to_string(paused) + "\n";
   metric("sluice_import_errors", "gauge", "DAG files that failed to load.");
   out += "sluice_import_errors " + std::to_string(store_.list_file_errors().size()) + "\n";
+
+  std::vector<Millis> bounds;
+  for (int64_t ms : kTaskDurationBucketsMs) bounds.push_back(Millis(ms));
+  DurationHistogram durations = store_.task_duration_histogram(now - kTaskDurationWindow, bounds);
+  metric("sluice_task_duration_seconds", "histogram",
+         "Durations of task instances that ended in the last 24 hours.");
+  for (size_t i = 0; i < durations.bounds.size() && i < durations.counts.size(); ++i) {
+    out += "sluice_task_duration_seconds_bucket{le=\"" +
+           seconds_text(durations.bounds[i].count()) + "\"} " +
+           std::to_string(durations.counts[i]) + "\n";
+  }
+  out += "sluice_task_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(durations.count) +
+         "\n";
+  out += "sluice_task_duration_seconds_sum " + seconds_text(durations.sum.count()) + "\n";
+  out += "sluice_task_duration_seconds_count " + std::to_string(durations.count) + "\n";
+
+  std::vector<SchedulerRecord> schedulers = store_.list_schedulers();
+  metric("sluice_scheduler_loop_lag_seconds", "gauge",
+         "How late each scheduler's last loop iteration ran, as of its last heartbeat.");
+  for (const SchedulerRecord& s : schedulers) {
+    out += "sluice_scheduler_loop_lag_seconds{scheduler=\"" + label_value(s.id) +
+           "\",leader=\"" + (s.leader ? "true" : "false") + "\"} " +
+           seconds_text(s.loop_lag.count()) + "\n";
+  }
+  metric("sluice_scheduler_heartbeat_age_seconds", "gauge",
+         "Time since each scheduler's last heartbeat (a large value: it is gone).");
+  for (const SchedulerRecord& s : schedulers) {
+    out += "sluice_scheduler_heartbeat_age_seconds{scheduler=\"" + label_value(s.id) +
+           "\",leader=\"" + (s.leader ? "true" : "false") + "\"} " +
+           seconds_text((now - s.last_heartbeat).count()) + "\n";
+  }
   return out;
 }
 

@@ -46,6 +46,8 @@ class Api {
   RunRecord find_run(const std::string& dag_id, const std::string& run_id);
   TaskInstanceRecord find_task(const RunRecord& run, const std::string& task_id);
   nlohmann::json set_paused(const std::string& dag_id, bool paused);
+  /// The DAG's time zone from its latest version; UTC when unknown.
+  std::string dag_timezone(const std::string& dag_id);
   /// Replaces every configured secret in every string of `j`.
   nlohmann::json masked_json(nlohmann::json j) const;
   std::string masked(const std::string& text) const;
@@ -66,6 +68,7 @@ class Api {
   void mark_task(const httplib::Request& req, httplib::Response& res);
   void get_logs(const httplib::Request& req, httplib::Response& res);
   void get_workers(const httplib::Request& req, httplib::Response& res);
+  void get_schedulers(const httplib::Request& req, httplib::Response& res);
   void get_alerts(const httplib::Request& req, httplib::Response& res);
   void get_sla_misses(const httplib::Request& req, httplib::Response& res);
   void get_pools(const httplib::Request& req, httplib::Response& res);

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <map>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "core/text.h"
 #include "web/api.h"
 #include "web/assets.h"
+#include "web/http_body.h"
 
 namespace sluice {
 
@@ -224,7 +226,15 @@ void WebServer::install_routes() {
       if (name == asset.name) {
         res.status = 200;
         res.set_header("Cache-Control", "no-cache");
-        res.set_content(std::string(asset.content), content_type_of(name));
+        // Compressed once per process: the assets never change while it runs.
+        static const std::map<std::string, std::string> gzipped = [] {
+          std::map<std::string, std::string> out;
+          for (const WebAsset& a : web_assets()) out[a.name] = gzip_compress(std::string(a.content));
+          return out;
+        }();
+        bool gzip = accepts_gzip(req);
+        set_raw_body(res, gzip ? gzipped.at(name) : std::string(asset.content),
+                     content_type_of(name), gzip);
         return;
       }
     }

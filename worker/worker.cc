@@ -150,7 +150,8 @@ bool Worker::expand_mapped(const ClaimedTask& claimed, const Task& task,
                                      dags_.index(claimed.run.version_id), now);
       FinishOutcome expanded =
           store_.expand_mapped_task(ti.id, ti.try_number, options_.worker_id, items, decider, now);
-      if (signal_ && (expanded.queued > 0 || expanded.run_state)) signal_->notify();
+      if (signal_ && expanded.queued > 0) signal_->notify();
+      if (runs_signal_ && expanded.run_state) runs_signal_->notify();
       log_info("worker", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": mapped into " +
                              std::to_string(items.size()) + " instances");
       return true;
@@ -167,14 +168,16 @@ bool Worker::expand_mapped(const ClaimedTask& claimed, const Task& task,
 }
 
 Worker::Worker(Store& store, DagCache& dags, const Clock& clock, ProcessLauncher& launcher,
-               const Config& config, WorkerOptions options, WorkSignal* signal)
+               const Config& config, WorkerOptions options, WorkSignal* signal,
+               WorkSignal* runs_signal)
     : store_(store),
       dags_(dags),
       clock_(clock),
       launcher_(launcher),
       config_(config),
       options_(std::move(options)),
-      signal_(signal) {
+      signal_(signal),
+      runs_signal_(runs_signal) {
   if (options_.worker_id.empty()) {
     options_.worker_id = host_name() + ":" + std::to_string(getpid());
   }
@@ -221,7 +224,7 @@ void Worker::slot_loop(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     bool ran = false;
     try {
-      ran = run_one();
+      ran = run_chain(stop);
       if (store_down) StoreOutage::up("worker");
       store_down = false;
     } catch (const StoreError& e) {
@@ -261,9 +264,11 @@ void Worker::heartbeat_loop(const std::atomic<bool>& stop) {
           if (it != running_.end()) it->second->store(true);
         }
       }
+      if (lost_claim_possible_.exchange(false)) recover_lost_claims();
       if (store_down) StoreOutage::up("worker");
       store_down = false;
     } catch (const StoreError& e) {
+      lost_claim_possible_ = true;  // look again once the store answers
       StoreOutage::down("worker", std::string("heartbeat failed: ") + e.what());
       store_down = true;
     }
@@ -275,16 +280,61 @@ void Worker::heartbeat_loop(const std::atomic<bool>& stop) {
   }
 }
 
-bool Worker::run_one() {
-  if (draining_) return false;
+ClaimRequest Worker::claim_request() const {
   ClaimRequest request;
   request.worker_id = options_.worker_id;
   request.queues = options_.queues;
   request.now = clock_.now();
   request.max_tasks = 1;
-  std::vector<ClaimedTask> claimed = store_.claim_tasks(request);
+  return request;
+}
+
+void Worker::recover_lost_claims() {
+  // A report whose commit went unanswered may have claimed a task that no
+  // slot runs. Such a try is ended like one whose worker died, so that the
+  // task is retried rather than left running forever.
+  for (const TaskInstanceRecord& ti : store_.running_on_worker(options_.worker_id)) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (running_.count(ti.id)) continue;
+    }
+    // A claim that just returned may not have reached its slot yet.
+    if (!ti.started_at || clock_.now() - *ti.started_at < Millis(10000)) {
+      lost_claim_possible_ = true;  // look again on a later heartbeat
+      continue;
+    }
+    std::optional<RunRecord> run = store_.get_run_by_pk(ti.run_pk);
+    if (!run) continue;
+    std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
+    const Task* task = dag->find_task(ti.task_id);
+    Timestamp now = clock_.now();
+    TaskResult result = lost_try_result(
+        ti, task, now,
+        "try " + std::to_string(ti.try_number) +
+            " was claimed while the database connection failed and never started");
+    try {
+      store_.finish_task(result, make_decider(dag, dags_.index(run->version_id), now));
+      log_warn("worker", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": " + result.error);
+    } catch (const ConflictError&) {
+      // Ended meanwhile (canceled, cleared).
+    }
+  }
+}
+
+bool Worker::run_one() {
+  if (draining_) return false;
+  std::vector<ClaimedTask> claimed = store_.claim_tasks(claim_request());
   if (claimed.empty()) return false;
-  for (const ClaimedTask& task : claimed) execute(task);
+  for (const ClaimedTask& task : claimed) execute(task, /*claim_next=*/false);
+  return true;
+}
+
+bool Worker::run_chain(const std::atomic<bool>& stop) {
+  if (draining_) return false;
+  std::vector<ClaimedTask> claimed = store_.claim_tasks(claim_request());
+  if (claimed.empty()) return false;
+  std::optional<ClaimedTask> next = std::move(claimed.front());
+  while (next) next = execute(*next, !stop.load() && !draining_);
   return true;
 }
 
@@ -327,13 +377,16 @@ void Worker::cancel_running() {
   for (auto& [id, flag] : running_) flag->store(true);
 }
 
-void Worker::execute(const ClaimedTask& claimed) {
+std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool claim_next) {
   const TaskInstanceRecord& ti = claimed.task;
   const RunRecord& run = claimed.run;
-  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<bool>> cancel;
   {
+    // A task claimed with the previous report is registered already.
     std::lock_guard<std::mutex> lock(mu_);
-    running_[ti.id] = cancel;
+    auto& flag = running_[ti.id];
+    if (!flag) flag = std::make_shared<std::atomic<bool>>(false);
+    cancel = flag;
   }
   StoreLogWriter log(store_, clock_, ti.id, ti.try_number, options_.log_flush_interval,
                      options_.max_log_bytes_per_try);
@@ -361,7 +414,7 @@ void Worker::execute(const ClaimedTask& claimed) {
       if (expand_mapped(claimed, *task, context, log, outcome)) {
         std::lock_guard<std::mutex> lock(mu_);
         running_.erase(ti.id);
-        return;
+        return std::nullopt;
       }
       throw MapExpansionError(outcome.error);
     }
@@ -435,6 +488,11 @@ void Worker::execute(const ClaimedTask& claimed) {
   result.final_log = mask_secrets(std::move(rest), config_);
   result.final_log_seq = seq;
 
+  if (claim_next) {
+    result.claim_next = claim_request();
+    result.claim_next->now = now;
+  }
+  std::optional<ClaimedTask> next;
   Millis backoff{100};
   bool reported_outage = false;
   while (true) {
@@ -446,7 +504,14 @@ void Worker::execute(const ClaimedTask& claimed) {
         decider.decide = [](const RunSnapshot&) { return RunDecisions{}; };
       }
       FinishOutcome finished = store_.finish_task(result, decider);
-      if (signal_ && (finished.queued > 0 || finished.run_state)) signal_->notify();
+      if (!finished.claimed.empty()) next = std::move(finished.claimed.front());
+      bool left_queued = result.claim_next ? finished.more_queued : finished.queued > 0;
+      if (signal_ && left_queued) signal_->notify();
+      bool waits = result.state == TaskState::kUpForRetry ||
+                   result.state == TaskState::kUpForReschedule;
+      if (runs_signal_ && (finished.run_state || waits || !alerts.empty())) {
+        runs_signal_->notify();
+      }
       if (reported_outage) log_info("worker", "reported " + ti.task_id + " after the outage");
       break;
     } catch (const ConflictError&) {
@@ -461,6 +526,11 @@ void Worker::execute(const ClaimedTask& claimed) {
       if (!reported_outage) {
         StoreOutage::down("worker", "cannot report " + ti.task_id + " yet: " + e.what());
       }
+      // The failed attempt may have committed, claim included: claim nothing
+      // more on this report; a claim lost that way is handed back by
+      // recover_lost_claims.
+      if (result.claim_next) lost_claim_possible_ = true;
+      result.claim_next.reset();
       reported_outage = true;
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, Millis(5000));
@@ -468,6 +538,8 @@ void Worker::execute(const ClaimedTask& claimed) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   running_.erase(ti.id);
+  if (next) running_[next->task.id] = std::make_shared<std::atomic<bool>>(false);
+  return next;
 }
 
 }  // namespace sluice

@@ -5,10 +5,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "core/store.h"
 
 #include "core/time.h"
 
@@ -38,12 +41,16 @@ struct WorkerOptions {
 };
 
 /// Runs task instances in `slots` threads. Each slot claims one task at a time;
-/// a slot that finishes a task claims the next at once, so a chain of tasks
-/// runs without waiting for any poll.
+/// a slot that finishes a task claims its next one in the same transaction,
+/// so a chain of tasks runs without waiting for any poll or extra commit.
+/// `signal` wakes idle slots (tasks queued) and is notified when tasks are
+/// left queued for other slots; `runs_signal`, when set, is notified when a
+/// run changed state or a task waits for a retry (an in-process scheduler).
 class Worker {
  public:
   Worker(Store& store, DagCache& dags, const Clock& clock, ProcessLauncher& launcher,
-         const Config& config, WorkerOptions options, WorkSignal* signal = nullptr);
+         const Config& config, WorkerOptions options, WorkSignal* signal = nullptr,
+         WorkSignal* runs_signal = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -68,8 +75,17 @@ class Worker {
 
  private:
   void slot_loop(const std::atomic<bool>& stop);
+  /// Claims a task and runs it, then each task claimed with the previous
+  /// one's report, until none is left or `stop` is set. False: none claimed.
+  bool run_chain(const std::atomic<bool>& stop);
+  ClaimRequest claim_request() const;
+  /// Ends tries running as this worker in the store that no slot runs (a
+  /// claim whose commit went unanswered); see execute().
+  void recover_lost_claims();
   void heartbeat_loop(const std::atomic<bool>& stop);
-  void execute(const ClaimedTask& claimed);
+  /// Runs the claimed try and reports it. With `claim_next`, the report also
+  /// claims this slot's next task, which is returned.
+  std::optional<ClaimedTask> execute(const ClaimedTask& claimed, bool claim_next);
   /// Expands a mapped task's claimed placeholder into its instances. Returns
   /// false, with `outcome` set, when it must end instead (no items: skipped;
   /// over scheduler.map_limit: failed).
@@ -83,11 +99,13 @@ class Worker {
   const Config& config_;
   WorkerOptions options_;
   WorkSignal* signal_;
+  WorkSignal* runs_signal_;
 
   /// Tries running now, by task instance id, with their cancel flags.
   std::mutex mu_;
   std::map<int64_t, std::shared_ptr<std::atomic<bool>>> running_;  // GUARDED_BY(mu_)
   std::atomic<bool> draining_{false};
+  std::atomic<bool> lost_claim_possible_{false};
 };
 
 }  // namespace sluice

@@ -449,6 +449,83 @@ TEST_P(StoreTest, FinishAppliesTheDeciderInTheSameTransaction) {
   EXPECT_EQ(ended->ended_at, at(4));
 }
 
+TEST_P(StoreTest, FinishClaimsTheWorkersNextTaskInTheSameTransaction) {
+  int64_t v = add_dag("d");
+  RunRecord run = create(new_run("d", RunType::kScheduled, at(0), {"a", "b"}, v), chain());
+  std::vector<ClaimedTask> a = claim("w1", 1);
+  ASSERT_EQ(a.size(), 1u);
+
+  // Finishing a queues b, and the same transaction hands b to this worker.
+  TaskResult done = result_of(a[0], TaskState::kSuccess);
+  done.claim_next = ClaimRequest{"w1", {"default"}, at(3), 1};
+  FinishOutcome outcome = store_->finish_task(done, chain());
+  EXPECT_EQ(outcome.queued, 1);
+  ASSERT_EQ(outcome.claimed.size(), 1u);
+  EXPECT_FALSE(outcome.more_queued);
+  const ClaimedTask& b = outcome.claimed[0];
+  EXPECT_EQ(b.task.task_id, "b");
+  EXPECT_EQ(b.task.state, TaskState::kRunning);
+  EXPECT_EQ(b.task.worker_id, "w1");
+  EXPECT_EQ(b.task.try_number, 1);
+  EXPECT_EQ(b.task.started_at, at(3));
+  EXPECT_EQ(b.run.id, run.id);
+  EXPECT_EQ(b.run.run_id, run.run_id);
+  EXPECT_EQ(ti(run.id, "b").state, TaskState::kRunning);
+  EXPECT_TRUE(claim("w2", 5).empty());
+}
+
+TEST_P(StoreTest, FinishWithClaimReportsWhatIsLeftAndRollsBackAsOne) {
+  int64_t v = add_dag("d");
+  RunRecord run = create(new_run("d", RunType::kManual, at(0), {"x", "y", "z"}, v));
+  std::vector<ClaimedTask> x = claim("w1", 1);
+  ASSERT_EQ(x.size(), 1u);
+
+  // Three queued, one claimed with the finish: the rest is left for others.
+  TaskResult done = result_of(x[0], TaskState::kSuccess);
+  done.claim_next = ClaimRequest{"w1", {"default"}, at(3), 1};
+  FinishOutcome outcome = store_->finish_task(done, noop());
+  ASSERT_EQ(outcome.claimed.size(), 1u);
+  EXPECT_TRUE(outcome.more_queued);
+  const ClaimedTask y = outcome.claimed[0];
+
+  // A finish that fails claims nothing either.
+  Decider broken{[](const RunSnapshot&) -> RunDecisions { throw std::runtime_error("boom"); }};
+  TaskResult failing = result_of(y, TaskState::kSuccess);
+  failing.claim_next = ClaimRequest{"w1", {"default"}, at(4), 1};
+  EXPECT_ANY_THROW(store_->finish_task(failing, broken));
+  EXPECT_EQ(ti(run.id, y.task.task_id).state, TaskState::kRunning);
+  int queued = 0;
+  for (const auto& t : store_->list_task_instances(run.id)) queued += t.state == TaskState::kQueued;
+  EXPECT_EQ(queued, 1);
+
+  // A worker of another queue claims nothing, and the queued task is left.
+  TaskResult other = result_of(y, TaskState::kSuccess);
+  other.claim_next = ClaimRequest{"w1", {"gpu"}, at(5), 1};
+  FinishOutcome none = store_->finish_task(other, noop());
+  EXPECT_TRUE(none.claimed.empty());
+  EXPECT_TRUE(none.more_queued);
+}
+
+TEST_P(StoreTest, RunningOnWorkerListsThatWorkersTries) {
+  int64_t v = add_dag("d");
+  create(new_run("d", RunType::kManual, at(0), {"a", "b", "c"}, v));
+  std::vector<ClaimedTask> w1 = claim("w1", 2);
+  std::vector<ClaimedTask> w2 = claim("w2", 1);
+  ASSERT_EQ(w1.size(), 2u);
+  ASSERT_EQ(w2.size(), 1u);
+  std::vector<TaskInstanceRecord> running = store_->running_on_worker("w1");
+  ASSERT_EQ(running.size(), 2u);
+  EXPECT_EQ(running[0].id, w1[0].task.id);
+  EXPECT_EQ(running[1].id, w1[1].task.id);
+  EXPECT_EQ(running[0].worker_id, "w1");
+
+  store_->finish_task(result_of(w1[0], TaskState::kSuccess), noop());
+  running = store_->running_on_worker("w1");
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].id, w1[1].task.id);
+  EXPECT_TRUE(store_->running_on_worker("nobody").empty());
+}
+
 TEST_P(StoreTest, RetriesBecomeDueAtTheirTime) {
   int64_t v = add_dag("d");
   RunRecord run = create(new_run("d", RunType::kManual, at(0), {"a", "b"}, v));
@@ -597,6 +674,68 @@ TEST_P(StoreTest, WorkersRegisterHeartbeatAndChangeState) {
   EXPECT_THROW(store_->heartbeat_worker("nobody", at(3)), NotFoundError);
   EXPECT_NO_THROW(store_->heartbeat_scheduler("s1", "h", true, Millis(12), at(1)));
   EXPECT_NO_THROW(store_->heartbeat_scheduler("s1", "h", false, Millis(3), at(2)));
+}
+
+TEST_P(StoreTest, SchedulersAreListedWithLeaderTermAndLoopLag) {
+  EXPECT_TRUE(store_->list_schedulers().empty());
+  store_->heartbeat_scheduler("s1", "h1", true, Millis(12), at(1));
+  store_->heartbeat_scheduler("s2", "h2", false, Millis(3), at(2));
+  store_->heartbeat_scheduler("s1", "h1", true, Millis(40), at(3));
+
+  std::vector<SchedulerRecord> schedulers = store_->list_schedulers();
+  ASSERT_EQ(schedulers.size(), 2u);
+  EXPECT_EQ(schedulers[0].id, "s1");
+  EXPECT_EQ(schedulers[0].host, "h1");
+  EXPECT_TRUE(schedulers[0].leader);
+  EXPECT_EQ(schedulers[0].epoch, 1);
+  EXPECT_EQ(schedulers[0].last_heartbeat, at(3));
+  EXPECT_EQ(schedulers[0].loop_lag, Millis(40));
+  EXPECT_EQ(schedulers[1].id, "s2");
+  EXPECT_FALSE(schedulers[1].leader);
+  EXPECT_EQ(schedulers[1].loop_lag, Millis(3));
+}
+
+TEST_P(StoreTest, TaskDurationHistogramCountsTasksThatEndedSince) {
+  using std::chrono::seconds;
+  int64_t v = add_dag("d");
+  // given an old run whose task took 60 s and ended at minute 2
+  create(new_run("d", RunType::kManual, at(0), {"a"}, v), chain());
+  auto c = claim("w1", 1, at(1));
+  ASSERT_EQ(c.size(), 1u);
+  store_->finish_task(result_of(c[0], TaskState::kSuccess, at(2)), chain());
+  // and a finished run whose tasks took 30 s and 5 min
+  RunRecord done = create(new_run("d", RunType::kManual, at(1440), {"a", "b"}, v), chain());
+  c = claim("w1", 1, at(10));
+  ASSERT_EQ(c.size(), 1u);
+  store_->finish_task(result_of(c[0], TaskState::kSuccess, at(10) + seconds(30)), chain());
+  c = claim("w1", 1, at(11));
+  ASSERT_EQ(c.size(), 1u);
+  store_->finish_task(result_of(c[0], TaskState::kFailed, at(16)), chain());
+  EXPECT_EQ(store_->get_run_by_pk(done.id)->state, RunState::kFailed);
+  // and a running run with one task done in 90 s and one still running
+  RunRecord running = create(new_run("d", RunType::kManual, at(2880), {"a", "b"}, v));
+  c = claim("w1", 2, at(20));
+  ASSERT_EQ(c.size(), 2u);
+  store_->finish_task(result_of(c[0], TaskState::kSuccess, at(20) + seconds(90)), noop());
+  EXPECT_EQ(store_->get_run_by_pk(running.id)->state, RunState::kRunning);
+
+  // then tasks ended since minute 5 fall into buckets with inclusive bounds
+  std::vector<Millis> bounds{seconds(30), seconds(120), seconds(600)};
+  DurationHistogram h = store_->task_duration_histogram(at(5), bounds);
+  EXPECT_EQ(h.bounds, bounds);
+  EXPECT_EQ(h.counts, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(h.count, 3);
+  EXPECT_EQ(h.sum, seconds(30 + 300 + 90));
+
+  DurationHistogram recent = store_->task_duration_histogram(at(17), bounds);
+  EXPECT_EQ(recent.counts, (std::vector<int64_t>{0, 1, 1}));
+  EXPECT_EQ(recent.count, 1);
+  EXPECT_EQ(recent.sum, seconds(90));
+
+  DurationHistogram totals_only = store_->task_duration_histogram(at(0), {});
+  EXPECT_TRUE(totals_only.counts.empty());
+  EXPECT_EQ(totals_only.count, 4);
+  EXPECT_EQ(totals_only.sum, seconds(60 + 30 + 300 + 90));
 }
 
 TEST_P(StoreTest, ClearGrantsTriesAgainAndReopensTheRun) {

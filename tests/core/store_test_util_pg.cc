@@ -145,6 +145,9 @@ class SchemaStore final : public Store {
                                      const std::vector<int64_t>& ti_ids) override {
     return inner_->tasks_to_stop(worker_id, ti_ids);
   }
+  std::vector<TaskInstanceRecord> running_on_worker(const std::string& worker_id) override {
+    return inner_->running_on_worker(worker_id);
+  }
   std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) override {
     return inner_->orphaned_tasks(cutoff);
   }
@@ -165,6 +168,11 @@ class SchemaStore final : public Store {
   void heartbeat_scheduler(const std::string& scheduler_id, const std::string& host, bool leader,
                            Millis loop_lag, Timestamp now) override {
     inner_->heartbeat_scheduler(scheduler_id, host, leader, loop_lag, now);
+  }
+  std::vector<SchedulerRecord> list_schedulers() override { return inner_->list_schedulers(); }
+  DurationHistogram task_duration_histogram(Timestamp since,
+                                            const std::vector<Millis>& bounds) override {
+    return inner_->task_duration_histogram(since, bounds);
   }
   std::vector<AlertRecord> due_alerts(Timestamp now, int limit) override {
     return inner_->due_alerts(now, limit);

@@ -152,24 +152,32 @@ TEST(PgSessionTest, KeepalivesAreAddedToURLsAndKeyValueStrings) {
 }
 
 TEST_F(LeaderTest, WakeListenerTurnsNotificationsIntoSignalsAndReconnects) {
-  WorkSignal signal;
-  PgWakeListener listener(tagged("listener"), signal, "test");
+  WorkSignal work;
+  WorkSignal runs;
+  PgWakeListener listener(tagged("listener"), {{kWorkChannel, &work}, {kRunsChannel, &runs}},
+                          "test");
   // Given the listener connected (it notifies once on every connect)
   ASSERT_TRUE(testing::wait_until([&] { return listener.sessions() == 1; }, 5s));
-  uint64_t seen = signal.generation();
+  uint64_t seen_work = work.generation();
+  uint64_t seen_runs = runs.generation();
 
-  // When another session notifies, the signal moves
+  // When another session notifies the work channel, only its signal moves
   PgSession sender(url_);
   sender.query("SELECT pg_notify('sluice_work', '')", Millis(2000));
-  EXPECT_NE(signal.wait(seen, Millis(5000)), seen);
+  EXPECT_NE(work.wait(seen_work, Millis(5000)), seen_work);
+  seen_work = work.generation();
+  // ... and the runs channel moves the other one
+  sender.query("SELECT pg_notify('sluice_runs', '')", Millis(2000));
+  EXPECT_NE(runs.wait(seen_runs, Millis(5000)), seen_runs);
+  EXPECT_EQ(work.generation(), seen_work);
 
   // When its session is killed, it reconnects and notifies once more, since
   // notifications sent meanwhile are lost
   ASSERT_EQ(terminate_sessions("listener"), 1);
   ASSERT_TRUE(testing::wait_until([&] { return listener.sessions() == 2; }, 10s));
-  seen = signal.generation();
+  seen_work = work.generation();
   sender.query("SELECT pg_notify('sluice_work', '')", Millis(2000));
-  EXPECT_NE(signal.wait(seen, Millis(5000)), seen);
+  EXPECT_NE(work.wait(seen_work, Millis(5000)), seen_work);
 }
 
 }  // namespace

@@ -2,7 +2,11 @@
 
 #include "web/server.h"
 
+#include <algorithm>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -446,6 +450,102 @@ TEST_F(ApiTest, HealthAndMetrics) {
   EXPECT_NE(metrics->body.find("sluice_alert_backlog 0\n"), std::string::npos);
 }
 
+/// The samples of a Prometheus text exposition, by series ("name{labels}").
+std::map<std::string, std::string> parse_metrics(const std::string& text) {
+  std::map<std::string, std::string> samples;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    size_t space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    samples[line.substr(0, space)] = line.substr(space + 1);
+  }
+  return samples;
+}
+
+TEST_F(ApiTest, MetricsHaveATaskDurationHistogramAndSchedulerLoopLag) {
+  // given a task that ran for 3.5 s and two schedulers that sent heartbeats
+  std::string run_id = trigger("orders");
+  auto claimed = start_and_claim("orders", run_id);
+  ASSERT_EQ(claimed.size(), 1u);
+  clock_.advance(Millis(3500));
+  finish(claimed[0], TaskState::kSuccess, "done\n");
+  store_->heartbeat_scheduler("sched-a", "host-a", true, Millis(250), clock_.now());
+  store_->heartbeat_scheduler("sched-b", "host-b", false, Millis(0), clock_.now() - Millis(2000));
+
+  auto res = get("/metrics");
+  ASSERT_EQ(res->status, 200);
+  const std::string& text = res->body;
+  EXPECT_NE(text.find("# TYPE sluice_task_duration_seconds histogram\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE sluice_scheduler_loop_lag_seconds gauge\n"), std::string::npos);
+  std::map<std::string, std::string> m = parse_metrics(text);
+
+  // then the task counts from the 5 s bucket up, and buckets are cumulative
+  EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"0.5\"}"], "0") << text;
+  EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"1\"}"], "0");
+  EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"5\"}"], "1");
+  EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"21600\"}"], "1");
+  EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"+Inf\"}"], "1");
+  EXPECT_EQ(m["sluice_task_duration_seconds_sum"], "3.5");
+  EXPECT_EQ(m["sluice_task_duration_seconds_count"], "1");
+  std::vector<std::pair<double, int64_t>> buckets;  // (le, count)
+  const std::string prefix = "sluice_task_duration_seconds_bucket{le=\"";
+  for (const auto& [series, value] : m) {
+    if (series.rfind(prefix, 0) != 0) continue;
+    std::string le = series.substr(prefix.size(), series.size() - prefix.size() - 2);
+    buckets.emplace_back(le == "+Inf" ? 1e300 : std::stod(le), std::stoll(value));
+  }
+  EXPECT_EQ(buckets.size(), 13u);  // twelve bounds and +Inf
+  std::sort(buckets.begin(), buckets.end());
+  for (size_t i = 1; i < buckets.size(); ++i) {
+    EXPECT_LE(buckets[i - 1].second, buckets[i].second) << "le=" << buckets[i].first;
+  }
+
+  // and each scheduler's loop lag carries its id and leadership
+  EXPECT_EQ(m["sluice_scheduler_loop_lag_seconds{scheduler=\"sched-a\",leader=\"true\"}"], "0.25");
+  EXPECT_EQ(m["sluice_scheduler_loop_lag_seconds{scheduler=\"sched-b\",leader=\"false\"}"], "0");
+  EXPECT_EQ(
+      m["sluice_scheduler_heartbeat_age_seconds{scheduler=\"sched-b\",leader=\"false\"}"], "2");
+
+  json schedulers = body(get("/api/v1/schedulers"));
+  ASSERT_EQ(schedulers.size(), 2u);
+  EXPECT_EQ(schedulers[0]["id"], "sched-a");
+  EXPECT_EQ(schedulers[0]["leader"], true);
+  EXPECT_EQ(schedulers[0]["loop_lag_ms"], 250);
+  EXPECT_EQ(schedulers[1]["heartbeat_age_ms"], 2000);
+}
+
+TEST_F(ApiTest, MetricsOfAnIdleStoreHaveEmptyHistogramAndNoSchedulers) {
+  std::map<std::string, std::string> m = parse_metrics(get("/metrics")->body);
+  EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"+Inf\"}"], "0");
+  EXPECT_EQ(m["sluice_task_duration_seconds_sum"], "0");
+  EXPECT_EQ(m["sluice_task_duration_seconds_count"], "0");
+  for (const auto& [series, value] : m) {
+    EXPECT_EQ(series.find("sluice_scheduler_loop_lag_seconds"), std::string::npos) << series;
+  }
+}
+
+TEST_F(ApiTest, SlaMissesCarryTheDagTimeZone) {
+  std::string run_id = trigger("orders");
+  store_->arm_sla_timer({0, "orders", run_id, "load", "sla", clock_.now()});
+  std::vector<SlaTimer> due = store_->due_sla_timers(clock_.now(), 10);
+  ASSERT_EQ(due.size(), 1u);
+  SlaMissRecord miss{0, "orders", run_id, "load", "sla", due[0].due_at, clock_.now(), false};
+  ASSERT_TRUE(store_->fire_sla_timer(due[0].id, miss, std::nullopt, clock_.now()));
+
+  json misses = body(get("/api/v1/sla-misses"));
+  ASSERT_EQ(misses.size(), 1u);
+  EXPECT_EQ(misses[0]["dag_id"], "orders");
+  EXPECT_EQ(misses[0]["task_id"], "load");
+  EXPECT_EQ(misses[0]["kind"], "sla");
+  EXPECT_EQ(misses[0]["timezone"], "Europe/Berlin");
+  EXPECT_EQ(misses[0]["deadline"], "2026-02-10T12:00:00Z");
+}
+
 TEST_F(ApiTest, ServesTheUiWithAStrictContentSecurityPolicy) {
   auto index = get("/");
   ASSERT_EQ(index->status, 200);
@@ -457,6 +557,35 @@ TEST_F(ApiTest, ServesTheUiWithAStrictContentSecurityPolicy) {
   ASSERT_EQ(js->status, 200);
   EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);
   EXPECT_EQ(get("/nothing.js")->status, 404);
+}
+
+TEST_F(ApiTest, BrowsersGetGzipNeverSlowBrotli) {
+  // A browser accepts br too; httplib's own brotli took ~50 ms per app.js.
+  httplib::Headers browser{{"Accept-Encoding", "gzip, deflate, br"}};
+  std::string app_js;
+  for (const WebAsset& asset : web_assets()) {
+    if (std::string(asset.name) == "app.js") app_js = std::string(asset.content);
+  }
+  ASSERT_FALSE(app_js.empty());
+  auto js = get("/app.js", browser);
+  ASSERT_EQ(js->status, 200);
+  EXPECT_EQ(js->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(js->body, app_js);  // the client inflated it
+  EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);
+
+  auto plain = get("/app.js");
+  EXPECT_FALSE(plain->has_header("Content-Encoding"));
+  EXPECT_EQ(plain->body, app_js);
+  auto refused = get("/app.js", {{"Accept-Encoding", "gzip;q=0, br"}});
+  EXPECT_FALSE(refused->has_header("Content-Encoding"));
+
+  auto dags = get("/api/v1/dags", browser);
+  ASSERT_EQ(dags->status, 200);
+  EXPECT_FALSE(dags->has_header("Content-Encoding"));
+  EXPECT_EQ(body(dags).size(), 2u);
+  auto missing = get("/api/v1/dags/nope", browser);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_NE(missing->body.find("nope"), std::string::npos);
 }
 
 TEST_F(ApiTest, UiScriptNeverParsesDataAsHtml) {

@@ -765,36 +765,61 @@
     };
   }
 
+  // What each kind of SLA promised, for the kind column's tooltip.
+  const SLA_KINDS = {
+    max_duration: 'the run ends within max_duration of its start',
+    deadline: 'the run succeeds by this time after its interval ends',
+    sla: 'the task ends within its sla of its first start',
+    freshness: 'a run succeeds again within freshness of the last success',
+  };
+
   function slaPage() {
     const tbody = el('tbody');
+    const count = el('span', {class: 'muted small'});
     return {
       title: 'SLA misses',
       mount(root) {
-        append(root, el('h1', null, 'SLA misses'), el('table', {class: 'list'}, el('thead', null, el('tr', null,
-          ['detected', 'DAG', 'run', 'task', 'kind', 'deadline'].map((h) => el('th', null, h)))), tbody));
+        append(root, el('h1', null, 'SLA misses ', count),
+          el('p', {class: 'muted small'}, 'Each miss is recorded and alerted once. Times are in each DAG\u2019s time zone.'),
+          el('table', {class: 'list sla-misses'}, el('thead', null, el('tr', null,
+            ['detected', 'DAG', 'run', 'task', 'kind', 'deadline', 'late by', 'alerted'].map((h) => el('th', null, h)))), tbody));
       },
       async refresh() {
-        const misses = await api('GET', '/sla-misses');
-        replace(tbody, misses.length === 0 ? el('tr', null, el('td', {colspan: 6, class: 'muted'}, 'No SLA misses.')) :
-          misses.map((m) => el('tr', null,
-            el('td', null, fmtTime(m.detected_at)),
+        const misses = await api('GET', '/sla-misses?limit=500');
+        count.textContent = misses.length ? '(' + misses.length + ')' : '';
+        replace(tbody, misses.length === 0 ? el('tr', null, el('td', {colspan: 8, class: 'muted'}, 'No SLA misses.')) :
+          misses.map((m) => el('tr', {'data-dag': m.dag_id, 'data-run': m.run_id, 'data-kind': m.kind},
+            el('td', {class: 'detected'}, fmtTime(m.detected_at, m.timezone)),
             el('td', null, el('a', {href: dagHref(m.dag_id)}, m.dag_id)),
-            el('td', null, m.run_id), el('td', null, m.task_id || ''),
-            el('td', null, m.kind), el('td', null, fmtTime(m.deadline)))));
+            el('td', null, m.run_id ? el('a', {href: runHref(m.dag_id, m.run_id)}, m.run_id) : ''),
+            el('td', null, m.task_id ? el('a', {href: taskHref(m.dag_id, m.run_id, m.task_id)}, m.task_id) : ''),
+            el('td', {title: SLA_KINDS[m.kind] || ''}, el('span', {class: 'state st-failed'}, m.kind)),
+            el('td', {class: 'deadline'}, fmtTime(m.deadline, m.timezone)),
+            el('td', null, fmtDuration(new Date(m.detected_at) - new Date(m.deadline))),
+            el('td', null, m.alerted ? 'yes' : el('span', {class: 'muted'}, 'no')))));
       },
     };
   }
 
   function workersPage() {
     const tbody = el('tbody');
+    const schedulers = el('tbody');
     return {
       title: 'Workers',
       mount(root) {
         append(root, el('h1', null, 'Workers'), el('table', {class: 'list'}, el('thead', null, el('tr', null,
-          ['worker', 'host', 'pid', 'slots', 'queues', 'state', 'started', 'last heartbeat'].map((h) => el('th', null, h)))), tbody));
+          ['worker', 'host', 'pid', 'slots', 'queues', 'state', 'started', 'last heartbeat'].map((h) => el('th', null, h)))), tbody),
+          el('h2', null, 'Schedulers'), el('table', {class: 'list schedulers'}, el('thead', null, el('tr', null,
+            ['scheduler', 'host', 'role', 'loop lag', 'last heartbeat'].map((h) => el('th', null, h)))), schedulers));
       },
       async refresh() {
-        const workers = await api('GET', '/workers');
+        const [workers, scheds] = await Promise.all([api('GET', '/workers'), api('GET', '/schedulers')]);
+        replace(schedulers, scheds.length === 0 ? el('tr', null, el('td', {colspan: 5, class: 'muted'}, 'No scheduler has sent a heartbeat.')) :
+          scheds.map((s) => el('tr', {class: s.heartbeat_age_ms > 60000 ? 'inactive' : ''},
+            el('td', null, s.id), el('td', null, s.host),
+            el('td', null, s.leader ? 'leader' : 'standby'),
+            el('td', null, fmtDuration(s.loop_lag_ms)),
+            el('td', null, fmtTime(s.last_heartbeat)))));
         replace(tbody, workers.length === 0 ? el('tr', null, el('td', {colspan: 8, class: 'muted'}, 'No workers registered.')) :
           workers.map((w) => el('tr', {class: w.alive ? '' : 'inactive'},
             el('td', null, w.id), el('td', null, w.host), el('td', null, String(w.pid)),

@@ -1,7 +1,9 @@
 // Browser test of the Sluice UI. Starts `sluice standalone` on a free port
 // over a scratch folder, drives Debian's chromium through playwright-core:
 // DAG list -> DAG page -> trigger -> grid turns green -> task log, where a
-// logged <script> line must show as text. Screenshots go to the output folder.
+// logged <script> line must show as text -> run page -> backfill -> SLA misses
+// (a real miss, in the DAG's time zone) -> workers and schedulers.
+// Screenshots go to the output folder.
 //
 // Usage: node ui_test.mjs [SLUICE_BINARY] [OUTPUT_DIR]
 //   (or the environment variables SLUICE_BINARY, SLUICE_TEST_OUTPUT, CHROMIUM)
@@ -75,12 +77,28 @@ tasks:
   - {id: work, type: shell, command: "true"}
 `;
 
+// A scheduled run whose task outlasts its 1 s sla: the scheduler records an
+// SLA miss while the rest of the test runs. New York time shows the miss in
+// the DAG's time zone, 5 hours off UTC.
+const SLA_DAG = `dag: e2e_sla
+schedule: "@hourly"
+timezone: America/New_York
+start_date: 2026-01-01
+catchup: false
+tasks:
+  - id: slow
+    type: shell
+    command: "sleep 3"
+    sla: 1s
+`;
+
 async function main() {
   fs.mkdirSync(outDir, {recursive: true});
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-'));
   fs.mkdirSync(path.join(scratch, 'dags'));
   fs.writeFileSync(path.join(scratch, 'dags/e2e_demo.yaml'), DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_daily.yaml'), DAILY_DAG);
+  fs.writeFileSync(path.join(scratch, 'dags/e2e_sla.yaml'), SLA_DAG);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const serverLogPath = path.join(outDir, 'standalone.log');
@@ -194,6 +212,36 @@ async function main() {
       ((await page.locator('table.list tbody').textContent()) || '').includes('3/3 done'));
     await page.screenshot({path: path.join(outDir, '06-backfills.png'), fullPage: true});
     log('backfill previewed, started and done');
+
+    // SLA misses: the nav link opens the view; the miss of e2e_sla shows with
+    // its run, task and kind, times in America/New_York.
+    await page.locator('nav a[href="#/sla"]').click();
+    await page.locator('h1', {hasText: 'SLA misses'}).waitFor();
+    const missRow = page.locator('table.sla-misses tbody tr[data-dag="e2e_sla"][data-kind="sla"]');
+    await missRow.first().waitFor({timeout: TIMEOUT_MS});
+    const misses = await (await fetch(base + '/api/v1/sla-misses?dag=e2e_sla')).json();
+    if (misses.length !== 1 || misses[0].timezone !== 'America/New_York') {
+      throw new Error('unexpected SLA misses from the API: ' + JSON.stringify(misses));
+    }
+    const rowText = await missRow.first().textContent();
+    const clock = (iso, timeZone) => new Intl.DateTimeFormat('en-GB', {
+      hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone,
+    }).format(new Date(iso));
+    for (const expected of [misses[0].run_id, 'slow', 'sla', clock(misses[0].detected_at, 'America/New_York'),
+                            clock(misses[0].deadline, 'America/New_York')]) {
+      if (!rowText.includes(expected)) throw new Error(`SLA miss row lacks '${expected}': ${rowText}`);
+    }
+    if (rowText.includes(clock(misses[0].detected_at, 'UTC'))) {
+      throw new Error(`SLA miss row shows UTC rather than the DAG's time zone: ${rowText}`);
+    }
+    await page.screenshot({path: path.join(outDir, '07-sla-misses.png'), fullPage: true});
+    log('SLA misses view shows the miss of e2e_sla');
+
+    // Workers page: the standalone scheduler shows as leader.
+    await page.locator('nav a[href="#/workers"]').click();
+    await page.locator('table.schedulers tbody td', {hasText: 'leader'}).waitFor();
+    await page.screenshot({path: path.join(outDir, '08-workers.png'), fullPage: true});
+    log('workers page lists the scheduler');
 
     if (pageErrors.length) throw new Error('the page reported errors:\n' + pageErrors.join('\n'));
     ok = true;

@@ -770,6 +770,8 @@ class PostgresStore final : public Store {
           int_array(max_tries), array_literal(pools), int_array(priorities),
           array_literal(queues), started, ended);
       if (r.empty()) return std::nullopt;  // the interval already has its run
+      // A queued run waits for a scheduler to start it: wake schedulers.
+      if (run.state == RunState::kQueued) w.exec("SELECT pg_notify('sluice_runs', '')");
 
       RunSnapshot snap;
       snap.run.id = r[0]["run_pk"].as<int64_t>();

@@ -45,6 +45,7 @@ void Scheduler::run(const std::atomic<bool>& stop) {
   Millis backoff{500};
   bool store_down = false;
   uint64_t seen = signal_ ? signal_->generation() : 0;
+  Millis poll = options_.poll_interval;
   while (!stop.load()) {
     if (options_.leader) {
       bool was_leading = options_.leader->leading();
@@ -79,11 +80,18 @@ void Scheduler::run(const std::atomic<bool>& stop) {
       log_error("scheduler", std::string("pass failed: ") + e.what());
       next = clock_.now() + Millis(1000);
     }
+    // Idle passes back off; a pass that changed something or a wake-up
+    // brings the poll back to its shortest.
+    poll = active_ ? options_.poll_interval
+                   : std::min(std::max(poll * 2, options_.poll_interval),
+                              std::max(options_.idle_poll_interval, options_.poll_interval));
     Timestamp now = clock_.now();
-    Millis wait = std::clamp(std::chrono::duration_cast<Millis>(next - now), Millis(0),
-                             options_.poll_interval);
+    Millis wait =
+        std::clamp(std::chrono::duration_cast<Millis>(next - now), Millis(0), poll);
     if (signal_) {
+      uint64_t before = seen;
       seen = signal_->wait(seen, wait);
+      if (seen != before) poll = options_.poll_interval;
     } else if (wait.count() > 0) {
       usleep(static_cast<useconds_t>(wait.count() * 1000));
     }
@@ -92,7 +100,8 @@ void Scheduler::run(const std::atomic<bool>& stop) {
 
 Timestamp Scheduler::tick() {
   Timestamp now = clock_.now();
-  Timestamp next = now + options_.poll_interval;
+  // The loop polls sooner while passes find work (see run()).
+  Timestamp next = now + std::max(options_.idle_poll_interval, options_.poll_interval);
   if (sync_ && now >= next_sync_) {
     sync_files(now);
     next_sync_ = now + options_.sync_interval;
@@ -102,9 +111,11 @@ Timestamp Scheduler::tick() {
     dag_records_ = store_.list_dags();
     next_dag_refresh_ = now + options_.dag_refresh_interval;
   }
+  size_t runs_before = runs_created_;
   if (auto due = create_scheduled_runs(now)) next = std::min(next, *due);
-  start_queued_runs(now);
-  requeue_due_tasks(now);
+  bool started = start_queued_runs(now);
+  bool requeued = requeue_due_tasks(now);
+  active_ = started || requeued || runs_created_ != runs_before;
   if (now >= next_orphan_check_) {
     fail_orphaned_tasks(now);
     next_orphan_check_ = now + std::max(Millis(500), options_.heartbeat_timeout / 4);
@@ -234,6 +245,7 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
     auto created =
         store_.create_run(run, make_decider(dag_ptr, dags_.index(version_id), now), now);
     if (created) {
+      ++runs_created_;
       log_info("scheduler", "created run " + dag.id + " " + created->run_id);
     }
   }
@@ -247,9 +259,9 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
   return std::max(upcoming->end, now + Millis(1));
 }
 
-void Scheduler::start_queued_runs(Timestamp now) {
+bool Scheduler::start_queued_runs(Timestamp now) {
   std::vector<RunRecord> runs = store_.list_unfinished_runs();
-  if (runs.empty()) return;
+  if (runs.empty()) return false;
   std::map<std::string, int> running;
   std::vector<const RunRecord*> queued;
   for (const RunRecord& run : runs) {
@@ -277,9 +289,10 @@ void Scheduler::start_queued_runs(Timestamp now) {
     started = true;
   }
   if (started && tasks_signal_) tasks_signal_->notify();
+  return started;
 }
 
-void Scheduler::requeue_due_tasks(Timestamp now) {
+bool Scheduler::requeue_due_tasks(Timestamp now) {
   bool any = false;
   for (int64_t run_pk : store_.runs_with_due_tasks(now)) {
     auto run = store_.get_run_by_pk(run_pk);
@@ -289,6 +302,7 @@ void Scheduler::requeue_due_tasks(Timestamp now) {
     any = true;
   }
   if (any && tasks_signal_) tasks_signal_->notify();
+  return any;
 }
 
 void Scheduler::fail_orphaned_tasks(Timestamp now) {

@@ -32,6 +32,10 @@ struct SchedulerOptions {
   std::string scheduler_id = "scheduler";
   Millis sync_interval{2000};        // how often the DAG folder is checked for changes
   Millis poll_interval{50};          // how often to look for runs made by other processes
+  // While passes find nothing to do, the poll backs off from poll_interval to
+  // this (doubling); any work found or wake-up returns it to poll_interval.
+  // Due times (schedules, retries, SLAs, alerts) are kept exactly either way.
+  Millis idle_poll_interval{500};
   Millis dag_refresh_interval{1000}; // how often DAG rows (paused, versions) are re-read
   Millis reconcile_interval{10000};  // safety-net pass over every unfinished run
   Millis heartbeat_timeout{30000};   // a worker silent this long has lost its tasks
@@ -69,8 +73,9 @@ class Scheduler {
   std::optional<Timestamp> create_scheduled_runs(Timestamp now);
   std::optional<Timestamp> create_runs_for(const DagRecord& record, const Dag& dag,
                                            int64_t version_id, Timestamp now);
-  void start_queued_runs(Timestamp now);
-  void requeue_due_tasks(Timestamp now);
+  /// Each returns whether it changed something (an active pass).
+  bool start_queued_runs(Timestamp now);
+  bool requeue_due_tasks(Timestamp now);
   void fail_orphaned_tasks(Timestamp now);
   void reconcile_all(Timestamp now);
   /// A standby's pass: records its heartbeat (leader = false) and nothing else.
@@ -83,6 +88,8 @@ class Scheduler {
   const Clock& clock_;
   SchedulerOptions options_;
   WorkSignal* signal_;
+  bool active_ = false;     // the last tick changed something
+  size_t runs_created_ = 0;  // scheduled runs created so far
   WorkSignal* tasks_signal_;
   std::unique_ptr<DagFolderSync> sync_;
   SyncReport last_sync_;

@@ -413,7 +413,8 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
       {"claim_next",
        "WITH c AS (SELECT * FROM sluice_claim($1::text[], $2::int, $3::text, $4::bigint, "
        "$5::bigint)), m AS (SELECT EXISTS (SELECT 1 FROM task_instances t WHERE t.state = "
-       "'queued' AND t.id NOT IN (SELECT id FROM c)) AS more) "
+       "'queued' AND t.id NOT IN (SELECT id FROM c) ORDER BY t.run_type_rank, t.priority DESC, "
+       "t.queued_at, t.id LIMIT 1) AS more) "
        "SELECT c.*, m.more, CASE WHEN m.more THEN pg_notify('sluice_work', '') END AS woke "
        "FROM m LEFT JOIN c ON true ORDER BY c.claim_order"},
       {"cancel_tasks",
@@ -921,8 +922,15 @@ class PostgresStore final : public Store {
     std::string log = result.final_log.empty()
                           ? std::string("NULL")
                           : sql_literal(to_hex_bytea(result.final_log)) + "::bytea";
+    // Every statement of a finish is a lookup by key. Seq and bitmap scans
+    // are ruled out for the transaction: without them a plan cannot read a
+    // whole run (a table fresh from one big run has no statistics, and the
+    // planner then likes scans), and plain index scans mark the dead entries
+    // that every hop leaves in the queued-tasks index, so later probes skip
+    // them.
     const std::string begin =
-        "BEGIN; SELECT * FROM sluice_finish(" + std::to_string(result.ti_id) + ", " +
+        "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "
+        "SELECT * FROM sluice_finish(" + std::to_string(result.ti_id) + ", " +
         std::to_string(result.try_number) + ", " + sql_literal(result.worker_id) + ", " +
         sql_literal(to_string(result.state)) + ", " + std::to_string(to_epoch_ms(result.ended_at)) +
         ", " + opt_int(result.exit_code) + "::int, " + sql_literal(result.outputs.dump()) + ", " +

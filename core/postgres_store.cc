@@ -126,6 +126,19 @@ std::string sql_literal(const std::string& value) {
   return out + "'";
 }
 
+// "EXECUTE name('arg', ...)": runs a statement prepared on the connection
+// from a simple query, so that it can share a round trip with others. Each
+// argument is a string literal (typed by the statement), or NULL when unset.
+std::string execute_sql(const std::string& name,
+                        const std::vector<std::optional<std::string>>& args) {
+  std::string out = "EXECUTE " + name + "(";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i) out += ", ";
+    out += args[i] ? sql_literal(*args[i]) : std::string("NULL");
+  }
+  return out + ")";
+}
+
 std::string random_hex_id() {
   thread_local std::mt19937_64 rng{std::random_device{}() ^
                                    (static_cast<uint64_t>(std::random_device{}()) << 32)};
@@ -884,11 +897,15 @@ class PostgresStore final : public Store {
   // finish_task's claim_next: claims in the finishing transaction, then
   // wakes the other workers when queued tasks are left (the claimed ones
   // still look queued to the statement's own snapshot, hence the exclusion).
-  static void claim_in(Tx& w, const ClaimRequest& request, FinishOutcome& outcome) {
-    if (request.max_tasks <= 0 || request.queues.empty()) return;
-    pqxx::result rows =
-        w.exec_prepared("claim_next", array_literal(request.queues), request.max_tasks,
-                        request.worker_id, to_epoch_ms(request.now), kClaimLockKey);
+  static std::string claim_next_sql(Tx& w, const ClaimRequest& request) {
+    w.conn().prepare_now("claim_next");
+    return execute_sql("claim_next",
+                       {array_literal(request.queues), std::to_string(request.max_tasks),
+                        request.worker_id, std::to_string(to_epoch_ms(request.now)),
+                        std::to_string(kClaimLockKey)});
+  }
+
+  static void read_claim_next(const pqxx::result& rows, FinishOutcome& outcome) {
     for (const auto& row : rows) {
       outcome.more_queued = row["more"].as<bool>();
       if (!row["id"].is_null()) outcome.claimed.push_back({read_task(row), read_run(row)});
@@ -937,21 +954,39 @@ class PostgresStore final : public Store {
         rendered + "::text, " + sql_literal(result.error) + ", " + opt_int(opt_ms(result.next_try_at)) +
         "::bigint, " + std::to_string(result.final_log_seq) + ", " + log + ", " +
         sql_literal(array_literal(scope)) + "::text[])";
-    return transact("finish a task", begin, [&](Tx& w, const pqxx::result& rows) {
+    // The decisions, the claim and COMMIT travel in one round trip: a hop
+    // down a chain costs two (this BEGIN with sluice_finish, and that).
+    return transact_to_commit("finish a task", begin,
+                              [&](Tx& w, const pqxx::result& rows, bool& committing) {
       RunSnapshot snap;
       snap.run = read_run(rows.at(0));
       snap.partial = rows.at(0)["r_partial"].as<bool>();
       for (const auto& row : rows) snap.tasks.push_back(read_view(row));
-      Applied applied =
-          decide_and_apply(w, snap, decider, result.ended_at, result.claim_next.has_value());
+      PlannedApply plan =
+          plan_apply(w, snap, decider, result.ended_at, result.claim_next.has_value());
+      std::string claim = result.claim_next ? claim_next_sql(w, *result.claim_next) : "";
+      bool waits =
+          result.state == TaskState::kUpForRetry || result.state == TaskState::kUpForReschedule;
+
+      pqxx::pipeline batch(w);
+      batch.retain(4);
+      std::optional<pqxx::pipeline::query_id> apply_id, claim_id;
+      if (plan.sql) apply_id = batch.insert(*plan.sql);
+      // The scheduler's next due time moved.
+      if (waits) batch.insert("SELECT pg_notify('sluice_runs', '')");
+      if (!claim.empty()) claim_id = batch.insert(claim);
+      committing = true;
+      batch.insert("COMMIT");
       FinishOutcome outcome;
-      outcome.queued = applied.queued;
-      if (result.state == TaskState::kUpForRetry || result.state == TaskState::kUpForReschedule) {
-        w.exec("SELECT pg_notify('sluice_runs', '')");  // the scheduler's next due time moved
+      while (!batch.empty()) {
+        auto [id, res] = batch.retrieve();
+        if (id == apply_id) read_apply(plan, res.at(0));
+        if (id == claim_id) read_claim_next(res, outcome);
       }
-      if (result.claim_next) claim_in(w, *result.claim_next, outcome);
-      if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
-        outcome.run_state = applied.decisions.run_state;
+      batch.complete();
+      outcome.queued = plan.applied.queued;
+      if (plan.applied.decisions.run_state && is_finished(*plan.applied.decisions.run_state)) {
+        outcome.run_state = plan.applied.decisions.run_state;
       }
       return outcome;
     });
@@ -1563,10 +1598,19 @@ class PostgresStore final : public Store {
 
   // Fills the previous interval's states when asked, runs the decider and
   // applies its decisions with one statement.
+  // The decider's verdict on a snapshot and, when it changes something, the
+  // apply_decisions call that stores it (as an EXECUTE statement, so that it
+  // can travel in one round trip with what follows it).
+  struct PlannedApply {
+    Applied applied;
+    RunDecisions decisions;
+    std::optional<std::string> sql;  // unset: nothing to store
+  };
+
   // `caller_claims`: the caller claims tasks in the same transaction and
   // wakes other workers itself for what it leaves (finish_task's claim_next).
-  static Applied decide_and_apply(Tx& w, RunSnapshot& snap, const Decider& decider,
-                                  Timestamp now, bool caller_claims = false) {
+  static PlannedApply plan_apply(Tx& w, RunSnapshot& snap, const Decider& decider,
+                                 Timestamp now, bool caller_claims) {
     if (decider.needs_previous_interval) {
       for (const auto& row : w.exec_prepared("previous_interval", snap.run.dag_id,
                                              to_epoch_ms(snap.run.interval.start))) {
@@ -1579,16 +1623,17 @@ class PostgresStore final : public Store {
         if (!inserted && it->second == TaskState::kSuccess) it->second = state;
       }
     }
-    Applied applied;
-    applied.run = snap.run;
-    if (!decider.decide) return applied;
-    RunDecisions d = decider.decide(snap);
+    PlannedApply plan;
+    plan.applied.run = snap.run;
+    if (!decider.decide) return plan;
+    RunDecisions& d = plan.decisions;
+    d = decider.decide(snap);
     if (decider.on_run_end && d.run_state && is_finished(*d.run_state)) {
       decider.on_run_end(snap, run_end_context(w, snap), d);
     }
-    applied.decisions.run_state = d.run_state;
-    applied.decisions.alerts = d.alerts;
-    if (d.tasks.empty() && !d.run_state && d.alerts.empty()) return applied;
+    plan.applied.decisions.run_state = d.run_state;
+    plan.applied.decisions.alerts = d.alerts;
+    if (d.tasks.empty() && !d.run_state && d.alerts.empty()) return plan;
 
     std::vector<int64_t> ids;
     std::vector<std::string> from, to, errors;
@@ -1613,11 +1658,21 @@ class PostgresStore final : public Store {
     }
     std::optional<std::string> new_run_state;
     if (d.run_state) new_run_state = to_string(*d.run_state);
-    pqxx::row row = w.exec_prepared1(
-        "apply_decisions", snap.run.id, int_array(ids), array_literal(from), array_literal(to),
-        array_literal(next_try), array_literal(errors), to_epoch_ms(now), new_run_state,
-        array_literal(event_ids), array_literal(events), array_literal(dag_ids),
-        array_literal(run_ids), array_literal(task_ids), array_literal(payloads), caller_claims);
+    w.conn().prepare_now("apply_decisions");
+    plan.sql = execute_sql(
+        "apply_decisions",
+        {std::to_string(snap.run.id), int_array(ids), array_literal(from), array_literal(to),
+         array_literal(next_try), array_literal(errors), std::to_string(to_epoch_ms(now)),
+         new_run_state, array_literal(event_ids), array_literal(events), array_literal(dag_ids),
+         array_literal(run_ids), array_literal(task_ids), array_literal(payloads),
+         std::string(caller_claims ? "true" : "false")});
+    return plan;
+  }
+
+  // Takes apply_decisions' result row into `plan.applied`.
+  static void read_apply(PlannedApply& plan, const pqxx::row& row) {
+    Applied& applied = plan.applied;
+    const RunDecisions& d = plan.decisions;
     applied.queued = row["queued"].as<int>();
     // A transition whose `from` no longer held lost a race and was skipped.
     std::set<int64_t> done;
@@ -1639,7 +1694,13 @@ class PostgresStore final : public Store {
       applied.run->started_at = opt_time(row["started_at"]);
       applied.run->ended_at = opt_time(row["ended_at"]);
     }
-    return applied;
+  }
+
+  static Applied decide_and_apply(Tx& w, RunSnapshot& snap, const Decider& decider,
+                                  Timestamp now, bool caller_claims = false) {
+    PlannedApply plan = plan_apply(w, snap, decider, now, caller_claims);
+    if (plan.sql) read_apply(plan, w.exec(*plan.sql).at(0));
+    return plan.applied;
   }
 
   // -- Connections ----------------------------------------------------------
@@ -1714,7 +1775,21 @@ class PostgresStore final : public Store {
   template <typename F>
   auto transact(const std::string& op, const std::string& begin, F&& body)
       -> std::invoke_result_t<F&, Tx&, const pqxx::result&> {
-    using R = std::invoke_result_t<F&, Tx&, const pqxx::result&>;
+    return transact_to_commit(op, begin,
+                              [&](Tx& w, const pqxx::result& first, bool& committing) {
+      auto result = body(w, first);
+      committing = true;
+      w.exec("COMMIT");
+      return result;
+    });
+  }
+
+  // transact() for a body that commits itself (sending COMMIT together with
+  // its last statements); it sets `committing` before sending COMMIT.
+  template <typename F>
+  auto transact_to_commit(const std::string& op, const std::string& begin, F&& body)
+      -> std::invoke_result_t<F&, Tx&, const pqxx::result&, bool&> {
+    using R = std::invoke_result_t<F&, Tx&, const pqxx::result&, bool&>;
     for (int attempt = 0;; ++attempt) {
       Lease lease = acquire();
       bool sent = false;        // `begin` reached the server
@@ -1729,9 +1804,7 @@ class PostgresStore final : public Store {
           began = true;
           pqxx::result first = w.exec(begin);
           sent = true;
-          result.emplace(body(w, first));
-          committing = true;
-          w.exec("COMMIT");
+          result.emplace(body(w, first, committing));
           began = false;
         }
         release(std::move(lease.conn));
@@ -1752,7 +1825,7 @@ class PostgresStore final : public Store {
           throw StoreError("cannot " + op + ": " + what + ": " + trim_message(e.what()),
                            /*retryable=*/true);
         }
-        end_failed(std::move(lease.conn), began && !committing);
+        end_failed(std::move(lease.conn), began);
         // Raised by the functions in migrations/postgres.
         if (sqlstate == "SLNFD") throw NotFoundError(server_message(e.what()));
         if (sqlstate == "SLCNF") throw ConflictError(server_message(e.what()));
@@ -1762,11 +1835,11 @@ class PostgresStore final : public Store {
         }
         throw StoreError("cannot " + op + ": " + trim_message(e.what()), retryable_state(sqlstate));
       } catch (const pqxx::usage_error& e) {
-        end_failed(std::move(lease.conn), began && !committing);
+        end_failed(std::move(lease.conn), began);
         throw StoreError("cannot " + op + ": " + std::string(e.what()));
       } catch (...) {
         // Our own errors (NotFoundError, ConflictError) and the decider's.
-        end_failed(std::move(lease.conn), began && !committing);
+        end_failed(std::move(lease.conn), began);
         throw;
       }
     }

@@ -415,6 +415,97 @@ TEST(PostgresStoreTest, LostConnectionInFinishTaskKeepsTheTryRunning) {
   EXPECT_EQ(store->get_task_instance(result.ti_id)->state, TaskState::kSuccess);
 }
 
+// Finishing t0 of a two-task run, claiming the next task in the same
+// transaction, where `decider` decides.
+FinishOutcome finish_first_and_claim(Store& store, const ClaimedTask& first,
+                                     const Decider& decider) {
+  TaskResult result;
+  result.ti_id = first.task.id;
+  result.try_number = first.task.try_number;
+  result.worker_id = "w1";
+  result.state = TaskState::kSuccess;
+  result.exit_code = 0;
+  result.ended_at = kNow + Millis(5000);
+  result.claim_next = ClaimRequest{"w1", {"default"}, kNow + Millis(5000), 1};
+  return store.finish_task(result, decider);
+}
+
+// A run of two queued tasks of which w1 claimed the first.
+std::pair<RunRecord, std::vector<ClaimedTask>> two_tasks_first_claimed(Store& store) {
+  auto run = store.create_run(manual_run("m1", 2), queue_all(), kNow);
+  if (!run) throw std::logic_error("run not created");
+  ClaimRequest req;
+  req.worker_id = "w1";
+  req.now = kNow;
+  auto claimed = store.claim_tasks(req);
+  if (claimed.size() != 1) throw std::logic_error("expected one claimed task");
+  return {*run, claimed};
+}
+
+TEST(PostgresStoreTest, FailedCommitOfAFinishWithClaimKeepsBothTasksAsTheyWere) {
+  // given: t0 running, t1 queued
+  auto store = make_test_postgres_store();
+  std::string url = last_test_postgres_url();
+  install_fault_triggers(url);
+  auto [run, claimed] = two_tasks_first_claimed(*store);
+  // when: the finish (decisions, claim and COMMIT in one round trip) fails at commit
+  try {
+    finish_first_and_claim(*store, claimed[0], queue_all_with_alert("inject_commit_failure"));
+    FAIL() << "the commit should have failed";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("injected commit failure"), std::string::npos)
+        << e.what();
+  }
+  // then: t0 still runs, t1 is still queued and nobody's, no alert is stored
+  auto tasks = store->list_task_instances(run.id);
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].state, TaskState::kRunning);
+  EXPECT_EQ(tasks[1].state, TaskState::kQueued);
+  EXPECT_TRUE(tasks[1].worker_id.empty());
+  EXPECT_TRUE(store->list_alerts(false, 10).empty());
+  // and the same store carries on: the retry finishes t0 and hands over t1
+  FinishOutcome outcome = finish_first_and_claim(*store, claimed[0], queue_all());
+  ASSERT_EQ(outcome.claimed.size(), 1u);
+  EXPECT_EQ(outcome.claimed[0].task.id, tasks[1].id);
+  EXPECT_EQ(store->get_task_instance(tasks[0].id)->state, TaskState::kSuccess);
+  EXPECT_EQ(store->get_task_instance(tasks[1].id)->state, TaskState::kRunning);
+}
+
+TEST(PostgresStoreTest, AFailingDecisionInAFinishWithClaimRollsBackAndClaimsNothing) {
+  // given: t0 running, t1 queued, and alerts of one kind refused outright
+  auto store = make_test_postgres_store();
+  std::string url = last_test_postgres_url();
+  exec_sql(url, R"sql(
+    CREATE FUNCTION refuse_alert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.event = 'inject_statement_failure' THEN
+        RAISE EXCEPTION 'injected statement failure';
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_on_alert BEFORE INSERT ON alert_outbox
+      FOR EACH ROW EXECUTE FUNCTION refuse_alert();
+  )sql");
+  auto [run, claimed] = two_tasks_first_claimed(*store);
+  // when: storing the decisions fails (the claim and COMMIT after it in the
+  // same round trip never run)
+  try {
+    finish_first_and_claim(*store, claimed[0], queue_all_with_alert("inject_statement_failure"));
+    FAIL() << "the decisions should have failed";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("injected statement failure"), std::string::npos)
+        << e.what();
+  }
+  // then: nothing changed, and the store's connections are fit for use
+  auto tasks = store->list_task_instances(run.id);
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].state, TaskState::kRunning);
+  EXPECT_EQ(tasks[1].state, TaskState::kQueued);
+  FinishOutcome outcome = finish_first_and_claim(*store, claimed[0], queue_all());
+  ASSERT_EQ(outcome.claimed.size(), 1u);
+  EXPECT_EQ(outcome.claimed[0].task.id, tasks[1].id);
+}
+
 TEST(PostgresStoreTest, BinaryLogChunksRoundTrip) {
   auto store = make_test_postgres_store();
   auto run = store->create_run(manual_run("m1", 1), queue_all(), kNow);

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-reps=3
+reps=5
 idle_secs=30
 if [ "${1:-}" = --quick ]; then reps=1; idle_secs=10; fi
 
@@ -120,6 +120,7 @@ for r in $(seq 1 "$reps"); do
   read -r a b < <(hops "$work/chain/hop.json" "$work/hop_starts"); hop50+=("$a"); hop99+=("$b")
 done
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+echo "make chain runs: ${make_times[*]} s; SQLite chain runs: ${sq_times[*]} s" >&2
 make_chain=$(median "${make_times[@]}")
 sq_chain=$(median "${sq_times[@]}")
 h50=$(median "${hop50[@]}"); h99=$(median "${hop99[@]}")
@@ -144,6 +145,7 @@ r = json.load(open(\"run.json\"))
 p = lambda s: datetime.datetime.fromisoformat(s.replace(\"Z\", \"+00:00\"))
 print((p(r[\"ended_at\"]) - p(r[\"created_at\"])).total_seconds())"))
   done
+  echo "Postgres chain runs: ${times[*]} s" >&2
   python3 -c "import sys,statistics; print(statistics.median([float(x) for x in sys.argv[1:]]))" "${times[@]}"
 ' | tail -1)
 

@@ -944,9 +944,12 @@ class PostgresStore final : public Store {
     // whole run (a table fresh from one big run has no statistics, and the
     // planner then likes scans), and plain index scans mark the dead entries
     // that every hop leaves in the queued-tasks index, so later probes skip
-    // them.
+    // them. Generic plans are kept: with those settings the planner would
+    // otherwise judge them worse than custom ones and re-plan every statement
+    // of sluice_finish on every call.
     const std::string begin =
         "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "
+        "SET LOCAL plan_cache_mode = force_generic_plan; "
         "SELECT * FROM sluice_finish(" + std::to_string(result.ti_id) + ", " +
         std::to_string(result.try_number) + ", " + sql_literal(result.worker_id) + ", " +
         sql_literal(to_string(result.state)) + ", " + std::to_string(to_epoch_ms(result.ended_at)) +

@@ -227,6 +227,11 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
     Worker worker(store, dags, clock, launcher, config, worker_options(config, *sa_slots, {}),
                   &signal, &runs_signal);
     WebServer web(store, dags, config, clock);
+    // A run triggered, cleared or marked in the UI is picked up at once.
+    web.on_change([&] {
+      runs_signal.notify();
+      signal.notify();
+    });
     std::string bind = sa_bind->empty() ? config.web.bind : *sa_bind;
     int port = web.start(bind, *sa_port > 0 ? *sa_port : config.web.port);
     ctx.out << "Sluice standalone: DAGs from " << config.dags_dir << ", database "

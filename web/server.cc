@@ -118,6 +118,14 @@ void WebServer::install_routes() {
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   server.set_read_timeout(std::chrono::seconds(30));
+  server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    bool mutating = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+                    req.method == "DELETE";
+    if (on_change_ && mutating && res.status >= 200 && res.status < 300 &&
+        req.path.rfind("/api/", 0) == 0) {
+      on_change_();
+    }
+  });
 
   const std::string token = config_.web.api_token;
   const std::string base_authority = authority_of(config_.web.base_url);

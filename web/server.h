@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -40,6 +41,11 @@ class WebServer {
   /// Stops listening and waits for the serving thread. Safe to call twice.
   void stop();
 
+  /// Called after every API call that changed something (a successful POST,
+  /// PUT, PATCH or DELETE under /api/): an in-process scheduler and workers
+  /// wake at once rather than at their next poll. Set before start().
+  void on_change(std::function<void()> callback) { on_change_ = std::move(callback); }
+
  private:
   void install_routes();
 
@@ -48,6 +54,7 @@ class WebServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
+  std::function<void()> on_change_;
 };
 
 }  // namespace sluice

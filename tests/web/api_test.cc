@@ -3,6 +3,8 @@
 #include "web/server.h"
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -80,6 +82,7 @@ class ApiTest : public ::testing::Test {
     }
     config_.web.api_token = token;
     server_ = std::make_unique<WebServer>(*store_, *cache_, config_, clock_);
+    if (on_change_) server_->on_change(on_change_);
     port_ = server_->start("127.0.0.1", 0);
     host_ = "127.0.0.1:" + std::to_string(port_);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
@@ -150,6 +153,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<DagCache> cache_;
   std::unique_ptr<WebServer> server_;
+  std::function<void()> on_change_;  // set before start_server
   std::unique_ptr<httplib::Client> client_;
   int port_ = 0;
   std::string host_;
@@ -249,6 +253,20 @@ TEST_F(ApiTest, TriggerCreatesAManualRunOfTheLatestCompleteInterval) {
   EXPECT_EQ(run["data_interval_start"], "2026-02-09T01:00:00Z");
   EXPECT_EQ(run["tasks"].size(), 3u);
   EXPECT_TRUE(store_->get_run("orders", "manual__2026-02-10T12:00:00Z"));
+}
+
+TEST_F(ApiTest, ChangesWakeTheInProcessSchedulerAndWorkers) {
+  std::atomic<int> changes{0};
+  on_change_ = [&] { ++changes; };
+  start_server("");
+  // Reads and refused writes change nothing
+  ASSERT_EQ(get("/api/v1/dags")->status, 200);
+  ASSERT_EQ(post("/api/v1/dags/nope/runs", "{}")->status, 404);
+  ASSERT_EQ(post("/api/v1/dags/orders/runs", R"({"conf": 5})")->status, 400);
+  EXPECT_EQ(changes.load(), 0);
+  // A trigger does, and is reported before its response arrives
+  trigger("orders");
+  EXPECT_EQ(changes.load(), 1);
 }
 
 TEST_F(ApiTest, TriggerWithDateAndUnscheduledDag) {

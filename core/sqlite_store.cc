@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -223,6 +224,9 @@ RunRecord read_run(const Stmt& s, int c = 0) {
   r.ended_at = s.opt_ts(c + 12);
   return r;
 }
+
+// read_run at column 0, as a one-argument callable.
+constexpr auto kReadRun = [](const Stmt& s) { return read_run(s); };
 
 TaskInstanceRecord read_ti(const Stmt& s) {
   TaskInstanceRecord t;
@@ -497,16 +501,8 @@ class SqliteStore final : public Store {
   }
 
   std::optional<DagRecord> get_dag(const std::string& dag_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::optional<DagRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kDagColumns + kDagFrom + "WHERE d.dag_id = ?");
-      s.bind(dag_id);
-      if (s.step()) out = read_dag(s);
-    }
-    txn.commit();
-    return out;
+    return read_one(read_dag,
+                    std::string("SELECT ") + kDagColumns + kDagFrom + "WHERE d.dag_id = ?", dag_id);
   }
 
   void set_paused(const std::string& dag_id, bool paused) override {
@@ -595,17 +591,8 @@ class SqliteStore final : public Store {
   }
 
   std::optional<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::optional<RunRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kRunColumns +
-                    " FROM dag_runs WHERE dag_id = ? AND run_id = ?");
-      s.bind(dag_id, run_id);
-      if (s.step()) out = read_run(s);
-    }
-    txn.commit();
-    return out;
+    return read_one(kReadRun, std::string("SELECT ") + kRunColumns +
+                    " FROM dag_runs WHERE dag_id = ? AND run_id = ?", dag_id, run_id);
   }
 
   std::optional<RunRecord> get_run_by_pk(int64_t run_pk) override {
@@ -642,31 +629,14 @@ class SqliteStore final : public Store {
   }
 
   std::optional<RunRecord> latest_interval_run(const std::string& dag_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::optional<RunRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kRunColumns +
+    return read_one(kReadRun, std::string("SELECT ") + kRunColumns +
                     " FROM dag_runs WHERE dag_id = ? AND run_type IN ('scheduled', 'backfill') "
-                    "ORDER BY interval_start DESC LIMIT 1");
-      s.bind(dag_id);
-      if (s.step()) out = read_run(s);
-    }
-    txn.commit();
-    return out;
+                    "ORDER BY interval_start DESC LIMIT 1", dag_id);
   }
 
   std::vector<RunRecord> list_unfinished_runs() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::vector<RunRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kRunColumns +
+    return read_all(kReadRun, std::string("SELECT ") + kRunColumns +
                     " FROM dag_runs WHERE state IN ('queued', 'running') ORDER BY id");
-      while (s.step()) out.push_back(read_run(s));
-    }
-    txn.commit();
-    return out;
   }
 
   RunDecisions reconcile_run(int64_t run_pk, const Decider& decider, Timestamp now) override {
@@ -680,17 +650,8 @@ class SqliteStore final : public Store {
   // --- Task instances -------------------------------------------------------
 
   std::vector<TaskInstanceRecord> list_task_instances(int64_t run_pk) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::vector<TaskInstanceRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kTiColumns + kTiFrom +
-                    "WHERE ti.run_pk = ? ORDER BY ti.id");
-      s.bind(run_pk);
-      while (s.step()) out.push_back(read_ti(s));
-    }
-    txn.commit();
-    return out;
+    return read_all(read_ti, std::string("SELECT ") + kTiColumns + kTiFrom +
+                    "WHERE ti.run_pk = ? ORDER BY ti.id", run_pk);
   }
 
   std::optional<TaskInstanceRecord> get_task_instance(int64_t ti_id) override {
@@ -979,32 +940,15 @@ class SqliteStore final : public Store {
   }
 
   std::vector<TaskInstanceRecord> running_on_worker(const std::string& worker_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::vector<TaskInstanceRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kTiColumns + kTiFrom +
-                    "WHERE ti.state = 'running' AND ti.worker_id = ? ORDER BY ti.id");
-      s.bind(worker_id);
-      while (s.step()) out.push_back(read_ti(s));
-    }
-    txn.commit();
-    return out;
+    return read_all(read_ti, std::string("SELECT ") + kTiColumns + kTiFrom +
+                    "WHERE ti.state = 'running' AND ti.worker_id = ? ORDER BY ti.id",
+                    worker_id);
   }
 
   std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::vector<TaskInstanceRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kTiColumns + kTiFrom +
+    return read_all(read_ti, std::string("SELECT ") + kTiColumns + kTiFrom +
                     "LEFT JOIN workers w ON w.id = ti.worker_id WHERE ti.state = 'running' "
-                    "AND (w.id IS NULL OR w.last_heartbeat < ?) ORDER BY ti.id");
-      s.bind(cutoff);
-      while (s.step()) out.push_back(read_ti(s));
-    }
-    txn.commit();
-    return out;
+                    "AND (w.id IS NULL OR w.last_heartbeat < ?) ORDER BY ti.id", cutoff);
   }
 
   // --- Logs -----------------------------------------------------------------
@@ -1184,18 +1128,9 @@ class SqliteStore final : public Store {
   // --- Alerts ---------------------------------------------------------------
 
   std::vector<AlertRecord> due_alerts(Timestamp now, int limit) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::vector<AlertRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kAlertColumns +
+    return read_all(read_alert, std::string("SELECT ") + kAlertColumns +
                     " FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? "
-                    "ORDER BY next_attempt_at, id LIMIT ?");
-      s.bind(now, limit);
-      while (s.step()) out.push_back(read_alert(s));
-    }
-    txn.commit();
-    return out;
+                    "ORDER BY next_attempt_at, id LIMIT ?", now, limit);
   }
 
   void mark_alert_delivered(int64_t alert_id, Timestamp now) override {
@@ -1312,33 +1247,15 @@ class SqliteStore final : public Store {
   }
 
   std::optional<RunRecord> last_successful_run(const std::string& dag_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::optional<RunRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kRunColumns +
+    return read_one(kReadRun, std::string("SELECT ") + kRunColumns +
                     " FROM dag_runs WHERE dag_id = ? AND state = 'success' "
-                    "ORDER BY ended_at DESC LIMIT 1");
-      s.bind(dag_id);
-      if (s.step()) out = read_run(s);
-    }
-    txn.commit();
-    return out;
+                    "ORDER BY ended_at DESC LIMIT 1", dag_id);
   }
 
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::vector<AlertRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kAlertColumns +
+    return read_all(read_alert, std::string("SELECT ") + kAlertColumns +
                     " FROM alert_outbox WHERE (? = 0 OR delivered_at IS NULL) "
-                    "ORDER BY id DESC LIMIT ?");
-      s.bind(undelivered_only ? 1 : 0, limit);
-      while (s.step()) out.push_back(read_alert(s));
-    }
-    txn.commit();
-    return out;
+                    "ORDER BY id DESC LIMIT ?", undelivered_only ? 1 : 0, limit);
   }
 
   // --- Housekeeping ---------------------------------------------------------
@@ -1367,32 +1284,16 @@ class SqliteStore final : public Store {
   }
 
   std::optional<BackfillRecord> get_backfill(int64_t id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::optional<BackfillRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kBackfillColumns + " FROM backfills WHERE id = ?");
-      s.bind(id);
-      if (s.step()) out = read_backfill(s);
-    }
-    txn.commit();
-    return out;
+    return read_one(read_backfill,
+                    std::string("SELECT ") + kBackfillColumns + " FROM backfills WHERE id = ?", id);
   }
 
   std::vector<BackfillRecord> list_backfills(const std::string& dag_id, bool running_only,
                                              int limit) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::vector<BackfillRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kBackfillColumns +
+    return read_all(read_backfill, std::string("SELECT ") + kBackfillColumns +
                     " FROM backfills WHERE (? = '' OR dag_id = ?) "
-                    "AND (? = 0 OR state = 'running') ORDER BY id DESC LIMIT ?");
-      s.bind(dag_id, dag_id, running_only ? 1 : 0, limit);
-      while (s.step()) out.push_back(read_backfill(s));
-    }
-    txn.commit();
-    return out;
+                    "AND (? = 0 OR state = 'running') ORDER BY id DESC LIMIT ?",
+                    dag_id, dag_id, running_only ? 1 : 0, limit);
   }
 
   std::vector<BackfillIntervalRecord> list_backfill_intervals(int64_t backfill_id) override {
@@ -1478,18 +1379,10 @@ class SqliteStore final : public Store {
 
   std::vector<RunRecord> list_interval_runs(const std::string& dag_id, Timestamp from,
                                             Timestamp to) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Txn txn(this, false);
-    std::vector<RunRecord> out;
-    {
-      Stmt s = stmt(std::string("SELECT ") + kRunColumns +
+    return read_all(kReadRun, std::string("SELECT ") + kRunColumns +
                     " FROM dag_runs WHERE dag_id = ? AND run_type IN ('scheduled', 'backfill') "
-                    "AND interval_start >= ? AND interval_start <= ? ORDER BY interval_start");
-      s.bind(dag_id, from, to);
-      while (s.step()) out.push_back(read_run(s));
-    }
-    txn.commit();
-    return out;
+                    "AND interval_start >= ? AND interval_start <= ? ORDER BY interval_start",
+                    dag_id, from, to);
   }
 
   int64_t clean_finished_runs(Timestamp cutoff, int batch) override {
@@ -1538,6 +1431,39 @@ class SqliteStore final : public Store {
     SqliteStore* store_;
     bool done_ = false;
   };
+
+  // A read in a transaction of its own: `sql` bound to `args`, each row turned
+  // into a record by `read`.
+  template <typename Read, typename... Args>
+  auto read_all(Read read, const std::string& sql, const Args&... args)
+      -> std::vector<std::invoke_result_t<Read&, const Stmt&>> {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::vector<std::invoke_result_t<Read&, const Stmt&>> out;
+    {
+      Stmt s = stmt(sql);
+      s.bind(args...);
+      while (s.step()) out.push_back(read(s));
+    }
+    txn.commit();
+    return out;
+  }
+
+  // read_all for at most one row.
+  template <typename Read, typename... Args>
+  auto read_one(Read read, const std::string& sql, const Args&... args)
+      -> std::optional<std::invoke_result_t<Read&, const Stmt&>> {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, false);
+    std::optional<std::invoke_result_t<Read&, const Stmt&>> out;
+    {
+      Stmt s = stmt(sql);
+      s.bind(args...);
+      if (s.step()) out = read(s);
+    }
+    txn.commit();
+    return out;
+  }
 
   /// What apply_decider did: the decisions with only the transitions that
   /// took effect, and how many task instances it queued.

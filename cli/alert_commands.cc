@@ -7,15 +7,10 @@
 #include "core/config.h"
 #include "core/store.h"
 #include "core/text.h"
+#include "scheduler/alerts.h"
 
 namespace sluice {
 namespace {
-
-std::string alert_status(const AlertRecord& a) {
-  if (a.delivered_at) return "delivered";
-  if (!a.next_attempt_at) return "gave up";
-  return a.attempts == 0 ? "pending" : "retrying";
-}
 
 std::string time_or_dash(const std::optional<Timestamp>& t) { return t ? format_iso(*t) : "-"; }
 
@@ -37,23 +32,7 @@ void add_alert_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     if (ctx.options.json) {
       nlohmann::json j = nlohmann::json::array();
       for (const AlertRecord& a : found) {
-        j.push_back(
-            {{"id", a.id},
-             {"event_id", a.event_id},
-             {"event", a.event},
-             {"dag_id", a.dag_id},
-             {"run_id", a.run_id},
-             {"task_id", a.task_id},
-             {"status", alert_status(a)},
-             {"attempts", a.attempts},
-             {"created_at", format_iso(a.created_at)},
-             {"next_attempt_at", a.next_attempt_at ? nlohmann::json(format_iso(*a.next_attempt_at))
-                                                   : nlohmann::json()},
-             {"delivered_at",
-              a.delivered_at ? nlohmann::json(format_iso(*a.delivered_at)) : nlohmann::json()},
-             {"last_error", mask_secrets(a.last_error, secrets)},
-             {"payload",
-              nlohmann::json::parse(mask_secrets(a.payload.dump(), secrets), nullptr, false)}});
+        j.push_back(alert_json(a, secrets));
       }
       ctx.out << j.dump(2) << "\n";
     } else if (found.empty()) {
@@ -89,14 +68,7 @@ void add_alert_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     if (ctx.options.json) {
       nlohmann::json j = nlohmann::json::array();
       for (const SlaMissRecord& m : found) {
-        j.push_back({{"id", m.id},
-                     {"dag_id", m.dag_id},
-                     {"run_id", m.run_id},
-                     {"task_id", m.task_id},
-                     {"kind", m.kind},
-                     {"deadline", format_iso(m.deadline)},
-                     {"detected_at", format_iso(m.detected_at)},
-                     {"alerted", m.alerted}});
+        j.push_back(sla_miss_json(m));
       }
       ctx.out << j.dump(2) << "\n";
     } else if (found.empty()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <mutex>
 
 #include "core/config.h"
@@ -193,6 +194,55 @@ Decider with_alerts(Decider decider, std::vector<AlertEvent> alerts) {
     return decisions;
   };
   return decider;
+}
+
+nlohmann::json mask_secrets_json(nlohmann::json j, const std::vector<std::string>& secrets) {
+  if (secrets.empty()) return j;
+  std::function<void(nlohmann::json&)> walk = [&](nlohmann::json& node) {
+    if (node.is_string()) {
+      node = mask_secrets(node.get_ref<const std::string&>(), secrets);
+    } else if (node.is_structured()) {
+      for (auto& child : node) walk(child);
+    }
+  };
+  walk(j);
+  return j;
+}
+
+std::string alert_status(const AlertRecord& alert) {
+  if (alert.delivered_at) return "delivered";
+  if (!alert.next_attempt_at) return "gave up";
+  return alert.attempts == 0 ? "pending" : "retrying";
+}
+
+nlohmann::json alert_json(const AlertRecord& a, const std::vector<std::string>& secrets) {
+  auto time_or_null = [](const std::optional<Timestamp>& t) {
+    return t ? nlohmann::json(format_iso(*t)) : nlohmann::json();
+  };
+  return {{"id", a.id},
+          {"event_id", a.event_id},
+          {"event", a.event},
+          {"dag_id", a.dag_id},
+          {"run_id", a.run_id},
+          {"task_id", a.task_id},
+          {"status", alert_status(a)},
+          {"payload", mask_secrets_json(a.payload, secrets)},
+          {"attempts", a.attempts},
+          {"created_at", format_iso(a.created_at)},
+          {"next_attempt_at", time_or_null(a.next_attempt_at)},
+          {"delivered_at", time_or_null(a.delivered_at)},
+          {"last_error", mask_secrets(a.last_error, secrets)}};
+}
+
+nlohmann::json sla_miss_json(const SlaMissRecord& m) {
+  return {{"id", m.id},
+          {"dag_id", m.dag_id},
+          {"run_id", m.run_id},
+          {"task_id", m.task_id},
+          {"kind", m.kind},
+          {"deadline", format_iso(m.deadline)},
+          {"detected_at", format_iso(m.detected_at)},
+          {"alerted", m.alerted}};
 }
 
 }  // namespace sluice

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/store.h"
 
 namespace sluice {
@@ -63,5 +65,19 @@ std::vector<AlertEvent> try_alerts(const Dag& dag, const AlertPolicy& policy, co
 
 /// `decider` that also writes `alerts` in its transaction.
 Decider with_alerts(Decider decider, std::vector<AlertEvent> alerts);
+
+/// Every string in `j` with the secrets masked (mask_secrets, node by node:
+/// the result is still valid JSON whatever a secret contains).
+nlohmann::json mask_secrets_json(nlohmann::json j, const std::vector<std::string>& secrets);
+
+/// An outbox row's delivery: "delivered", "gave up", "pending" or "retrying".
+std::string alert_status(const AlertRecord& alert);
+
+/// An outbox row as `sluice alerts list --json` and GET /api/v1/alerts show
+/// it, secrets masked.
+nlohmann::json alert_json(const AlertRecord& alert, const std::vector<std::string>& secrets);
+
+/// An SLA miss as `sluice sla list --json` and GET /api/v1/sla-misses show it.
+nlohmann::json sla_miss_json(const SlaMissRecord& miss);
 
 }  // namespace sluice

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/store.h"
 #include "core/text.h"
+#include "scheduler/alerts.h"
 #include "scheduler/dag_cache.h"
 #include "scheduler/run_factory.h"
 #include "scheduler/trigger.h"
@@ -199,18 +200,7 @@ Api::Api(Store& store, DagCache& dags, const Config& config, const Clock& clock)
 
 std::string Api::masked(const std::string& text) const { return mask_secrets(text, secrets_); }
 
-json Api::masked_json(json j) const {
-  if (secrets_.empty()) return j;
-  std::function<void(json&)> walk = [&](json& node) {
-    if (node.is_string()) {
-      node = masked(node.get_ref<const std::string&>());
-    } else if (node.is_structured()) {
-      for (auto& child : node) walk(child);
-    }
-  };
-  walk(j);
-  return j;
-}
+json Api::masked_json(json j) const { return mask_secrets_json(std::move(j), secrets_); }
 
 void Api::install(httplib::Server& server) {
   // Every handler runs guarded: typed errors become fitting statuses, and
@@ -804,18 +794,7 @@ void Api::get_alerts(const httplib::Request& req, httplib::Response& res) {
   int limit = int_param(req, "limit", 100, 1, kMaxPageSize);
   json list = json::array();
   for (const AlertRecord& a : store_.list_alerts(undelivered, limit)) {
-    list.push_back({{"id", a.id},
-                    {"event_id", a.event_id},
-                    {"event", a.event},
-                    {"dag_id", a.dag_id},
-                    {"run_id", a.run_id},
-                    {"task_id", a.task_id},
-                    {"payload", masked_json(a.payload)},
-                    {"attempts", a.attempts},
-                    {"created_at", format_iso(a.created_at)},
-                    {"next_attempt_at", time_or_null(a.next_attempt_at)},
-                    {"delivered_at", time_or_null(a.delivered_at)},
-                    {"last_error", masked(a.last_error)}});
+    list.push_back(alert_json(a, secrets_));
   }
   send_json(res, 200, list);
 }
@@ -828,15 +807,9 @@ void Api::get_sla_misses(const httplib::Request& req, httplib::Response& res) {
   for (const SlaMissRecord& m : store_.list_sla_misses(dag_id, limit)) {
     auto tz = timezones.find(m.dag_id);
     if (tz == timezones.end()) tz = timezones.emplace(m.dag_id, dag_timezone(m.dag_id)).first;
-    list.push_back({{"id", m.id},
-                    {"timezone", tz->second},
-                    {"dag_id", m.dag_id},
-                    {"run_id", m.run_id},
-                    {"task_id", m.task_id},
-                    {"kind", m.kind},
-                    {"deadline", format_iso(m.deadline)},
-                    {"detected_at", format_iso(m.detected_at)},
-                    {"alerted", m.alerted}});
+    json miss = sla_miss_json(m);
+    miss["timezone"] = tz->second;
+    list.push_back(std::move(miss));
   }
   send_json(res, 200, list);
 }

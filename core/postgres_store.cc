@@ -422,6 +422,10 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "(SELECT count(*) FROM r) AS run_changed, "
        "(SELECT state FROM r) AS run_state, (SELECT started_at FROM r) AS started_at, "
        "(SELECT ended_at FROM r) AS ended_at"},
+      {"finish_predicted",
+       "SELECT * FROM sluice_finish_predicted($1::bigint, $2::int, $3::text, $4::bigint, "
+       "$5::int, $6::text, $7::text, $8::text, $9::int, $10::bytea, $11::text, $12::text[], "
+       "$13::text[], $14::text[], $15::text[], $16::int, $17::text, $18::bigint, $19::bigint)"},
       // finish_task's claim_next (see claim_in).
       {"claim_next",
        "WITH c AS (SELECT * FROM sluice_claim($1::text[], $2::int, $3::text, $4::bigint, "
@@ -578,6 +582,15 @@ bool retryable_state(const std::string& sqlstate) {
 /// Transactions are opened and committed by hand on a nontransaction, so
 /// that BEGIN can travel with the first statement (one round trip less).
 using Tx = pqxx::nontransaction;
+
+// How a PostgresStore transaction ends (transact_from).
+enum class Commit {
+  kByBody,  // the body sends COMMIT
+  kItself,  // the first statement is the whole transaction (autocommit)
+};
+
+// sluice_finish_predicted found the prediction wrong and changed nothing.
+struct PredictionFailed {};
 
 // The first statement of a transaction that locks a run's row, sent with
 // BEGIN as one simple query. The run row lock orders every decision about one
@@ -929,6 +942,7 @@ class PostgresStore final : public Store {
   }
 
   FinishOutcome finish_task(const TaskResult& result, const Decider& decider) override {
+    if (std::optional<FinishOutcome> done = finish_predicted(result, decider)) return *done;
     // sluice_finish (migrations/postgres) locks the run, ends the try, stores
     // the log and returns the run's snapshot in one call, sent with BEGIN.
     auto opt_int = [](const auto& v) { return v ? std::to_string(*v) : std::string("NULL"); };
@@ -993,6 +1007,81 @@ class PostgresStore final : public Store {
       }
       return outcome;
     });
+  }
+
+  // A successful finish whose snapshot the decider can predict
+  // (Decider::predictable): decides on the prediction first, then ends the
+  // try, checks the prediction, applies the decisions and claims the next
+  // task in one statement, sluice_finish_predicted (migrations/postgres), so
+  // a hop down a chain is one round trip. nullopt when there is nothing to
+  // predict or the prediction did not hold (nothing was changed then).
+  std::optional<FinishOutcome> finish_predicted(const TaskResult& result, const Decider& decider) {
+    if (result.state != TaskState::kSuccess || result.task_id.empty() || !decider.decide ||
+        !decider.scope || !decider.predictable || decider.needs_previous_interval ||
+        !decider.predictable(result.task_id)) {
+      return std::nullopt;
+    }
+    // The task's downstream tasks still wait, other tasks of the run are
+    // unfinished (a partial snapshot) and the run is running. The others'
+    // instance ids are not known yet: they stand as -1, -2, ... in order.
+    RunSnapshot predicted;
+    predicted.run.state = RunState::kRunning;
+    predicted.partial = true;
+    std::vector<std::string> others;
+    for (const std::string& task_id : decider.scope(result.task_id)) {
+      TaskStateView view;
+      view.task_id = task_id;
+      if (task_id == result.task_id) {
+        view.id = result.ti_id;
+        view.state = TaskState::kSuccess;
+        view.try_number = result.try_number;
+      } else {
+        others.push_back(task_id);
+        view.id = -static_cast<int64_t>(others.size());
+      }
+      predicted.tasks.push_back(std::move(view));
+    }
+    RunDecisions decisions = decider.decide(predicted);
+    if (decisions.run_state || !decisions.alerts.empty()) return std::nullopt;
+    std::vector<std::string> to(others.size()), errors(others.size());
+    for (const TaskTransition& t : decisions.tasks) {
+      if (t.ti_id >= 0 || t.from != TaskState::kNone || t.next_try_at) return std::nullopt;
+      const size_t i = static_cast<size_t>(-t.ti_id - 1);
+      to[i] = to_string(t.to);
+      errors[i] = t.error;
+    }
+    const ClaimRequest none;
+    const ClaimRequest& claim = result.claim_next ? *result.claim_next : none;
+    std::optional<std::string> rendered, log;
+    if (!result.rendered.is_null()) rendered = result.rendered.dump();
+    if (!result.final_log.empty()) log = to_hex_bytea(result.final_log);
+    try {
+      return transact_prepared(
+          "finish a task",
+          [&](Tx& w) {
+            return w.exec_prepared(
+                "finish_predicted", result.ti_id, result.try_number, result.worker_id,
+                to_epoch_ms(result.ended_at), result.exit_code, result.outputs.dump(), rendered,
+                result.error, result.final_log_seq, log, result.task_id, array_literal(others),
+                array_literal(to), array_literal(errors), array_literal(claim.queues),
+                result.claim_next ? claim.max_tasks : 0, claim.worker_id, to_epoch_ms(claim.now),
+                kClaimLockKey);
+          },
+          [&](const pqxx::result& rows) {
+            FinishOutcome outcome;
+            for (const auto& row : rows) {
+              if (!row["id"].is_null()) {
+                outcome.claimed.push_back({read_task(row), read_run(row)});
+              } else {
+                outcome.more_queued = row["more"].as<bool>();
+                outcome.queued = row["queued"].as<int>();
+              }
+            }
+            return outcome;
+          });
+    } catch (const PredictionFailed&) {
+      return std::nullopt;
+    }
   }
 
   std::vector<int64_t> runs_with_due_tasks(Timestamp now) override {
@@ -1792,22 +1881,40 @@ class PostgresStore final : public Store {
   template <typename F>
   auto transact_to_commit(const std::string& op, const std::string& begin, F&& body)
       -> std::invoke_result_t<F&, Tx&, const pqxx::result&, bool&> {
+    return transact_from(op, [&](Tx& w) { return w.exec(begin); }, body, Commit::kByBody);
+  }
+
+  // A transaction of one prepared statement, `first` (which commits when it
+  // returns and leaves nothing open); `read` takes its result.
+  template <typename First, typename Read>
+  auto transact_prepared(const std::string& op, First&& first, Read&& read)
+      -> std::invoke_result_t<Read&, const pqxx::result&> {
+    return transact_from(
+        op, first, [&](Tx&, const pqxx::result& rows, bool&) { return read(rows); },
+        Commit::kItself);
+  }
+
+  // transact_to_commit with the first statement sent by `first(w)`.
+  template <typename First, typename F>
+  auto transact_from(const std::string& op, First&& first, F&& body, Commit mode)
+      -> std::invoke_result_t<F&, Tx&, const pqxx::result&, bool&> {
     using R = std::invoke_result_t<F&, Tx&, const pqxx::result&, bool&>;
+    const bool itself = mode == Commit::kItself;
     for (int attempt = 0;; ++attempt) {
       Lease lease = acquire();
-      bool sent = false;        // `begin` reached the server
-      bool began = false;       // the server may have an open transaction
-      bool committing = false;  // COMMIT was sent
+      bool sent = false;         // the first statement reached the server
+      bool began = false;        // the server may have an open transaction
+      bool committing = itself;  // COMMIT was sent (or the statement commits itself)
       try {
         std::optional<R> result;
         {
           Tx w(*lease.conn);
           // From here a failure may leave the transaction open (BEGIN ran, the
           // statement after it failed): it is rolled back before reuse.
-          began = true;
-          pqxx::result first = w.exec(begin);
+          began = !itself;
+          pqxx::result rows = first(w);
           sent = true;
-          result.emplace(body(w, first, committing));
+          result.emplace(body(w, rows, committing));
           began = false;
         }
         release(std::move(lease.conn));
@@ -1821,7 +1928,8 @@ class PostgresStore final : public Store {
           // A server restart breaks every idle connection at once.
           drop_idle();
           lease.conn.reset();
-          if (!sent && lease.reused && attempt == 0) continue;
+          // Not a statement that commits itself: it may have reached the server.
+          if (!sent && !itself && lease.reused && attempt == 0) continue;
           std::string what = committing ? "lost the connection to Postgres while committing "
                                           "(the change may or may not have been saved)"
                                         : "lost the connection to Postgres";
@@ -1832,6 +1940,7 @@ class PostgresStore final : public Store {
         // Raised by the functions in migrations/postgres.
         if (sqlstate == "SLNFD") throw NotFoundError(server_message(e.what()));
         if (sqlstate == "SLCNF") throw ConflictError(server_message(e.what()));
+        if (sqlstate == "SLPRD") throw PredictionFailed();
         if (dynamic_cast<const pqxx::unique_violation*>(&e)) {
           throw ConflictError("cannot " + op + ": it already exists (" + trim_message(e.what()) +
                               ")");

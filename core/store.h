@@ -167,6 +167,14 @@ struct Decider {
   /// snapshot is then `partial`), so a finish costs the same in a run of ten
   /// tasks or ten thousand; the run's last finish loads every instance.
   std::function<std::vector<std::string>(const std::string& task_id)> scope;
+  /// Optional, with `scope`: true when every other task of scope(task_id) is
+  /// downstream of `task_id`. A store may then predict the snapshot of a
+  /// successful finish (those tasks still `none`, the run still running with
+  /// other tasks unfinished), decide on it before it reads anything, and send
+  /// the decisions with the finish; it checks the prediction under the run's
+  /// lock and falls back to reading the snapshot when it does not hold. This
+  /// is only about cost: the decisions are the same either way.
+  std::function<bool(const std::string& task_id)> predictable;
 };
 
 /// A run to create, with the task instances it starts with.

@@ -191,6 +191,22 @@ std::vector<std::string> DagIndex::scope_after(const std::string& task_id) const
   return out;
 }
 
+bool DagIndex::scope_is_downstream(const std::string& task_id) const {
+  auto found = index_of.find(task_id);
+  if (found == index_of.end()) return false;
+  const int t = found->second;
+  std::vector<char> below(ids.size(), 0);
+  below[t] = 1;
+  for (int k = downstream_begin[t]; k < downstream_begin[t + 1]; ++k) below[downstream[k]] = 1;
+  for (int k = downstream_begin[t]; k < downstream_begin[t + 1]; ++k) {
+    const int d = downstream[k];
+    for (int u = upstream_begin[d]; u < upstream_begin[d + 1]; ++u) {
+      if (!below[upstream[u]]) return false;
+    }
+  }
+  return true;
+}
+
 RunDecisions decide_run(const Dag& dag, const RunSnapshot& snapshot, Timestamp now,
                         bool start_run) {
   return decide_run(dag, DagIndex::build(dag), snapshot, now, start_run);

@@ -51,6 +51,9 @@ struct DagIndex {
 
   /// Task ids a decision after `task_id` finished depends on (Decider::scope).
   std::vector<std::string> scope_after(const std::string& task_id) const;
+  /// Whether every task of scope_after(task_id) but `task_id` itself is
+  /// downstream of it (Decider::predictable).
+  bool scope_is_downstream(const std::string& task_id) const;
 
   static DagIndex build(const Dag& dag);
 };

@@ -75,6 +75,9 @@ Decider make_decider(std::shared_ptr<const Dag> dag, std::shared_ptr<const DagIn
   }
   add_run_end_hook(decider, dag);
   decider.scope = [index](const std::string& task_id) { return index->scope_after(task_id); };
+  decider.predictable = [index](const std::string& task_id) {
+    return index->scope_is_downstream(task_id);
+  };
   decider.decide = [dag = std::move(dag), index = std::move(index), now,
                     start_run](const RunSnapshot& snapshot) {
     return decide_run(*dag, *index, snapshot, now, start_run);

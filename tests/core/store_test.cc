@@ -11,7 +11,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/dag_loader.h"
 #include "core/error.h"
+#include "scheduler/readiness.h"
+#include "scheduler/run_factory.h"
 #include "tests/core/store_test_util.h"
 
 namespace sluice {
@@ -70,6 +73,36 @@ Decider chain() {
   }};
 }
 
+/// How many snapshots a decider saw, and how many of them a store predicted
+/// (made up before reading the run, whose id it does not know yet).
+struct SeenSnapshots {
+  int read = 0;
+  int predicted = 0;
+};
+
+/// The decider a worker uses for the DAG in `yaml` (scheduler/run_factory,
+/// with scope and predictable), counting what it sees into `seen`.
+Decider worker_decider(const std::string& yaml, SeenSnapshots& seen, Timestamp now,
+                       bool start_run = false) {
+  LoadResult loaded = load_dag_text("dags/d.yaml", yaml);
+  if (!loaded.dag) throw std::logic_error("test DAG does not load");
+  auto dag = std::make_shared<const Dag>(*loaded.dag);
+  auto index = std::make_shared<const DagIndex>(DagIndex::build(*dag));
+  Decider decider = make_decider(dag, index, now, start_run);
+  decider.decide = [inner = decider.decide, &seen](const RunSnapshot& snapshot) {
+    ++(snapshot.run.id == 0 ? seen.predicted : seen.read);
+    return inner(snapshot);
+  };
+  return decider;
+}
+
+const char* kChainDag = R"(dag: d
+tasks:
+  - {id: a, type: shell, command: "true"}
+  - {id: b, type: shell, command: "true", depends_on: [a]}
+  - {id: c, type: shell, command: "true", depends_on: [b]}
+)";
+
 /// A fresh, migrated store of the backend named by the test parameter.
 class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -122,6 +155,13 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     r.exit_code = state == TaskState::kSuccess ? 0 : 1;
     r.ended_at = ended;
     return r;
+  }
+
+  /// A started manual run of kChainDag (a -> b -> c), a queued.
+  RunRecord start_chain(SeenSnapshots& seen) {
+    int64_t v = add_dag("d");
+    return create(new_run("d", RunType::kManual, at(0), {"a", "b", "c"}, v),
+                  worker_decider(kChainDag, seen, at(0), /*start_run=*/true));
   }
 
   std::unique_ptr<Store> store_;
@@ -504,6 +544,142 @@ TEST_P(StoreTest, FinishWithClaimReportsWhatIsLeftAndRollsBackAsOne) {
   FinishOutcome none = store_->finish_task(other, noop());
   EXPECT_TRUE(none.claimed.empty());
   EXPECT_TRUE(none.more_queued);
+}
+
+// Postgres predicts the snapshot of a successful finish when the scope holds
+// only the task and its downstream tasks (Decider::predictable), and sends
+// the decisions with the finish; SQLite reads it. The outcome is the same.
+TEST_P(StoreTest, FinishDownAChainGivesTheSameOutcomeWhetherPredictedOrRead) {
+  const bool predicts = GetParam() == "postgres";
+  SeenSnapshots seen;
+  RunRecord run = start_chain(seen);
+  std::vector<ClaimedTask> a = claim("w1", 1);
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0].task.task_id, "a");
+
+  seen = {};
+  TaskResult done = result_of(a[0], TaskState::kSuccess, at(2));
+  done.task_id = "a";
+  done.outputs = nlohmann::json{{"rows", "42"}};
+  done.final_log = "done\n";
+  done.final_log_seq = 2;
+  done.claim_next = ClaimRequest{"w1", {"default"}, at(3), 1};
+  FinishOutcome outcome = store_->finish_task(done, worker_decider(kChainDag, seen, at(2)));
+  EXPECT_EQ(seen.predicted, predicts ? 1 : 0);
+  EXPECT_EQ(seen.read, predicts ? 0 : 1);
+  EXPECT_EQ(outcome.queued, 1);
+  EXPECT_FALSE(outcome.more_queued);
+  EXPECT_FALSE(outcome.run_state);
+  ASSERT_EQ(outcome.claimed.size(), 1u);
+  const ClaimedTask b = outcome.claimed[0];
+  EXPECT_EQ(b.task.task_id, "b");
+  EXPECT_EQ(b.task.state, TaskState::kRunning);
+  EXPECT_EQ(b.task.worker_id, "w1");
+  EXPECT_EQ(b.task.try_number, 1);
+  EXPECT_EQ(b.task.queued_at, at(2));
+  EXPECT_EQ(b.task.started_at, at(3));
+  EXPECT_EQ(b.run.id, run.id);
+  EXPECT_EQ(b.run.state, RunState::kRunning);
+  TaskInstanceRecord a_now = ti(run.id, "a");
+  EXPECT_EQ(a_now.state, TaskState::kSuccess);
+  EXPECT_EQ(a_now.ended_at, at(2));
+  EXPECT_EQ(a_now.exit_code, 0);
+  EXPECT_EQ(a_now.outputs, (nlohmann::json{{"rows", "42"}}));
+  EXPECT_EQ(store_->read_log(a_now.id, 1, 0).data, "done\n");
+  EXPECT_EQ(ti(run.id, "c").state, TaskState::kNone);
+
+  // Without a claim the downstream task is left queued for any worker.
+  seen = {};
+  TaskResult b_done = result_of(b, TaskState::kSuccess, at(4));
+  b_done.task_id = "b";
+  FinishOutcome after_b = store_->finish_task(b_done, worker_decider(kChainDag, seen, at(4)));
+  EXPECT_EQ(seen.predicted, predicts ? 1 : 0);
+  EXPECT_EQ(after_b.queued, 1);
+  EXPECT_TRUE(after_b.claimed.empty());
+  EXPECT_EQ(ti(run.id, "c").state, TaskState::kQueued);
+  EXPECT_EQ(ti(run.id, "c").queued_at, at(4));
+
+  // The last task: nothing else is unfinished, so the prediction (a partial
+  // snapshot) is wrong; the store finds out, reads the run and ends it.
+  std::vector<ClaimedTask> c = claim("w1", 1, at(5));
+  ASSERT_EQ(c.size(), 1u);
+  seen = {};
+  TaskResult c_done = result_of(c[0], TaskState::kSuccess, at(6));
+  c_done.task_id = "c";
+  FinishOutcome last = store_->finish_task(c_done, worker_decider(kChainDag, seen, at(6)));
+  EXPECT_EQ(seen.predicted, predicts ? 1 : 0);
+  EXPECT_EQ(seen.read, 1);
+  EXPECT_EQ(last.run_state, RunState::kSuccess);
+  EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
+  EXPECT_EQ(store_->get_run_by_pk(run.id)->ended_at, at(6));
+}
+
+TEST_P(StoreTest, AWrongPredictionChangesNothingBeforeTheFinishIsRead) {
+  const bool predicts = GetParam() == "postgres";
+  SeenSnapshots seen;
+  RunRecord run = start_chain(seen);
+  std::vector<ClaimedTask> a = claim("w1", 1);
+  ASSERT_EQ(a.size(), 1u);
+  // Someone marked b failed while a ran: b no longer waits, as predicted.
+  store_->mark_task_instance(ti(run.id, "b").id, TaskState::kFailed, noop(), at(1));
+
+  seen = {};
+  TaskResult done = result_of(a[0], TaskState::kSuccess, at(2));
+  done.task_id = "a";
+  done.final_log = "once\n";
+  done.final_log_seq = 1;
+  done.claim_next = ClaimRequest{"w1", {"default"}, at(3), 1};
+  FinishOutcome outcome = store_->finish_task(done, worker_decider(kChainDag, seen, at(2)));
+  // The predicted attempt was rolled back whole (else the finish read after it
+  // would find the try already ended and fail), then the run was read.
+  EXPECT_EQ(seen.predicted, predicts ? 1 : 0);
+  EXPECT_EQ(seen.read, 1);
+  EXPECT_EQ(outcome.queued, 0);
+  EXPECT_TRUE(outcome.claimed.empty());
+  EXPECT_EQ(ti(run.id, "a").state, TaskState::kSuccess);
+  EXPECT_EQ(ti(run.id, "b").state, TaskState::kFailed);
+  EXPECT_EQ(store_->read_log(a[0].task.id, 1, 0).data, "once\n");
+}
+
+TEST_P(StoreTest, FinishPredictsFanOutsButNotFanIns) {
+  const bool predicts = GetParam() == "postgres";
+  const char* yaml = R"(dag: d
+tasks:
+  - {id: a, type: shell, command: "true"}
+  - {id: b, type: shell, command: "true", depends_on: [a]}
+  - {id: c, type: shell, command: "true", depends_on: [a]}
+  - {id: x, type: shell, command: "true"}
+  - {id: y, type: shell, command: "true", depends_on: [b, x]}
+)";
+  int64_t v = add_dag("d");
+  SeenSnapshots seen;
+  RunRecord run = create(new_run("d", RunType::kManual, at(0), {"a", "b", "c", "x", "y"}, v),
+                         worker_decider(yaml, seen, at(0), /*start_run=*/true));
+  std::vector<ClaimedTask> roots = claim("w1", 2);
+  ASSERT_EQ(roots.size(), 2u);
+  const ClaimedTask& a = roots[0].task.task_id == "a" ? roots[0] : roots[1];
+  const ClaimedTask& x = roots[0].task.task_id == "a" ? roots[1] : roots[0];
+
+  // a -> {b, c}: both queued, one claimed, the other left for others.
+  seen = {};
+  TaskResult a_done = result_of(a, TaskState::kSuccess, at(2));
+  a_done.task_id = "a";
+  a_done.claim_next = ClaimRequest{"w1", {"default"}, at(3), 1};
+  FinishOutcome fan_out = store_->finish_task(a_done, worker_decider(yaml, seen, at(2)));
+  EXPECT_EQ(seen.predicted, predicts ? 1 : 0);
+  EXPECT_EQ(fan_out.queued, 2);
+  ASSERT_EQ(fan_out.claimed.size(), 1u);
+  EXPECT_TRUE(fan_out.more_queued);
+
+  // x's downstream y also waits on b: its snapshot cannot be predicted.
+  seen = {};
+  TaskResult x_done = result_of(x, TaskState::kSuccess, at(4));
+  x_done.task_id = "x";
+  FinishOutcome fan_in = store_->finish_task(x_done, worker_decider(yaml, seen, at(4)));
+  EXPECT_EQ(seen.predicted, 0);
+  EXPECT_EQ(seen.read, 1);
+  EXPECT_EQ(fan_in.queued, 0);
+  EXPECT_EQ(ti(run.id, "y").state, TaskState::kNone);
 }
 
 TEST_P(StoreTest, RunningOnWorkerListsThatWorkersTries) {

@@ -400,6 +400,25 @@ TEST(DecideRun, IndexOverloadDecidesTheSame) {
   EXPECT_EQ(index.order.back(), 3) << "d comes after its upstreams";
 }
 
+TEST(DagIndex, ScopeAfterATaskAndWhetherItIsAllDownstream) {
+  // a -> b -> d, a -> c -> d, x -> y, x and b -> z
+  Dag dag = dag_of({task("a"), task("b", {"a"}), task("c", {"a"}), task("d", {"b", "c"}),
+                    task("x"), task("y", {"x"}), task("z", {"x", "b"})});
+  DagIndex index = DagIndex::build(dag);
+  EXPECT_EQ(index.scope_after("a"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(index.scope_is_downstream("a"));  // a fan-out
+  EXPECT_TRUE(index.scope_is_downstream("y"));  // a leaf
+  // b's downstream d also waits on c, and z on x: not all downstream of b.
+  EXPECT_EQ(index.scope_after("b"), (std::vector<std::string>{"b", "d", "c", "z", "x"}));
+  EXPECT_FALSE(index.scope_is_downstream("b"));
+  EXPECT_FALSE(index.scope_is_downstream("x"));  // z waits on b as well
+  EXPECT_FALSE(index.scope_is_downstream("nope"));
+
+  // A downstream task may wait on another downstream task of the same one.
+  Dag nested = dag_of({task("a"), task("b", {"a"}), task("c", {"a", "b"})});
+  EXPECT_TRUE(DagIndex::build(nested).scope_is_downstream("a"));
+}
+
 TEST(DecideRetry, FixedDelayWhileTriesRemain) {
   RetryPolicy policy;
   policy.retries = 2;

@@ -15,6 +15,8 @@ foreach(kind postgres sqlite)
     get_filename_component(name ${f} NAME_WE)
     file(READ ${f} content)
     string(REGEX MATCH "^[0-9]+" version ${name})
+    # Without its leading zeros: 0008 is not a C++ literal (octal).
+    math(EXPR version "${version}")
     string(APPEND body "    {${version}, \"${name}\", R\"sluice_sql(${content})sluice_sql\"},\n")
   endforeach()
   string(APPEND body "  };\n  return list;\n}\n\n")

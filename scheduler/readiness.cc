@@ -120,6 +120,7 @@ DagIndex DagIndex::build(const Dag& dag) {
     index.ids.push_back(task.id);
     index.rules.push_back(task.trigger_rule);
     index.depends_on_past.push_back(task.depends_on_past);
+    if (task.depends_on_past) index.any_depends_on_past = true;
     index.map_concurrency.push_back(task.map ? task.max_map_concurrency : 0);
     index.index_of.emplace(task.id, i);
   }

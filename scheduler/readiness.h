@@ -42,6 +42,7 @@ struct DagIndex {
   std::unordered_map<std::string, int> index_of;  // task id -> position
   std::vector<TriggerRule> rules;
   std::vector<bool> depends_on_past;
+  bool any_depends_on_past = false;
   std::vector<int> map_concurrency;  // max_map_concurrency of each task; 0 = no cap
   std::vector<int> upstream_begin;  // upstream of task t: upstream[upstream_begin[t]..[t + 1])
   std::vector<int> upstream;

@@ -70,9 +70,7 @@ Decider make_decider(std::shared_ptr<const Dag> dag, Timestamp now, bool start_r
 Decider make_decider(std::shared_ptr<const Dag> dag, std::shared_ptr<const DagIndex> index,
                      Timestamp now, bool start_run) {
   Decider decider;
-  for (const Task& task : dag->tasks) {
-    if (task.depends_on_past) decider.needs_previous_interval = true;
-  }
+  decider.needs_previous_interval = index->any_depends_on_past;
   add_run_end_hook(decider, dag);
   decider.scope = [index](const std::string& task_id) { return index->scope_after(task_id); };
   decider.predictable = [index](const std::string& task_id) {

@@ -160,13 +160,13 @@ struct Decider {
   bool needs_previous_interval = false;
   /// Called (in the same transaction) only when `decide` ended the run, with
   /// what the store read for it; adds run-level alerts to the decisions.
-  std::function<void(const RunSnapshot&, const RunEndContext&, RunDecisions&)> on_run_end;
+  std::function<void(const RunSnapshot&, const RunEndContext&, RunDecisions&)> on_run_end{};
   /// The tasks a decision after `task_id` finished depends on: that task, its
   /// downstream tasks and their upstream tasks. When set, finish_task loads
   /// only their instances while other tasks are still unfinished (the
   /// snapshot is then `partial`), so a finish costs the same in a run of ten
   /// tasks or ten thousand; the run's last finish loads every instance.
-  std::function<std::vector<std::string>(const std::string& task_id)> scope;
+  std::function<std::vector<std::string>(const std::string& task_id)> scope{};
   /// Optional, with `scope`: true when every other task of scope(task_id) is
   /// downstream of `task_id`. A store may then predict the snapshot of a
   /// successful finish (those tasks still `none`, the run still running with
@@ -174,7 +174,7 @@ struct Decider {
   /// the decisions with the finish; it checks the prediction under the run's
   /// lock and falls back to reading the snapshot when it does not hold. This
   /// is only about cost: the decisions are the same either way.
-  std::function<bool(const std::string& task_id)> predictable;
+  std::function<bool(const std::string& task_id)> predictable{};
 };
 
 /// A run to create, with the task instances it starts with.

@@ -29,6 +29,7 @@
 
 #include "core/error.h"
 #include "core/migrations.h"
+#include "core/pg_session.h"
 #include "core/store.h"
 
 namespace sluice {
@@ -614,7 +615,12 @@ struct Lease {
 /// The Postgres implementation of Store.
 class PostgresStore final : public Store {
  public:
-  explicit PostgresStore(std::string conninfo) : conninfo_(std::move(conninfo)) {
+  // Pooled sessions get keepalives like the leader's and the listener's: a
+  // worker cut off by the network mid-call gives up within about 10 s instead
+  // of waiting on TCP, and the server ends its session (and the locks it
+  // holds) as fast.
+  explicit PostgresStore(std::string conninfo)
+      : conninfo_(std::move(conninfo)), session_info_(with_keepalives(conninfo_, kConnectTimeout)) {
     // Connect once now, so that a bad address or password shows at open.
     release(connect());
   }
@@ -1800,7 +1806,7 @@ class PostgresStore final : public Store {
   std::unique_ptr<pqxx::connection> connect() {
     std::unique_ptr<pqxx::connection> conn;
     try {
-      conn = std::make_unique<pqxx::connection>(conninfo_);
+      conn = std::make_unique<pqxx::connection>(session_info_);
     } catch (const std::exception& e) {
       throw StoreError("cannot connect to Postgres at " + mask_url(conninfo_) + ": " +
                            trim_message(e.what()),
@@ -1977,7 +1983,9 @@ class PostgresStore final : public Store {
     release(std::move(conn));
   }
 
-  const std::string conninfo_;
+  static constexpr Millis kConnectTimeout{10000};
+  const std::string conninfo_;     // as given (shown masked in messages)
+  const std::string session_info_;  // what connections are opened with
   std::mutex mu_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;  // GUARDED_BY(mu_)
 };

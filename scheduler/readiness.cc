@@ -192,6 +192,11 @@ std::vector<std::string> DagIndex::scope_after(const std::string& task_id) const
   return out;
 }
 
+const Task* DagIndex::find_task(const Dag& dag, const std::string& task_id) const {
+  auto found = index_of.find(task_id);
+  return found == index_of.end() ? nullptr : &dag.tasks[found->second];
+}
+
 bool DagIndex::scope_is_downstream(const std::string& task_id) const {
   auto found = index_of.find(task_id);
   if (found == index_of.end()) return false;

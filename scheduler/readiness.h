@@ -50,6 +50,10 @@ struct DagIndex {
   std::vector<int> downstream_begin;  // downstream of t: downstream[downstream_begin[t]..[t + 1])
   std::vector<int> downstream;
 
+  /// `dag`'s task `task_id` (Dag::find_task by hash, not by scan); `dag`
+  /// must be the one the index was built from.
+  const Task* find_task(const Dag& dag, const std::string& task_id) const;
+
   /// Task ids a decision after `task_id` finished depends on (Decider::scope).
   std::vector<std::string> scope_after(const std::string& task_id) const;
   /// Whether every task of scope_after(task_id) but `task_id` itself is

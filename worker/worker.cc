@@ -396,7 +396,7 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
   bool no_retry = false;
   try {
     dag = dags_.get(run.version_id);
-    task = dag->find_task(ti.task_id);
+    task = dags_.index(run.version_id)->find_task(*dag, ti.task_id);
     if (!task) throw UserError("task '" + ti.task_id + "' is not in this run's DAG version");
     std::unique_ptr<TaskExecutor> executor = make_executor(task->type);
     if (!executor) {

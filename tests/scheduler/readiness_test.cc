@@ -413,6 +413,10 @@ TEST(DagIndex, ScopeAfterATaskAndWhetherItIsAllDownstream) {
   EXPECT_FALSE(index.scope_is_downstream("b"));
   EXPECT_FALSE(index.scope_is_downstream("x"));  // z waits on b as well
   EXPECT_FALSE(index.scope_is_downstream("nope"));
+  ASSERT_NE(index.find_task(dag, "z"), nullptr);
+  EXPECT_EQ(index.find_task(dag, "z")->id, "z");
+  EXPECT_EQ(index.find_task(dag, "z")->depends_on, (std::vector<std::string>{"x", "b"}));
+  EXPECT_EQ(index.find_task(dag, "nope"), nullptr);
 
   // A downstream task may wait on another downstream task of the same one.
   Dag nested = dag_of({task("a"), task("b", {"a"}), task("c", {"a", "b"})});

@@ -18,8 +18,10 @@
 #include "core/postgres_store.h"
 
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <mutex>
 #include <random>
 #include <set>
@@ -592,6 +594,17 @@ enum class Commit {
 
 // sluice_finish_predicted found the prediction wrong and changed nothing.
 struct PredictionFailed {};
+
+// Whether a pooled session is still open, without a round trip: an idle
+// session has nothing to read, while one the server closed (a restart, an
+// idle timeout) reads as the end of the stream or its farewell message.
+bool idle_and_open(const pqxx::connection& conn) {
+  const int fd = conn.sock();
+  if (fd < 0) return false;
+  char byte;
+  return ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+         (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 // The first statement of a transaction that locks a run's row, sent with
 // BEGIN as one simple query. The run row lock orders every decision about one
@@ -1908,6 +1921,13 @@ class PostgresStore final : public Store {
     const bool itself = mode == Commit::kItself;
     for (int attempt = 0;; ++attempt) {
       Lease lease = acquire();
+      // A statement that commits itself is never sent twice (it may have
+      // been applied), so a stale pooled session is replaced before it is
+      // used rather than after it failed.
+      if (itself && lease.reused && !idle_and_open(*lease.conn)) {
+        drop_idle();
+        lease = Lease{connect(), false};
+      }
       bool sent = false;         // the first statement reached the server
       bool began = false;        // the server may have an open transaction
       bool committing = itself;  // COMMIT was sent (or the statement commits itself)

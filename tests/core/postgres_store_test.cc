@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -442,6 +443,86 @@ std::pair<RunRecord, std::vector<ClaimedTask>> two_tasks_first_claimed(Store& st
   return {*run, claimed};
 }
 
+// The tasks of manual_run as a chain t0 -> t1 -> ..., with the scope and
+// prediction hooks a worker's decider has (Decider::predictable): a success
+// is then finished in one statement when its prediction holds.
+Decider predictable_chain() {
+  Decider d;
+  auto number = [](const std::string& task_id) { return std::stoi(task_id.substr(1)); };
+  d.decide = [number](const RunSnapshot& snap) {
+    std::map<int, TaskState> states;
+    for (const auto& t : snap.tasks) states[number(t.task_id)] = t.state;
+    RunDecisions out;
+    bool all_done = true;
+    for (const auto& t : snap.tasks) {
+      const int n = number(t.task_id);
+      if (t.state == TaskState::kNone && (n == 0 || states[n - 1] == TaskState::kSuccess)) {
+        out.tasks.push_back({t.id, TaskState::kNone, TaskState::kQueued, std::nullopt, ""});
+      }
+      if (!is_finished(t.state)) all_done = false;
+    }
+    if (snap.run.state == RunState::kQueued) out.run_state = RunState::kRunning;
+    if (all_done && !snap.partial) out.run_state = RunState::kSuccess;
+    return out;
+  };
+  d.scope = [number](const std::string& task_id) {
+    return std::vector<std::string>{task_id, "t" + std::to_string(number(task_id) + 1)};
+  };
+  d.predictable = [](const std::string&) { return true; };
+  return d;
+}
+
+TaskResult success_of(const ClaimedTask& claimed, Timestamp ended, bool claim_next) {
+  TaskResult result;
+  result.ti_id = claimed.task.id;
+  result.task_id = claimed.task.task_id;
+  result.try_number = claimed.task.try_number;
+  result.worker_id = claimed.task.worker_id;
+  result.state = TaskState::kSuccess;
+  result.exit_code = 0;
+  result.ended_at = ended;
+  if (claim_next) result.claim_next = ClaimRequest{claimed.task.worker_id, {"default"}, ended, 1};
+  return result;
+}
+
+TEST(PostgresStoreTest, LostConnectionInAPredictedFinishKeepsTheTryRunning) {
+  auto store = make_test_postgres_store();
+  install_fault_triggers(last_test_postgres_url());
+  auto run = store->create_run(manual_run("m1", 3), predictable_chain(), kNow);
+  ASSERT_TRUE(run);
+  ClaimRequest req;
+  req.worker_id = "w1";
+  req.now = kNow;
+  auto claimed = store->claim_tasks(req);
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_EQ(claimed[0].task.task_id, "t0");
+
+  // when: the connection is lost inside the one statement of a predicted
+  // finish, which commits itself
+  TaskResult result = success_of(claimed[0], kNow + Millis(5000), /*claim_next=*/true);
+  result.final_log = "inject_disconnect";
+  try {
+    store->finish_task(result, predictable_chain());
+    FAIL() << "the connection should have been lost";
+  } catch (const StoreError& e) {
+    EXPECT_TRUE(e.retryable()) << e.what();
+    EXPECT_NE(std::string(e.what()).find("may or may not have been saved"), std::string::npos)
+        << e.what();
+  }
+  // then: nothing of it was saved
+  EXPECT_EQ(store->get_task_instance(result.ti_id)->state, TaskState::kRunning);
+  for (const auto& ti : store->list_task_instances(run->id)) {
+    if (ti.task_id != "t0") EXPECT_EQ(ti.state, TaskState::kNone) << ti.task_id;
+  }
+  // and the worker's retry finishes t0 and claims t1
+  result.final_log = "done\n";
+  FinishOutcome outcome = store->finish_task(result, predictable_chain());
+  ASSERT_EQ(outcome.claimed.size(), 1u);
+  EXPECT_EQ(outcome.claimed[0].task.task_id, "t1");
+  EXPECT_EQ(outcome.queued, 1);
+  EXPECT_EQ(store->read_log(result.ti_id, result.try_number, 0).data, "done\n");
+}
+
 TEST(PostgresStoreTest, FailedCommitOfAFinishWithClaimKeepsBothTasksAsTheyWere) {
   // given: t0 running, t1 queued
   auto store = make_test_postgres_store();
@@ -638,6 +719,21 @@ TEST(PostgresStoreTest, ReconnectsAfterTheServerRestarts) {
   ASSERT_TRUE(server.restart());
   store->heartbeat_worker("w1", kNow + Millis(3000));
   EXPECT_EQ(store->list_workers()[0].last_heartbeat, kNow + Millis(3000));
+
+  // nor one of a predicted finish, a statement that commits itself and so
+  // is never sent twice: the stale session is found before it is used
+  auto run = store->create_run(manual_run("m1", 2), predictable_chain(), kNow);
+  ASSERT_TRUE(run);
+  ClaimRequest req;
+  req.worker_id = "w1";
+  req.now = kNow;
+  auto claimed = store->claim_tasks(req);
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_TRUE(server.restart());
+  FinishOutcome outcome = store->finish_task(
+      success_of(claimed[0], kNow + Millis(4000), /*claim_next=*/true), predictable_chain());
+  ASSERT_EQ(outcome.claimed.size(), 1u);
+  EXPECT_EQ(outcome.claimed[0].task.task_id, "t1");
 }
 
 }  // namespace

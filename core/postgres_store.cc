@@ -595,15 +595,17 @@ enum class Commit {
 // sluice_finish_predicted found the prediction wrong and changed nothing.
 struct PredictionFailed {};
 
-// Whether a pooled session is still open, without a round trip: an idle
-// session has nothing to read, while one the server closed (a restart, an
-// idle timeout) reads as the end of the stream or its farewell message.
+// Whether a pooled session is still open, without a round trip: one the
+// server closed (a restart, an idle timeout) reads as the end of the stream,
+// or starts with its farewell, an ErrorResponse ('E') or, over TLS, an alert
+// record (0x15). Anything else pending is left to libpq.
 bool idle_and_open(const pqxx::connection& conn) {
   const int fd = conn.sock();
   if (fd < 0) return false;
-  char byte;
-  return ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
-         (errno == EAGAIN || errno == EWOULDBLOCK);
+  unsigned char byte = 0;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+  return n > 0 && byte != 'E' && byte != 0x15;
 }
 
 // The first statement of a transaction that locks a run's row, sent with

@@ -512,7 +512,9 @@ TEST(PostgresStoreTest, LostConnectionInAPredictedFinishKeepsTheTryRunning) {
   // then: nothing of it was saved
   EXPECT_EQ(store->get_task_instance(result.ti_id)->state, TaskState::kRunning);
   for (const auto& ti : store->list_task_instances(run->id)) {
-    if (ti.task_id != "t0") EXPECT_EQ(ti.state, TaskState::kNone) << ti.task_id;
+    if (ti.task_id != "t0") {
+      EXPECT_EQ(ti.state, TaskState::kNone) << ti.task_id;
+    }
   }
   // and the worker's retry finishes t0 and claims t1
   result.final_log = "done\n";

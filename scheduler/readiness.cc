@@ -150,6 +150,24 @@ DagIndex DagIndex::build(const Dag& dag) {
   }
   index.downstream_begin = downstream_count;
   index.downstream = downstream;
+  // scope_is_downstream, for every task at once: `mark[i] == t + 1` when i is
+  // t or downstream of t.
+  index.scope_downstream_only.assign(n, true);
+  std::vector<int> mark(n, 0);
+  for (int t = 0; t < n; ++t) {
+    mark[t] = t + 1;
+    for (int k = downstream_count[t]; k < downstream_count[t + 1]; ++k) mark[downstream[k]] = t + 1;
+    for (int k = downstream_count[t]; k < downstream_count[t + 1] && index.scope_downstream_only[t];
+         ++k) {
+      const int d = downstream[k];
+      for (int u = index.upstream_begin[d]; u < index.upstream_begin[d + 1]; ++u) {
+        if (mark[index.upstream[u]] != t + 1) {
+          index.scope_downstream_only[t] = false;
+          break;
+        }
+      }
+    }
+  }
   // Ready tasks are taken in file order.
   index.order.reserve(n);
   for (int i = 0; i < n; ++i) {
@@ -199,18 +217,7 @@ const Task* DagIndex::find_task(const Dag& dag, const std::string& task_id) cons
 
 bool DagIndex::scope_is_downstream(const std::string& task_id) const {
   auto found = index_of.find(task_id);
-  if (found == index_of.end()) return false;
-  const int t = found->second;
-  std::vector<char> below(ids.size(), 0);
-  below[t] = 1;
-  for (int k = downstream_begin[t]; k < downstream_begin[t + 1]; ++k) below[downstream[k]] = 1;
-  for (int k = downstream_begin[t]; k < downstream_begin[t + 1]; ++k) {
-    const int d = downstream[k];
-    for (int u = upstream_begin[d]; u < upstream_begin[d + 1]; ++u) {
-      if (!below[upstream[u]]) return false;
-    }
-  }
-  return true;
+  return found != index_of.end() && scope_downstream_only[found->second];
 }
 
 RunDecisions decide_run(const Dag& dag, const RunSnapshot& snapshot, Timestamp now,

@@ -49,6 +49,7 @@ struct DagIndex {
   std::vector<int> order;  // every task, upstream before downstream
   std::vector<int> downstream_begin;  // downstream of t: downstream[downstream_begin[t]..[t + 1])
   std::vector<int> downstream;
+  std::vector<bool> scope_downstream_only;  // scope_is_downstream of each task
 
   /// `dag`'s task `task_id` (Dag::find_task by hash, not by scan); `dag`
   /// must be the one the index was built from.

@@ -416,19 +416,26 @@ TEST(PostgresStoreTest, LostConnectionInFinishTaskKeepsTheTryRunning) {
   EXPECT_EQ(store->get_task_instance(result.ti_id)->state, TaskState::kSuccess);
 }
 
+// The success of a claimed task at `ended`, which also claims the worker's
+// next task when `claim_next`.
+TaskResult success_of(const ClaimedTask& claimed, Timestamp ended, bool claim_next) {
+  TaskResult result;
+  result.ti_id = claimed.task.id;
+  result.task_id = claimed.task.task_id;
+  result.try_number = claimed.task.try_number;
+  result.worker_id = claimed.task.worker_id;
+  result.state = TaskState::kSuccess;
+  result.exit_code = 0;
+  result.ended_at = ended;
+  if (claim_next) result.claim_next = ClaimRequest{claimed.task.worker_id, {"default"}, ended, 1};
+  return result;
+}
+
 // Finishing t0 of a two-task run, claiming the next task in the same
 // transaction, where `decider` decides.
 FinishOutcome finish_first_and_claim(Store& store, const ClaimedTask& first,
                                      const Decider& decider) {
-  TaskResult result;
-  result.ti_id = first.task.id;
-  result.try_number = first.task.try_number;
-  result.worker_id = "w1";
-  result.state = TaskState::kSuccess;
-  result.exit_code = 0;
-  result.ended_at = kNow + Millis(5000);
-  result.claim_next = ClaimRequest{"w1", {"default"}, kNow + Millis(5000), 1};
-  return store.finish_task(result, decider);
+  return store.finish_task(success_of(first, kNow + Millis(5000), /*claim_next=*/true), decider);
 }
 
 // A run of two queued tasks of which w1 claimed the first.
@@ -470,19 +477,6 @@ Decider predictable_chain() {
   };
   d.predictable = [](const std::string&) { return true; };
   return d;
-}
-
-TaskResult success_of(const ClaimedTask& claimed, Timestamp ended, bool claim_next) {
-  TaskResult result;
-  result.ti_id = claimed.task.id;
-  result.task_id = claimed.task.task_id;
-  result.try_number = claimed.task.try_number;
-  result.worker_id = claimed.task.worker_id;
-  result.state = TaskState::kSuccess;
-  result.exit_code = 0;
-  result.ended_at = ended;
-  if (claim_next) result.claim_next = ClaimRequest{claimed.task.worker_id, {"default"}, ended, 1};
-  return result;
 }
 
 TEST(PostgresStoreTest, LostConnectionInAPredictedFinishKeepsTheTryRunning) {

@@ -1063,7 +1063,9 @@ class PostgresStore final : public Store {
       predicted.tasks.push_back(std::move(view));
     }
     RunDecisions decisions = decider.decide(predicted);
-    if (decisions.run_state || !decisions.alerts.empty()) return std::nullopt;
+    if (decisions.run_state || !decisions.alerts.empty() || decisions.incomplete) {
+      return std::nullopt;
+    }
     std::vector<std::string> to(others.size()), errors(others.size());
     for (const TaskTransition& t : decisions.tasks) {
       if (t.ti_id >= 0 || t.from != TaskState::kNone || t.next_try_at) return std::nullopt;
@@ -1741,6 +1743,14 @@ class PostgresStore final : public Store {
     if (!decider.decide) return plan;
     RunDecisions& d = plan.decisions;
     d = decider.decide(snap);
+    if (d.incomplete && snap.partial) {
+      snap.partial = false;
+      snap.tasks.clear();
+      for (const auto& row : w.exec_prepared("snapshot_tasks", snap.run.id)) {
+        snap.tasks.push_back(read_view(row));
+      }
+      d = decider.decide(snap);
+    }
     if (decider.on_run_end && d.run_state && is_finished(*d.run_state)) {
       decider.on_run_end(snap, run_end_context(w, snap), d);
     }

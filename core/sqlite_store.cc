@@ -1648,7 +1648,9 @@ class SqliteStore final : public Store {
         }
       }
     }
-    if (!snap.partial) {
+    auto load_whole_run = [&] {
+      snap.partial = false;
+      snap.tasks.clear();
       Stmt s = stmt(
           "SELECT id, task_id, map_index, state, try_number, max_tries, next_try_at "
           "FROM task_instances WHERE run_pk = ? ORDER BY task_id, map_index");
@@ -1664,10 +1666,15 @@ class SqliteStore final : public Store {
         v.next_try_at = s.opt_ts(6);
         snap.tasks.push_back(std::move(v));
       }
-    }
+    };
+    if (!snap.partial) load_whole_run();
     if (decider.needs_previous_interval) load_previous_interval(&snap);
 
     RunDecisions decisions = decider.decide(snap);
+    if (decisions.incomplete && snap.partial) {
+      load_whole_run();
+      decisions = decider.decide(snap);
+    }
     if (decider.on_run_end && decisions.run_state && is_finished(*decisions.run_state)) {
       decider.on_run_end(snap, run_end_context(snap), decisions);
     }

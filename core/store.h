@@ -139,6 +139,11 @@ struct RunDecisions {
   std::vector<TaskTransition> tasks;
   std::optional<RunState> run_state;
   std::vector<AlertEvent> alerts;
+  /// Decided on a partial snapshot, and the decisions reach tasks that were
+  /// not loaded (a task became skipped or upstream_failed and its downstream
+  /// tasks are missing): the store must decide again on the whole run and
+  /// apply that decision instead.
+  bool incomplete = false;
 };
 
 /// What the store reads for a decision that ends a run, for its alerts: the
@@ -162,7 +167,8 @@ struct Decider {
   /// what the store read for it; adds run-level alerts to the decisions.
   std::function<void(const RunSnapshot&, const RunEndContext&, RunDecisions&)> on_run_end{};
   /// The tasks a decision after `task_id` finished depends on: that task, its
-  /// downstream tasks and their upstream tasks. When set, finish_task loads
+  /// downstream tasks and their upstream tasks (and, for a capped mapped
+  /// task, its own upstream tasks). When set, finish_task loads
   /// only their instances while other tasks are still unfinished (the
   /// snapshot is then `partial`), so a finish costs the same in a run of ten
   /// tasks or ten thousand; the run's last finish loads every instance.

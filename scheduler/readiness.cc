@@ -151,10 +151,14 @@ DagIndex DagIndex::build(const Dag& dag) {
   index.downstream_begin = downstream_count;
   index.downstream = downstream;
   // scope_is_downstream, for every task at once: `mark[i] == t + 1` when i is
-  // t or downstream of t.
+  // t or downstream of t. A capped mapped task's scope holds its own upstream
+  // tasks too (scope_after), so it is never downstream-only.
   index.scope_downstream_only.assign(n, true);
   std::vector<int> mark(n, 0);
   for (int t = 0; t < n; ++t) {
+    if (index.map_concurrency[t] > 0 && index.upstream_begin[t] != index.upstream_begin[t + 1]) {
+      index.scope_downstream_only[t] = false;
+    }
     mark[t] = t + 1;
     for (int k = downstream_count[t]; k < downstream_count[t + 1]; ++k) mark[downstream[k]] = t + 1;
     for (int k = downstream_count[t]; k < downstream_count[t + 1] && index.scope_downstream_only[t];
@@ -202,6 +206,11 @@ std::vector<std::string> DagIndex::scope_after(const std::string& task_id) const
     }
   };
   add(t);
+  // A capped mapped task queues its next waiting instance when one ends: it
+  // is decided again, so its own upstream tasks are read too.
+  if (map_concurrency[t] > 0) {
+    for (int u = upstream_begin[t]; u < upstream_begin[t + 1]; ++u) add(upstream[u]);
+  }
   for (int k = downstream_begin[t]; k < downstream_begin[t + 1]; ++k) {
     const int d = downstream[k];
     add(d);
@@ -278,16 +287,44 @@ RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnap
     }
   }
 
+  // A partial snapshot holds some tasks of the run only (Decider::scope),
+  // and a task is decided only when it and every one of its upstream tasks
+  // were loaded: a verdict read from missing upstream instances would count
+  // them as absent, and absent upstream tasks satisfy every trigger rule.
+  // Every task of a run has at least one instance (a mapped task's
+  // placeholder), so a loaded task is one with instances here.
+  //
+  // Why a partial decision equals the full one. Every change to a run is
+  // decided in the transaction that makes it, so before a finish no waiting
+  // task has a verdict other than "wait". The finish of task f changes only
+  // f's own state, so only f's downstream tasks (and f itself, for a retry or
+  // a capped mapped task) can get a new verdict; the scope loads them with
+  // all their upstream tasks, and a verdict depends on nothing else. Tasks
+  // of the scope that are not fully loaded had "wait" before and keep it.
+  // The one exception is a cascade: a task decided here that becomes
+  // skipped or upstream_failed changes the verdicts of its own downstream
+  // tasks, which may not be loaded. Then the decision is marked incomplete
+  // and the store decides again on the whole run (RunDecisions::incomplete).
+  std::vector<char> loaded(task_count, 1);
+  if (snapshot.partial) {
+    for (int t = 0; t < task_count; ++t) loaded[t] = begin[t] != begin[t + 1];
+  }
+
   // One pass in topological order settles whole chains: when `a` failed, `b`
   // becomes upstream_failed before `c` is looked at, so `c` follows at once.
   std::vector<UpstreamCounts> counts(task_count);
   for (int t : index.order) {
-    // A partial snapshot holds the decider's scope only: a task outside it
-    // is neither decided nor read (the scope holds every upstream of the
-    // tasks it decides).
-    if (snapshot.partial && begin[t] == begin[t + 1]) continue;
+    if (!loaded[t]) continue;
     const int* ups_begin = index.upstream.data() + index.upstream_begin[t];
     const int* ups_end = index.upstream.data() + index.upstream_begin[t + 1];
+    bool upstream_loaded = true;
+    for (const int* u = ups_begin; u != ups_end; ++u) {
+      if (!loaded[*u]) upstream_loaded = false;
+    }
+    if (!upstream_loaded) {
+      counts[t] = count_states(states, members, begin[t], begin[t + 1]);
+      continue;
+    }
     const TriggerRule rule = index.rules[t];
     bool any_waiting = false;
     for (size_t m = begin[t]; m < begin[t + 1]; ++m) {
@@ -348,6 +385,11 @@ RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnap
           if (room > 0) --room;
           states[members[m]] = to;
           errors[members[m]] = error;
+        }
+        if (snapshot.partial && to != TaskState::kQueued) {
+          for (int k = index.downstream_begin[t]; k < index.downstream_begin[t + 1]; ++k) {
+            if (!loaded[index.downstream[k]]) decisions.incomplete = true;
+          }
         }
       }
     }

@@ -3,6 +3,8 @@
 // real decider, on a chain and on a fan-out.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/dag_loader.h"
 #include "core/store.h"
 #include "scheduler/readiness.h"
@@ -149,6 +151,86 @@ tasks:
     result.state = c.task.task_id == "a" ? TaskState::kFailed : TaskState::kSuccess;
     result.ended_at = now_;
     last_ = store_->finish_task(result, make_decider(dag_, index_, now_));
+  }
+  ASSERT_TRUE(last_.run_state);
+  EXPECT_EQ(*last_.run_state, RunState::kFailed);
+}
+
+TEST_P(ScopedFinishTest, ASiblingInTheScopeWaitsForItsOwnUpstream) {
+  // `fast` ends first: its scope holds `join` and join's other upstream
+  // `sib`, whose own upstream `slow` is still running and was not loaded.
+  // `sib` must stay waiting (the decider once counted the missing `slow` as
+  // absent and queued `sib`).
+  RunRecord run = start_run(R"(dag: repro
+schedule: null
+tasks:
+  - {id: slow, type: shell, command: "sleep 2"}
+  - {id: sib, type: shell, command: "true", depends_on: [slow]}
+  - {id: fast, type: shell, command: "true"}
+  - {id: join, type: shell, command: "true", depends_on: [fast, sib]}
+)");
+  ClaimRequest request;
+  request.worker_id = "w";
+  request.now = now_;
+  request.max_tasks = 2;
+  auto claimed = store_->claim_tasks(request);
+  ASSERT_EQ(claimed.size(), 2u);
+  for (const ClaimedTask& c : claimed) {
+    if (c.task.task_id != "fast") continue;
+    TaskResult result;
+    result.ti_id = c.task.id;
+    result.task_id = "fast";
+    result.try_number = c.task.try_number;
+    result.worker_id = "w";
+    result.state = TaskState::kSuccess;
+    result.ended_at = now_;
+    store_->finish_task(result, make_decider(dag_, index_, now_));
+  }
+  for (const auto& ti : store_->list_task_instances(run.id)) {
+    if (ti.task_id == "sib" || ti.task_id == "join") {
+      EXPECT_EQ(ti.state, TaskState::kNone) << ti.task_id;
+    }
+  }
+  EXPECT_TRUE(store_->claim_tasks(request).empty());
+}
+
+TEST_P(ScopedFinishTest, AFailureCascadesPastTheScopeAndEndsTheRunAtOnce) {
+  // `a` fails while `side` runs: b, c and d become upstream_failed in the
+  // same finish (c and d are outside a's scope), and when `side` ends the
+  // run ends with it, not on a later scheduler pass.
+  RunRecord run = start_run(R"(dag: cascade
+schedule: null
+tasks:
+  - {id: a, type: shell, command: "false"}
+  - {id: b, type: shell, command: "true", depends_on: [a]}
+  - {id: c, type: shell, command: "true", depends_on: [b]}
+  - {id: d, type: shell, command: "true", depends_on: [c]}
+  - {id: side, type: shell, command: "true"}
+)");
+  ClaimRequest request;
+  request.worker_id = "w";
+  request.now = now_;
+  request.max_tasks = 2;
+  auto claimed = store_->claim_tasks(request);
+  ASSERT_EQ(claimed.size(), 2u);
+  std::sort(claimed.begin(), claimed.end(),
+            [](const ClaimedTask& x, const ClaimedTask& y) { return x.task.task_id < y.task.task_id; });
+  for (const ClaimedTask& c : claimed) {
+    TaskResult result;
+    result.ti_id = c.task.id;
+    result.task_id = c.task.task_id;
+    result.try_number = c.task.try_number;
+    result.worker_id = "w";
+    result.state = c.task.task_id == "a" ? TaskState::kFailed : TaskState::kSuccess;
+    result.ended_at = now_;
+    last_ = store_->finish_task(result, make_decider(dag_, index_, now_));
+    if (c.task.task_id == "a") {
+      for (const auto& ti : store_->list_task_instances(run.id)) {
+        if (ti.task_id == "b" || ti.task_id == "c" || ti.task_id == "d") {
+          EXPECT_EQ(ti.state, TaskState::kUpstreamFailed) << ti.task_id;
+        }
+      }
+    }
   }
   ASSERT_TRUE(last_.run_state);
   EXPECT_EQ(*last_.run_state, RunState::kFailed);

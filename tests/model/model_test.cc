@@ -1,0 +1,164 @@
+// The model-based harness: random scenarios run through the real scheduler,
+// workers and store, checked against the reference model and the
+// invariants (tests/model/model.h). SLUICE_MODEL_SCENARIOS sets how many
+// scenarios each store runs (default 2000, split over the shards below);
+// SLUICE_MODEL_SEED runs one seed alone. A failure prints its seed and the
+// smallest scenario that still fails.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+
+#include "core/log.h"
+#include "tests/core/store_test_util.h"
+#include "tests/model/driver.h"
+#include "tests/model/model.h"
+#include "tests/model/scenario.h"
+
+namespace sluice::model {
+namespace {
+
+constexpr int kShards = 4;
+
+int scenario_count() {
+  const char* text = std::getenv("SLUICE_MODEL_SCENARIOS");
+  return text && *text ? std::atoi(text) : 2000;
+}
+
+std::vector<std::string> run_scenario(const Scenario& scenario, Store& store) {
+  return check(scenario, drive(scenario, store));
+}
+
+/// Shrinks a failing scenario: takes the first smaller variant that still
+/// fails, until none does (or the budget is spent).
+Scenario shrink(Scenario failing, Store& store, std::vector<std::string>& problems) {
+  int budget = 400;
+  uint64_t next_seed = failing.seed * 1000 + 1;  // each try gets a DAG of its own
+  bool smaller = true;
+  while (smaller && budget > 0) {
+    smaller = false;
+    for (Scenario candidate : shrink_candidates(failing)) {
+      if (--budget < 0) break;
+      candidate.seed = next_seed++;
+      std::vector<std::string> found = run_scenario(candidate, store);
+      if (!found.empty()) {
+        failing = std::move(candidate);
+        problems = std::move(found);
+        smaller = true;
+        break;
+      }
+    }
+  }
+  return failing;
+}
+
+class ModelTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
+  const auto& [backend, shard] = GetParam();
+  set_log_level(LogLevel::kError);
+  std::unique_ptr<Store> store = testing::make_test_store(backend);
+  std::vector<uint64_t> seeds;
+  if (const char* one = std::getenv("SLUICE_MODEL_SEED"); one && *one) {
+    if (shard == 0) seeds.push_back(std::strtoull(one, nullptr, 10));
+  } else {
+    for (int i = shard; i < scenario_count(); i += kShards) seeds.push_back(static_cast<uint64_t>(i) + 1);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  size_t tries = 0, tasks = 0;
+  for (uint64_t seed : seeds) {
+    Scenario scenario = generate(seed);
+    Observed observed = drive(scenario, *store);
+    tries += observed.tries.size();
+    tasks += scenario.tasks.size();
+    std::vector<std::string> problems = check(scenario, observed);
+    if (problems.empty()) continue;
+    std::ostringstream first;
+    for (const std::string& p : problems) first << "  " << p << "\n";
+    Scenario small = shrink(scenario, *store, problems);
+    std::ostringstream shrunk;
+    for (const std::string& p : problems) shrunk << "  " << p << "\n";
+    ADD_FAILURE() << "scenario seed " << seed << " (" << backend
+                  << ") broke the invariants (rerun alone: SLUICE_MODEL_SEED=" << seed
+                  << "):\n" << first.str() << "smallest failing variant:\n" << describe(small)
+                  << "which breaks:\n" << shrunk.str();
+    break;  // one shrunk failure is enough to act on
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << "[model] " << backend << " shard " << shard << ": " << seeds.size()
+            << " scenarios, " << tasks << " tasks, " << tries << " tries in " << seconds
+            << " s\n";
+  EXPECT_GT(tries, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Stores, ModelTest,
+    ::testing::Combine(::testing::Values("sqlite", "postgres"), ::testing::Range(0, kShards)),
+    [](const auto& info) {
+      return std::get<0>(info.param) + "_" + std::to_string(std::get<1>(info.param));
+    });
+
+/// The reference model on its own: the repro and a few hand-worked cases.
+TEST(ReferenceModel, AllSuccessWithAFailedAndASkippedUpstreamMayEndEitherWay) {
+  Scenario s;
+  s.tasks.resize(4);
+  s.tasks[1].upstream = {0};
+  s.tasks[2].map_items = 0;  // an empty expansion: skipped
+  s.tasks[3].upstream = {1, 2};
+  s.fails = {{{9}, {0}, {}, {0}}};
+  s.fails[0][2] = {0};
+  auto runs = expect(s);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].outcomes[0], (std::vector<Outcome>{{{-1, TaskState::kFailed}}}));
+  EXPECT_EQ(runs[0].outcomes[1], (std::vector<Outcome>{{{-1, TaskState::kUpstreamFailed}}}));
+  EXPECT_EQ(runs[0].outcomes[2], (std::vector<Outcome>{{{-1, TaskState::kSkipped}}}));
+  EXPECT_EQ(runs[0].outcomes[3].size(), 2u);  // upstream_failed or skipped, by order
+  EXPECT_FALSE(runs[0].may_hang);
+}
+
+TEST(ReferenceModel, DependsOnPastHangsAfterAFailureAndHoldsTheRunSlot) {
+  Scenario s;
+  s.tasks.resize(1);
+  s.tasks[0].depends_on_past = true;
+  s.runs = 3;
+  s.max_active_runs = 1;
+  s.fails = {{{9}}, {{0}}, {{0}}};
+  auto runs = expect(s);
+  EXPECT_EQ(runs[0].outcomes[0], (std::vector<Outcome>{{{-1, TaskState::kFailed}}}));
+  EXPECT_EQ(runs[1].outcomes[0], (std::vector<Outcome>{{{-1, TaskState::kNone}}}));
+  EXPECT_TRUE(runs[1].starts);
+  EXPECT_FALSE(runs[1].may_end);
+  EXPECT_FALSE(runs[2].starts);
+}
+
+TEST(ReferenceModel, CheckFindsATaskStartedBeforeItsUpstreamEnded) {
+  // The repro: `sib` started while `slow` still ran.
+  Scenario s;
+  s.tasks.resize(4);
+  s.tasks[1].upstream = {0};      // sib <- slow
+  s.tasks[3].upstream = {2, 1};   // join <- fast, sib
+  s.fails = {{{0}, {0}, {0}, {0}}};
+  Observed o;
+  o.runs.resize(1);
+  o.runs[0].state = RunState::kSuccess;
+  o.instances.resize(1);
+  for (int t = 0; t < 4; ++t) {
+    TaskInstanceRecord rec;
+    rec.task_id = task_id(t);
+    rec.state = TaskState::kSuccess;
+    o.instances[0].push_back(rec);
+  }
+  o.tries = {{0, 0, -1, 1, 1, 10}, {0, 2, -1, 1, 2, 3}, {0, 1, -1, 1, 4, 5}, {0, 3, -1, 1, 6, 7}};
+  std::vector<std::string> problems = check(s, o);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("t1 try 1 started at 4 before its all_success rule held"),
+            std::string::npos)
+      << problems[0];
+  o.tries = {{0, 0, -1, 1, 1, 2}, {0, 2, -1, 1, 3, 4}, {0, 1, -1, 1, 5, 6}, {0, 3, -1, 1, 7, 8}};
+  EXPECT_TRUE(check(s, o).empty());
+}
+
+}  // namespace
+}  // namespace sluice::model

@@ -53,9 +53,11 @@ void ensure_dag_stored(CliContext& ctx, Store& store, const std::string& dag_id)
 
 RunRecord find_run(Store& store, const std::string& dag_id, const std::string& run_id) {
   if (run_id == "latest") {
+    // The run created last (the one just triggered), whatever its interval.
     RunFilter filter;
     filter.dag_id = dag_id;
     filter.limit = 1;
+    filter.newest_created_first = true;
     auto runs = store.list_runs(filter);
     if (runs.empty()) throw NotFoundError("DAG '" + dag_id + "' has no runs yet");
     return runs.front();
@@ -314,6 +316,8 @@ int dags_test(CliContext& ctx, const std::string& dag_id, const std::string& dat
   WorkSignal signal;
   SchedulerOptions sopts;
   sopts.poll_interval = Millis(50);
+  // Exactly the one run asked for: no scheduled runs of a scheduled DAG.
+  sopts.create_scheduled_runs = false;
   Scheduler scheduler(*store, dags, clock, sopts, &signal);
   RealProcessLauncher launcher;
   WorkerOptions wopts;

@@ -368,7 +368,8 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        std::string("SELECT ") + kRunColumns +
            " FROM dag_runs r WHERE ($1 = '' OR r.dag_id = $1) AND ($2::text IS NULL OR "
            "r.state = $2) AND ($3::text IS NULL OR r.run_type = $3) "
-           "ORDER BY r.interval_start DESC, r.id DESC LIMIT $4 OFFSET $5"},
+           "ORDER BY CASE WHEN $6 THEN r.id END DESC, r.interval_start DESC, r.id DESC "
+           "LIMIT $4 OFFSET $5"},
       {"latest_interval_run",
        std::string("SELECT ") + kRunColumns +
            " FROM dag_runs r WHERE r.dag_id = $1 AND r.run_type IN ('scheduled', 'backfill') "
@@ -465,8 +466,8 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "queued_at = NULL, started_at = NULL, ended_at = NULL, next_try_at = NULL, worker_id = NULL, "
        "exit_code = NULL, error = '' WHERE run_pk = $1 AND id = ANY($2::bigint[])"},
       {"rerun_run",
-       "UPDATE dag_runs SET state = 'running', ended_at = NULL, started_at = COALESCE(started_at, "
-       "$2) WHERE id = $1"},
+       "UPDATE dag_runs SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'queued' END, "
+       "ended_at = NULL WHERE id = $1"},
       {"mark_task",
        "UPDATE task_instances SET state = $2, ended_at = CASE WHEN $2 IN ('success', 'failed', "
        "'skipped', 'upstream_failed', 'canceled') THEN $3 ELSE ended_at END, next_try_at = NULL "
@@ -871,7 +872,8 @@ class PostgresStore final : public Store {
       if (filter.type) type = to_string(*filter.type);
       std::vector<RunRecord> out;
       for (const auto& row :
-           w.exec_prepared("list_runs", filter.dag_id, state, type, filter.limit, filter.offset)) {
+           w.exec_prepared("list_runs", filter.dag_id, state, type, filter.limit, filter.offset,
+                           filter.newest_created_first)) {
         out.push_back(read_run(row));
       }
       return out;
@@ -1130,7 +1132,9 @@ class PostgresStore final : public Store {
       locked_run(locked, run_pk);
       int cleared = static_cast<int>(
           w.exec_prepared("clear_tasks", run_pk, int_array(ti_ids)).affected_rows());
-      w.exec_prepared("rerun_run", run_pk, to_epoch_ms(now));
+      w.exec_prepared("rerun_run", run_pk);
+      // A finished run queues again: the scheduler starts it within max_active_runs.
+      w.exec("SELECT pg_notify('sluice_runs', '')");
       RunSnapshot snap;
       snap.run = read_run(w.exec_prepared("get_run_by_pk", run_pk).at(0));
       for (const auto& row : w.exec_prepared("snapshot_tasks", run_pk)) {

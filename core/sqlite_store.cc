@@ -611,7 +611,8 @@ class SqliteStore final : public Store {
     if (!filter.dag_id.empty()) sql += " AND dag_id = ?";
     if (filter.state) sql += " AND state = ?";
     if (filter.type) sql += " AND run_type = ?";
-    sql += " ORDER BY interval_start DESC, id DESC LIMIT ? OFFSET ?";
+    sql += filter.newest_created_first ? " ORDER BY id DESC LIMIT ? OFFSET ?"
+                                       : " ORDER BY interval_start DESC, id DESC LIMIT ? OFFSET ?";
     Txn txn(this, false);
     std::vector<RunRecord> out;
     {
@@ -824,9 +825,10 @@ class SqliteStore final : public Store {
           .run();
       cleared += sqlite3_changes(db_);
     }
-    stmt("UPDATE dag_runs SET state = 'running', ended_at = NULL, "
-         "started_at = COALESCE(started_at, ?) WHERE id = ?")
-        .bind(now, run_pk)
+    // A finished run queues again: the scheduler starts it within max_active_runs.
+    stmt("UPDATE dag_runs SET state = CASE WHEN state = 'running' THEN 'running' "
+         "ELSE 'queued' END, ended_at = NULL WHERE id = ?")
+        .bind(run_pk)
         .run();
     apply_decider(run_pk, decider, now);
     txn.commit();

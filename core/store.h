@@ -253,6 +253,9 @@ struct RunFilter {
   std::optional<RunType> type;
   int limit = 50;
   int offset = 0;
+  /// Newest created first (what `latest` means) instead of the newest
+  /// data interval first.
+  bool newest_created_first = false;
 };
 
 /// One log chunk's bytes, and where the next read starts.
@@ -448,8 +451,10 @@ class Store {
   virtual std::vector<int64_t> runs_with_due_tasks(Timestamp now) = 0;
   /// The earliest next_try_at of any waiting task, for the scheduler's sleep.
   virtual std::optional<Timestamp> next_due_time() = 0;
-  /// Sets the given task instances back to none (tries granted again) and the
-  /// run to running, then applies `decider`. Returns how many were cleared.
+  /// Sets the given task instances back to none (tries granted again) and a
+  /// finished run back to queued (the scheduler starts it again within
+  /// max_active_runs, like any other run), then applies `decider`. Returns
+  /// how many were cleared.
   virtual int clear_task_instances(int64_t run_pk, const std::vector<int64_t>& ti_ids,
                                    const Decider& decider, Timestamp now) = 0;
   /// Expands a mapped task: its placeholder instance (map_index -1, running

@@ -112,7 +112,9 @@ Timestamp Scheduler::tick() {
     next_dag_refresh_ = now + options_.dag_refresh_interval;
   }
   size_t runs_before = runs_created_;
-  if (auto due = create_scheduled_runs(now)) next = std::min(next, *due);
+  if (options_.create_scheduled_runs) {
+    if (auto due = create_scheduled_runs(now)) next = std::min(next, *due);
+  }
   bool started = start_queued_runs(now);
   bool requeued = requeue_due_tasks(now);
   active_ = started || requeued || runs_created_ != runs_before;

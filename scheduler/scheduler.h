@@ -40,6 +40,7 @@ struct SchedulerOptions {
   Millis reconcile_interval{10000};  // safety-net pass over every unfinished run
   Millis heartbeat_timeout{30000};   // a worker silent this long has lost its tasks
   int max_runs_per_dag_per_tick = 256;  // bounds catch-up work per pass
+  bool create_scheduled_runs = true;  // false: only runs made elsewhere (`dags test`)
   LeaderElector* leader = nullptr;   // several schedulers (Postgres); null: always leads
 };
 

@@ -1,6 +1,8 @@
 // The command line as a user runs it: the real binary, real files.
 #include <fstream>
 
+#include <filesystem>
+#include <chrono>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -107,6 +109,42 @@ TEST(CliTest, DagsTestExitsTwoWhenTheRunFails) {
   EXPECT_EQ(test.exit_code, 2) << test.out << test.err;
   EXPECT_NE(test.out.find("oops"), std::string::npos) << test.out;
   EXPECT_NE(test.out.find("exit code 3"), std::string::npos) << test.out;
+}
+
+TEST(CliTest, DagsTestRunsOnlyTheRunAskedForOfAPausedScheduledDag) {
+  TempDir dir;
+  dir.write("dags/daily.yaml",
+            "dag: daily\nschedule: \"@daily\"\nstart_date: 2026-01-01\ncatchup: true\n"
+            "paused: true\ntasks:\n"
+            "  - {id: mark, type: shell, command: \"touch '" + dir.file("ran_") + "{{ ds }}'\"}\n");
+  auto test = run_sluice({"dags", "test", "daily", "--date", "2026-02-03", "--dags",
+                          dir.file("dags")},
+                         dir.path());
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  EXPECT_EQ(test.err.find("created run"), std::string::npos) << test.err;
+  std::vector<std::string> ran;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("ran_", 0) == 0) ran.push_back(name);
+  }
+  EXPECT_EQ(ran, std::vector<std::string>{"ran_2026-02-03"});
+}
+
+TEST(CliTest, DagsTestEndsAsSoonAsAFailedRunEnds) {
+  // The failure cascades down the chain in the failing task's own finish, so
+  // the run ends at once (it used to wait for a scheduler pass, ~10 s).
+  TempDir dir;
+  dir.write("dags/fails.yaml",
+            "dag: fails\nschedule: null\ntasks:\n"
+            "  - {id: boom, type: shell, command: \"exit 1\"}\n"
+            "  - {id: b, type: shell, command: \"true\", depends_on: [boom]}\n"
+            "  - {id: c, type: shell, command: \"true\", depends_on: [b]}\n"
+            "  - {id: d, type: shell, command: \"true\", depends_on: [c]}\n"
+            "  - {id: side, type: shell, command: \"sleep 0.3\"}\n");
+  auto begin = std::chrono::steady_clock::now();
+  auto test = run_sluice({"dags", "test", "fails", "--dags", dir.file("dags")}, dir.path());
+  EXPECT_EQ(test.exit_code, 2) << test.out << test.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(6)) << test.out;
 }
 
 TEST(CliTest, TasksTestRunsOneTaskAndStoresNothing) {

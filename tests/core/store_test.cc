@@ -1052,6 +1052,15 @@ TEST_P(StoreTest, ListRunsPagesNewestIntervalFirstAndFilters) {
   EXPECT_EQ(p3[1].interval.start, at(-1440));
   EXPECT_EQ(p3[1].type, RunType::kBackfill);
 
+  // `latest`: the run created last (the backfill of the oldest interval).
+  RunFilter created_last;
+  created_last.dag_id = "d";
+  created_last.limit = 1;
+  created_last.newest_created_first = true;
+  std::vector<RunRecord> newest = store_->list_runs(created_last);
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(newest[0].interval.start, at(-1440));
+
   RunFilter backfills;
   backfills.type = RunType::kBackfill;
   EXPECT_EQ(store_->list_runs(backfills).size(), 1u);

@@ -12,6 +12,7 @@
 #include "core/store.h"
 #include "scheduler/dag_cache.h"
 #include "scheduler/dag_sync.h"
+#include "scheduler/run_factory.h"
 #include "scheduler/trigger.h"
 #include "tests/core/store_test_util.h"
 #include "tests/test_util.h"
@@ -226,6 +227,37 @@ TEST_F(SchedulerTest, DuplicateDagIdInALaterFileIsAnErrorAndTheFirstKeepsWorking
   EXPECT_NE(report.error_messages[0].find("already defined"), std::string::npos);
   auto record = store_->get_dag("same");
   EXPECT_EQ(dags_.get(*record->version_id)->tasks[0].id, "a");
+}
+
+TEST_F(SchedulerTest, ClearedRunsQueueBehindMaxActiveRuns) {
+  // Two finished runs of a max_active_runs: 1 DAG are cleared together: they
+  // queue again and the scheduler runs them one at a time, like new runs.
+  write_dag("one", R"(dag: one
+schedule: "0 2 * * *"
+start_date: 2026-03-07
+catchup: true
+max_active_runs: 1
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  Scheduler scheduler = make_scheduler();
+  scheduler.tick();
+  auto created = runs("one");
+  ASSERT_GE(created.size(), 2u);
+  for (const RunRecord& run : created) store_->cancel_run(run.id, clock_.now());
+  auto dag = dags_.get(created[0].version_id);
+  for (const RunRecord& run : created) {
+    std::vector<int64_t> ids;
+    for (const auto& ti : store_->list_task_instances(run.id)) ids.push_back(ti.id);
+    store_->clear_task_instances(run.id, ids, make_decider(dag, clock_.now()), clock_.now());
+    EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kQueued);
+  }
+  scheduler.tick();
+  int running = 0;
+  for (const RunRecord& run : runs("one")) {
+    if (run.state == RunState::kRunning) ++running;
+  }
+  EXPECT_EQ(running, 1);
 }
 
 }  // namespace

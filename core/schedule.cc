@@ -141,16 +141,16 @@ std::optional<Schedule> Schedule::parse(std::string_view expression, std::string
     } else if (preset == "@yearly" || preset == "@annually") {
       cron_text = "0 0 1 1 *";
     } else {
-      *error = "unknown schedule preset '" + schedule.expression_ +
-               "' (allowed @hourly, @daily, @midnight, @weekly, @monthly, @yearly, "
-               "@annually, @once, or a 5-field cron expression)";
+      *error = "bad schedule '" + schedule.expression_ +
+               "': unknown preset (there are @hourly, @daily, @midnight, @weekly, @monthly, "
+               "@yearly, @annually and @once)";
       return std::nullopt;
     }
   }
   std::string cron_error;
   schedule.cron_ = CronExpr::parse(cron_text, &cron_error);
   if (!schedule.cron_) {
-    *error = "invalid schedule '" + schedule.expression_ + "': " + cron_error;
+    *error = "bad schedule '" + schedule.expression_ + "': " + cron_error;
     return std::nullopt;
   }
   schedule.kind_ = Kind::kCron;

@@ -430,7 +430,7 @@ Dag dag_from_json(const nlohmann::json& j) {
     std::string expression = schedule.is_null() ? "" : schedule.get<std::string>();
     std::string error;
     auto parsed = Schedule::parse(expression, dag.timezone, &error);
-    if (!parsed) throw UserError("stored DAG '" + dag.id + "' has a bad schedule: " + error);
+    if (!parsed) throw UserError("stored DAG '" + dag.id + "': " + error);
     dag.schedule = *parsed;
     dag.start_date = from_epoch_ms(j.at("start_date_ms").get<int64_t>());
     if (!j.at("end_date_ms").is_null()) {

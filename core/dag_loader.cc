@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -709,19 +710,30 @@ void Loader::parse_dag_settings(const Fields& root) {
 
   const Entry* schedule_entry = root.find("schedule");
   std::string expression;
+  bool blank = false;
   if (schedule_entry && !schedule_entry->value.IsNull()) {
-    if (auto s = as_string(*schedule_entry)) expression = *s;
+    if (auto s = as_string(*schedule_entry)) {
+      expression = *s;
+      // Only null (or no schedule key) means no schedule: a blank string is
+      // more likely a value left out by mistake.
+      blank = std::all_of(expression.begin(), expression.end(),
+                          [](unsigned char c) { return std::isspace(c); });
+    }
   }
-  {
+  constexpr const char* kScheduleForms =
+      "a 5-field cron (\"0 2 * * *\"), @hourly, @daily, @weekly, @monthly, @yearly, @once or null";
+  if (blank) {
+    error(schedule_entry->value,
+          std::string("blank schedule; use ") + kScheduleForms + " (for manual runs only)");
+  } else {
     std::string problem;
     auto schedule = Schedule::parse(expression, zone_ok ? dag_.timezone : "UTC", &problem);
     if (schedule) {
       dag_.schedule = *schedule;
     } else {
+      // The problem names the expression.
       error(schedule_entry ? schedule_entry->value : YAML::Node(),
-            "bad schedule '" + expression + "': " + problem +
-                "; use a 5-field cron (\"0 2 * * *\"), @hourly, @daily, @weekly, @monthly, "
-                "@yearly, @once or null");
+            problem + "; use " + kScheduleForms);
     }
   }
   const date::time_zone* zone = zone_ok ? find_zone(dag_.timezone) : nullptr;

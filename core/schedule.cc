@@ -89,7 +89,7 @@ class MinuteWalker {
 // The instant a local wall-clock tick fires: a time in a DST gap fires when
 // the gap ends, a repeated time at its first occurrence.
 Timestamp tick_instant(const date::time_zone* zone, LocalMinutes local) {
-  return std::chrono::time_point_cast<Millis>(zone->to_sys(local, date::choose::earliest));
+  return to_utc(zone, local);
 }
 
 std::string trim(std::string_view s) {
@@ -141,16 +141,16 @@ std::optional<Schedule> Schedule::parse(std::string_view expression, std::string
     } else if (preset == "@yearly" || preset == "@annually") {
       cron_text = "0 0 1 1 *";
     } else {
-      *error = "unknown schedule preset '" + schedule.expression_ +
-               "' (allowed @hourly, @daily, @midnight, @weekly, @monthly, @yearly, "
-               "@annually, @once, or a 5-field cron expression)";
+      *error = "bad schedule '" + schedule.expression_ +
+               "': unknown preset (there are @hourly, @daily, @midnight, @weekly, @monthly, "
+               "@yearly, @annually and @once)";
       return std::nullopt;
     }
   }
   std::string cron_error;
   schedule.cron_ = CronExpr::parse(cron_text, &cron_error);
   if (!schedule.cron_) {
-    *error = "invalid schedule '" + schedule.expression_ + "': " + cron_error;
+    *error = "bad schedule '" + schedule.expression_ + "': " + cron_error;
     return std::nullopt;
   }
   schedule.kind_ = Kind::kCron;
@@ -163,7 +163,7 @@ std::optional<Timestamp> Schedule::next_tick_after(Timestamp t) const {
   // at or before t's own local minute fires after t, so the search can start
   // there and stop at the first tick past t. Ticks that land on the same
   // instant (all of a DST gap) collapse because only a later one qualifies.
-  auto local = date::floor<minutes>(zone_->to_local(t));
+  auto local = date::floor<minutes>(to_local(zone_, t));
   MinuteWalker walker(*cron_);
   for (;;) {
     auto match = walker.next_at_or_after(local);
@@ -179,7 +179,7 @@ std::optional<Timestamp> Schedule::last_tick_at_or_before(Timestamp t) const {
   // Just after a fall-back the wall clock repeats an hour whose ticks already
   // fired at their first occurrence, which lies before t; start from the
   // larger offset in force around t so those are found.
-  auto offset = std::max(zone_->get_info(t).offset, zone_->get_info(t - hours{3}).offset);
+  auto offset = std::max(utc_offset(zone_, t), utc_offset(zone_, t - hours{3}));
   auto local = date::floor<minutes>(date::local_time<Millis>{(t + offset).time_since_epoch()});
   MinuteWalker walker(*cron_);
   for (;;) {

@@ -6,8 +6,14 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <limits>
+#include <map>
+#include <sstream>
 #include <stdexcept>
+
+#include "core/posix_tz.h"
 
 namespace sluice {
 
@@ -57,6 +63,52 @@ bool read_date(std::string_view s, size_t* pos, date::year_month_day* out) {
   if (!ymd.ok()) return false;
   *out = ymd;
   return true;
+}
+
+// Where date's OS time zone database reads its TZif files.
+constexpr const char* kZoneInfoDir = "/usr/share/zoneinfo";
+
+/// What a zone does after the last transition its TZif file lists: the
+/// footer's rule, for zones that still switch to daylight time.
+struct ZoneTail {
+  date::sys_seconds last_transition;
+  PosixTz rule;
+};
+
+// The TZ string at the end of a version 2+ TZif file, between its last two
+// newlines; empty when there is none.
+std::string read_tzif_footer(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string data{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (data.size() < 6 || data.compare(0, 4, "TZif") != 0 || data[4] < '2' || data.back() != '\n') {
+    return "";
+  }
+  size_t start = data.rfind('\n', data.size() - 2);
+  if (start == std::string::npos) return "";
+  return data.substr(start + 1, data.size() - start - 2);
+}
+
+std::optional<ZoneTail> read_zone_tail(const date::time_zone* zone) {
+  auto rule =
+      PosixTz::parse(read_tzif_footer(std::string(kZoneInfoDir) + "/" + std::string(zone->name())));
+  // Without daylight time the footer only repeats the last offset, which is
+  // what date keeps using anyway.
+  if (!rule || !rule->has_dst()) return std::nullopt;
+  // date's last period runs from the last listed transition to the end of time.
+  auto far_future = date::sys_days{date::year{2400} / 1 / 1};
+  return ZoneTail{zone->get_info(far_future).begin, *rule};
+}
+
+// The tail of `zone`, read once per zone; nullptr when date's answers hold
+// for all times.
+const ZoneTail* zone_tail(const date::time_zone* zone) {
+  static std::mutex* mu = new std::mutex;
+  static auto* tails =
+      new std::map<const date::time_zone*, std::optional<ZoneTail>>;  // GUARDED_BY(mu)
+  std::lock_guard<std::mutex> lock(*mu);
+  auto [it, inserted] = tails->try_emplace(zone);
+  if (inserted) it->second = read_zone_tail(zone);
+  return it->second ? &*it->second : nullptr;
 }
 
 }  // namespace
@@ -142,17 +194,21 @@ std::optional<Timestamp> parse_timestamp(std::string_view text, const date::time
   if (offset) {
     return Timestamp{local_ms.time_since_epoch() - *offset};
   }
-  if (zone == nullptr) return Timestamp{local_ms.time_since_epoch()};
-  // A local time in a DST gap resolves to the instant the gap ends; a repeated
-  // one to its first occurrence (date's to_sys does both with choose::earliest).
-  return zone->to_sys(date::local_time<Millis>{local_ms.time_since_epoch()},
-                      date::choose::earliest);
+  return to_utc(zone, LocalTime{local_ms.time_since_epoch()});
 }
 
 std::string format_local(Timestamp t, const date::time_zone* zone, const std::string& fmt) {
   auto secs = std::chrono::floor<seconds>(t);
   if (zone == nullptr) return date::format(fmt, secs);
-  return date::format(fmt, date::zoned_time<seconds>{zone, secs});
+  const ZoneTail* tail = zone_tail(zone);
+  if (tail == nullptr || secs < tail->last_transition) {
+    return date::format(fmt, date::zoned_time<seconds>{zone, secs});
+  }
+  PosixTz::Info info = tail->rule.info_at(secs);
+  std::ostringstream out;
+  date::to_stream(out, fmt.c_str(), date::local_seconds{(secs + info.offset).time_since_epoch()},
+                  &info.abbrev, &info.offset);
+  return out.str();
 }
 
 const date::time_zone* find_zone(std::string_view name) {
@@ -162,6 +218,60 @@ const date::time_zone* find_zone(std::string_view name) {
   } catch (const std::exception&) {
     return nullptr;
   }
+}
+
+seconds utc_offset(const date::time_zone* zone, Timestamp t) {
+  if (zone == nullptr) return seconds{0};
+  auto secs = std::chrono::floor<seconds>(t);
+  const ZoneTail* tail = zone_tail(zone);
+  if (tail == nullptr || secs < tail->last_transition) return zone->get_info(secs).offset;
+  return tail->rule.info_at(secs).offset;
+}
+
+LocalTime to_local(const date::time_zone* zone, Timestamp t) {
+  return LocalTime{(t + utc_offset(zone, t)).time_since_epoch()};
+}
+
+Timestamp to_utc(const date::time_zone* zone, LocalTime local) {
+  Timestamp naive{local.time_since_epoch()};
+  if (zone == nullptr) return naive;
+  const ZoneTail* tail = zone_tail(zone);
+  // Offsets are less than a day, so a local time up to a day after the last
+  // listed transition names an instant date still answers for: the rule's
+  // next switch is months later.
+  if (tail == nullptr || naive < tail->last_transition + date::days{1}) {
+    // choose::earliest gives the first occurrence of a repeated time and the
+    // end of the gap for a skipped one.
+    return std::chrono::time_point_cast<Millis>(zone->to_sys(local, date::choose::earliest));
+  }
+  const PosixTz& rule = tail->rule;
+  auto offset_at = [&rule](Timestamp t) {
+    return rule.info_at(std::chrono::floor<seconds>(t)).offset;
+  };
+  // Switches are months apart: the offsets a day either side are the only
+  // candidates. Both fit when the time repeats; the first occurrence is then
+  // the earlier instant.
+  seconds before = offset_at(naive - date::days{1});
+  seconds after = offset_at(naive + date::days{1});
+  std::optional<Timestamp> first;
+  for (seconds offset : {before, after}) {
+    Timestamp candidate = naive - offset;
+    if (offset_at(candidate) == offset && (!first || candidate < *first)) first = candidate;
+  }
+  if (first) return *first;
+  // In a gap: the switch lies in (naive - after, naive - before]; find the
+  // first second on the new offset.
+  auto lo = std::chrono::floor<seconds>(naive - after);
+  auto hi = std::chrono::ceil<seconds>(naive - before);
+  while (hi - lo > seconds{1}) {
+    auto mid = lo + (hi - lo) / 2;
+    if (rule.info_at(mid).offset == after) {
+      hi = mid;
+    } else {
+      lo = mid;
+    }
+  }
+  return Timestamp{hi};
 }
 
 std::optional<Millis> parse_duration(std::string_view text) {

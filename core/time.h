@@ -9,6 +9,7 @@
 
 namespace date {
 class time_zone;
+struct local_t;
 }
 
 namespace sluice {
@@ -16,6 +17,8 @@ namespace sluice {
 using Millis = std::chrono::milliseconds;
 /// A UTC instant with millisecond precision. All stored times are these.
 using Timestamp = std::chrono::sys_time<Millis>;
+/// A wall-clock time in some zone (date::local_time<Millis>).
+using LocalTime = std::chrono::time_point<date::local_t, Millis>;
 
 /// "2026-02-03T02:00:00Z", with ".123" when there are milliseconds.
 std::string format_iso(Timestamp t);
@@ -36,6 +39,18 @@ std::string format_local(Timestamp t, const date::time_zone* zone, const std::st
 
 /// Looks up an IANA zone name; nullptr when unknown.
 const date::time_zone* find_zone(std::string_view name);
+
+// Conversions in a zone. Past the last transition its TZif file lists (2037
+// in most), they follow the rule in the file's footer; date's own time_zone
+// methods would keep the last offset for ever, so use these instead.
+
+/// The offset from UTC in force in `zone` at `t` (zero for a null zone).
+std::chrono::seconds utc_offset(const date::time_zone* zone, Timestamp t);
+/// The wall-clock time in `zone` at `t`.
+LocalTime to_local(const date::time_zone* zone, Timestamp t);
+/// The instant wall-clock time `local` names in `zone`: a time in a DST gap
+/// is the instant the gap ends, a repeated one its first occurrence.
+Timestamp to_utc(const date::time_zone* zone, LocalTime local);
 
 /// Parses "500ms", "30s", "5m", "2h", "1d" (also combined: "1h30m").
 std::optional<Millis> parse_duration(std::string_view text);

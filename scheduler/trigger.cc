@@ -1,5 +1,7 @@
 #include "scheduler/trigger.h"
 
+#include <date/date.h>
+
 #include "core/dag.h"
 #include "core/error.h"
 #include "core/text.h"
@@ -33,9 +35,11 @@ DataInterval manual_interval(const Dag& dag, const std::optional<std::string>& d
     throw UserError("DAG '" + dag.id + "' has no data interval yet; pass --date");
   }
   if (is_bare_date(*date)) {
-    // The interval whose start falls on that local day.
+    // The interval whose start falls on that local day, from its midnight to
+    // the next: 23 or 25 hours when the clocks change that day.
     Timestamp day_start = *at;
-    Timestamp day_end = day_start + std::chrono::hours(24);
+    Timestamp day_end =
+        to_utc(zone, date::floor<date::days>(to_local(zone, day_start)) + date::days{1});
     ScheduleBounds open{Timestamp{} , std::nullopt};
     auto interval = next_interval_after(schedule, open, day_start);
     if (!interval || interval->start >= day_end) {

@@ -160,5 +160,30 @@ TEST(CliTest, TasksTestRunsOneTaskAndStoresNothing) {
   EXPECT_FALSE(std::ifstream(dir.file("sluice.db")).good());
 }
 
+TEST(CliTest, DateMeansTheLocalDayOnDaysWithClockChanges) {
+  TempDir dir;
+  dir.write("dags/late.yaml",
+            "dag: late\nschedule: \"30 23 * * *\"\ntimezone: Europe/Berlin\n"
+            "start_date: 2026-01-01\ntasks:\n"
+            "  - {id: hi, type: shell, command: \"echo start {{ ts }}\"}\n");
+  dir.write("dags/monday.yaml",
+            "dag: monday\nschedule: \"30 0 * * 1\"\ntimezone: Europe/Berlin\n"
+            "start_date: 2026-01-01\ntasks:\n"
+            "  - {id: hi, type: shell, command: \"echo start {{ ts }}\"}\n");
+  // 2026-10-25 lasts 25 hours in Berlin; its 23:30 is in the last of them.
+  auto long_day = run_sluice(
+      {"tasks", "test", "late", "hi", "--date", "2026-10-25", "--dags", dir.file("dags")},
+      dir.path());
+  EXPECT_EQ(long_day.exit_code, 0) << long_day.err;
+  EXPECT_NE(long_day.out.find("start 2026-10-25T23:30:00+01:00"), std::string::npos)
+      << long_day.out;
+  // 2026-03-29, a Sunday, lasts 23 hours: Monday 00:30 is not on it.
+  auto short_day = run_sluice(
+      {"tasks", "test", "monday", "hi", "--date", "2026-03-29", "--dags", dir.file("dags")},
+      dir.path());
+  EXPECT_EQ(short_day.exit_code, 1) << short_day.out;
+  EXPECT_NE(short_day.err.find("starts on 2026-03-29"), std::string::npos) << short_day.err;
+}
+
 }  // namespace
 }  // namespace sluice

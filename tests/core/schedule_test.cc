@@ -3,6 +3,8 @@
 #include <date/tz.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace sluice {
 namespace {
 
@@ -76,9 +78,11 @@ TEST(ScheduleTest, ParseErrors) {
   EXPECT_FALSE(Schedule::parse("@daily", "Europe/Berln", &error));
   EXPECT_EQ(error, "unknown time zone 'Europe/Berln'");
   EXPECT_FALSE(Schedule::parse("@fortnightly", "UTC", &error));
-  EXPECT_NE(error.find("unknown schedule preset '@fortnightly'"), std::string::npos) << error;
+  EXPECT_EQ(error,
+            "bad schedule '@fortnightly': unknown preset (there are @hourly, @daily, @midnight, "
+            "@weekly, @monthly, @yearly, @annually and @once)");
   EXPECT_FALSE(Schedule::parse("61 * * * *", "UTC", &error));
-  EXPECT_EQ(error, "invalid schedule '61 * * * *': minute field '61' is out of range 0-59");
+  EXPECT_EQ(error, "bad schedule '61 * * * *': minute field '61' is out of range 0-59");
 }
 
 TEST(ScheduleTest, KeepsZoneAndDefaultsToUtc) {
@@ -262,6 +266,74 @@ TEST(ScheduleDstTest, NewYorkHourlyAcrossBothChanges) {
   EXPECT_EQ(last_iso(s, "2026-11-01T06:30:00Z"), "2026-11-01T05:00:00Z");
 }
 
+// ---- after 2037: TZif files list no more transitions; their footer's rule
+//      (CET-1CEST,M3.5.0,M10.5.0/3 for Berlin) applies ----
+
+TEST(ScheduleDstTest, BerlinNoonAfter2037FollowsSummerTime) {
+  Schedule s = schedule("0 12 * * *", "Europe/Berlin");
+  // 2040-03-25 is the last Sunday of March: CEST from 01:00Z.
+  EXPECT_EQ(next_iso(s, "2040-03-24T00:00:00Z"), "2040-03-24T11:00:00Z");
+  EXPECT_EQ(next_iso(s, "2040-03-24T11:00:00Z"), "2040-03-25T10:00:00Z");
+  EXPECT_EQ(local(s, utc("2040-03-25T10:00:00Z")), "2040-03-25 12:00 CEST");
+  EXPECT_EQ(last_iso(s, "2040-10-28T10:59:59Z"), "2040-10-27T10:00:00Z");
+  EXPECT_EQ(last_iso(s, "2040-10-28T11:00:00Z"), "2040-10-28T11:00:00Z");
+}
+
+TEST(ScheduleDstTest, GapAndFoldRulesHoldAfter2037) {
+  // Berlin 2040: 02:30 is skipped on March 25 and repeated on October 28.
+  Schedule berlin = schedule("30 2 * * *", "Europe/Berlin");
+  EXPECT_EQ(next_iso(berlin, "2040-03-24T12:00:00Z"), "2040-03-25T01:00:00Z");
+  EXPECT_EQ(next_iso(berlin, "2040-03-25T01:00:00Z"), "2040-03-26T00:30:00Z");
+  EXPECT_EQ(next_iso(berlin, "2040-10-27T12:00:00Z"), "2040-10-28T00:30:00Z");
+  EXPECT_EQ(next_iso(berlin, "2040-10-28T00:30:00Z"), "2040-10-29T01:30:00Z");
+  EXPECT_EQ(last_iso(berlin, "2040-10-28T01:45:00Z"), "2040-10-28T00:30:00Z");
+  // Sydney 2045: 02:30 is repeated on April 2 and skipped on October 1.
+  Schedule sydney = schedule("30 2 * * *", "Australia/Sydney");
+  EXPECT_EQ(next_iso(sydney, "2045-04-01T00:00:00Z"), "2045-04-01T15:30:00Z");
+  EXPECT_EQ(next_iso(sydney, "2045-04-01T15:30:00Z"), "2045-04-02T16:30:00Z");
+  EXPECT_EQ(next_iso(sydney, "2045-09-30T00:00:00Z"), "2045-09-30T16:00:00Z");
+  EXPECT_EQ(next_iso(sydney, "2045-09-30T16:00:00Z"), "2045-10-01T15:30:00Z");
+  // New York 2050: hourly ticks keep one per UTC hour in spring and lose the
+  // repeated 01:00 in autumn, as before 2037.
+  Schedule new_york = schedule("0 * * * *", "America/New_York");
+  EXPECT_EQ(intervals_in_day(new_york, "2050-03-12T19:00:00Z"), 24u);
+  EXPECT_EQ(intervals_in_day(new_york, "2050-11-05T18:00:00Z"), 23u);
+  EXPECT_EQ(next_iso(new_york, "2050-11-06T05:00:00Z"), "2050-11-06T07:00:00Z");
+}
+
+TEST(ScheduleDstTest, DailyTicksStayOnLocalNoonUntil2100) {
+  // Every daily tick from 2030 (listed transitions) through 2100 (the footer's
+  // rule) is at local noon, and each year has one 23-hour and one 25-hour
+  // interval in zones with daylight time, none in the others.
+  for (const char* zone : {"Europe/Berlin", "America/New_York", "Australia/Sydney",
+                           "America/Sao_Paulo", "Asia/Kolkata"}) {
+    SCOPED_TRACE(zone);
+    Schedule s = schedule("0 12 * * *", zone);
+    bool dst = std::string(zone) != "America/Sao_Paulo" && std::string(zone) != "Asia/Kolkata";
+    auto tick = s.next_tick_after(utc("2030-01-01T00:00:00Z"));
+    ASSERT_TRUE(tick);
+    std::map<std::string, std::pair<int, int>> short_and_long_days;  // by year
+    while (*tick < utc("2101-01-01T00:00:00Z")) {
+      std::string at = format_local(*tick, s.zone(), "%Y-%m-%d %H:%M");
+      ASSERT_EQ(at.substr(11), "12:00") << at;
+      auto next = s.next_tick_after(*tick);
+      ASSERT_TRUE(next);
+      auto length = *next - *tick;
+      auto& [short_days, long_days] = short_and_long_days[at.substr(0, 4)];
+      if (length == hours{23}) ++short_days;
+      if (length == hours{25}) ++long_days;
+      if (length != hours{23} && length != hours{24} && length != hours{25}) {
+        ADD_FAILURE() << "interval from " << at;
+      }
+      tick = next;
+    }
+    ASSERT_EQ(short_and_long_days.size(), 71u);
+    for (const auto& [year, counts] : short_and_long_days) {
+      EXPECT_EQ(counts, std::make_pair(dst ? 1 : 0, dst ? 1 : 0)) << year;
+    }
+  }
+}
+
 // ---- intervals ----
 
 TEST(ScheduleIntervalTest, IntervalContaining) {
@@ -396,10 +468,19 @@ TEST(ScheduleDstTest, WalkAgreesWithMinuteByMinuteEnumeration) {
   };
   using date::year;
   // Lord Howe shifts by 30 minutes, so half-hour ticks land in its gap.
-  const Window windows[] = {
-      {"Europe/Berlin", year{2026} / 3 / 25},      {"Europe/Berlin", year{2026} / 10 / 21},
-      {"America/New_York", year{2026} / 3 / 4},    {"America/New_York", year{2026} / 10 / 28},
-      {"Australia/Lord_Howe", year{2026} / 4 / 1}, {"Australia/Lord_Howe", year{2026} / 9 / 30}};
+  const Window windows[] = {{"Europe/Berlin", year{2026} / 3 / 25},
+                            {"Europe/Berlin", year{2026} / 10 / 21},
+                            {"America/New_York", year{2026} / 3 / 4},
+                            {"America/New_York", year{2026} / 10 / 28},
+                            {"Australia/Lord_Howe", year{2026} / 4 / 1},
+                            {"Australia/Lord_Howe", year{2026} / 9 / 30},
+                            // After 2037, from the TZif footers' rules.
+                            {"Europe/Berlin", year{2040} / 3 / 21},
+                            {"Europe/Berlin", year{2040} / 10 / 24},
+                            {"Australia/Sydney", year{2045} / 3 / 29},
+                            {"Australia/Sydney", year{2045} / 9 / 27},
+                            {"Australia/Lord_Howe", year{2050} / 3 / 30},
+                            {"Australia/Lord_Howe", year{2050} / 9 / 28}};
   const char* expressions[] = {"*/15 * * * *",  "0 * * * *",    "30 2 * * *",
                                "*/7 1,2 * * *", "45 1 * * SUN", "0,30 0-3 * * *"};
   for (const Window& window : windows) {
@@ -420,8 +501,7 @@ TEST(ScheduleDstTest, WalkAgreesWithMinuteByMinuteEnumeration) {
             !cron.matches_minute(static_cast<int>(minute_of_day % 60))) {
           continue;
         }
-        Timestamp tick =
-            std::chrono::time_point_cast<Millis>(s.zone()->to_sys(l, date::choose::earliest));
+        Timestamp tick = to_utc(s.zone(), l);
         if (expected.empty() || expected.back() != tick) expected.push_back(tick);
       }
       ASSERT_GE(expected.size(), 2u);

@@ -102,6 +102,100 @@ TEST(TimeTest, FormatLocal) {
   EXPECT_EQ(format_local(t, nullptr, "%H:%M"), "12:00");
 }
 
+// Past 2037, where TZif files stop listing transitions, the footer's rule
+// applies. Expected instants are those of Python's zoneinfo.
+TEST(TimeTest, ZonesKeepSwitchingAfter2037) {
+  struct Switch {
+    const char* zone;
+    const char* at;      // the first instant on the new offset
+    const char* before;  // "%Z %z" just before it
+    const char* after;   // and at it
+  };
+  const Switch switches[] = {
+      {"Europe/Berlin", "2038-03-28T01:00:00Z", "CET +0100", "CEST +0200"},
+      {"Europe/Berlin", "2040-10-28T01:00:00Z", "CEST +0200", "CET +0100"},
+      {"Europe/Berlin", "2100-03-28T01:00:00Z", "CET +0100", "CEST +0200"},
+      {"America/New_York", "2038-11-07T06:00:00Z", "EDT -0400", "EST -0500"},
+      {"America/New_York", "2075-03-10T07:00:00Z", "EST -0500", "EDT -0400"},
+      {"Australia/Sydney", "2040-03-31T16:00:00Z", "AEDT +1100", "AEST +1000"},
+      {"Australia/Sydney", "2100-10-02T16:00:00Z", "AEST +1000", "AEDT +1100"},
+  };
+  for (const Switch& s : switches) {
+    SCOPED_TRACE(std::string(s.zone) + " " + s.at);
+    const date::time_zone* zone = find_zone(s.zone);
+    ASSERT_NE(zone, nullptr);
+    Timestamp at = utc(s.at);
+    EXPECT_EQ(format_local(at - Millis{1}, zone, "%Z %z"), s.before);
+    EXPECT_EQ(format_local(at, zone, "%Z %z"), s.after);
+  }
+  // Zones without daylight time keep their offset.
+  EXPECT_EQ(format_local(utc("2060-01-15T15:00:00Z"), find_zone("America/Sao_Paulo"), "%H:%M %z"),
+            "12:00 -0300");
+  EXPECT_EQ(format_local(utc("2099-06-01T03:30:00Z"), find_zone("Asia/Kolkata"), "%H:%M %Z"),
+            "09:00 IST");
+}
+
+TEST(TimeTest, LocalTimesAfter2037FollowTheGapAndFoldRules) {
+  struct Case {
+    const char* zone;
+    const char* local;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"Europe/Berlin", "2040-03-25T12:00:00", "2040-03-25T10:00:00Z"},
+      {"Europe/Berlin", "2040-03-24T12:00:00", "2040-03-24T11:00:00Z"},
+      // In the gap: the instant it ends (03:00 CEST).
+      {"Europe/Berlin", "2040-03-25T02:30:00", "2040-03-25T01:00:00Z"},
+      // Repeated: the first occurrence, in CEST.
+      {"Europe/Berlin", "2040-10-28T02:30:00", "2040-10-28T00:30:00Z"},
+      {"Europe/Berlin", "2040-10-28T03:00:00", "2040-10-28T02:00:00Z"},
+      {"America/New_York", "2050-03-13T02:30:00", "2050-03-13T07:00:00Z"},
+      {"America/New_York", "2050-11-06T01:30:00", "2050-11-06T05:30:00Z"},
+      {"Australia/Sydney", "2045-04-02T02:30:00", "2045-04-01T15:30:00Z"},
+      {"Australia/Sydney", "2045-10-01T02:30:00", "2045-09-30T16:00:00Z"},
+      {"America/Sao_Paulo", "2060-01-15T12:00:00", "2060-01-15T15:00:00Z"},
+      {"Asia/Kolkata", "2099-06-01T09:00:00", "2099-06-01T03:30:00Z"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.zone) + " " + c.local);
+    auto t = parse_timestamp(c.local, find_zone(c.zone));
+    ASSERT_TRUE(t);
+    EXPECT_EQ(format_iso(*t), c.expected);
+  }
+}
+
+// Every local half hour of a year round-trips through UTC, except in a gap,
+// which resolves to its end; the year before the last listed transition
+// (date's answers) and years after it (the footer's) behave alike.
+TEST(TimeTest, LocalTimesRoundTripBeforeAndAfter2037) {
+  for (const char* name : {"Europe/Berlin", "America/New_York", "Australia/Sydney",
+                           "America/Sao_Paulo", "Asia/Kolkata"}) {
+    const date::time_zone* zone = find_zone(name);
+    ASSERT_NE(zone, nullptr);
+    for (int year : {2030, 2040, 2077}) {
+      SCOPED_TRACE(std::string(name) + " " + std::to_string(year));
+      date::local_days first{date::year{year} / 1 / 1};
+      int gaps = 0;
+      int folds = 0;
+      for (LocalTime l{first}; l < first + date::days{366}; l += minutes{30}) {
+        Timestamp t = to_utc(zone, l);
+        if (to_local(zone, t) != l) {
+          ++gaps;
+          // The end of the gap: the offset changes there.
+          EXPECT_NE(utc_offset(zone, t - Millis{1}), utc_offset(zone, t));
+          EXPECT_GT(to_local(zone, t), l);
+        }
+        // Once per fold, the next half hour is 90 minutes later: it is read
+        // after the repeated hour, l at its first occurrence.
+        if (to_utc(zone, l + minutes{30}) - t > minutes{30}) ++folds;
+      }
+      bool dst = std::string(name) != "America/Sao_Paulo" && std::string(name) != "Asia/Kolkata";
+      EXPECT_EQ(gaps, dst ? 2 : 0);  // :00 and :30 of the skipped hour
+      EXPECT_EQ(folds, dst ? 1 : 0);
+    }
+  }
+}
+
 TEST(TimeTest, FindZone) {
   EXPECT_NE(find_zone("Europe/Berlin"), nullptr);
   EXPECT_NE(find_zone("UTC"), nullptr);

@@ -187,6 +187,50 @@ tasks:
   EXPECT_THROW(manual_interval(*dag, std::string("yesterday"), clock_.now()), UserError);
 }
 
+TEST_F(SchedulerTest, ManualIntervalDayRunsFromLocalMidnightToMidnight) {
+  write_dag("late", R"(dag: late
+schedule: "30 23 * * *"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  write_dag("monday", R"(dag: monday
+schedule: "30 0 * * 1"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  DagFolderSync(*store_, dir_.path()).sync(clock_.now());
+  auto late = dags_.get(*store_->get_dag("late")->version_id);
+  auto monday = dags_.get(*store_->get_dag("monday")->version_id);
+  // 2026-10-25 has 25 hours in Berlin, 00:00 CEST (22:00Z) to 24:00 CET
+  // (23:00Z the next day): its 23:30 CET (22:30Z) starts on it.
+  DataInterval long_day = manual_interval(*late, std::string("2026-10-25"), clock_.now());
+  EXPECT_EQ(long_day.start, at("2026-10-25T22:30:00Z"));
+  EXPECT_EQ(long_day.end, at("2026-10-26T22:30:00Z"));
+  // 2026-03-29, a Sunday, has 23 hours, 00:00 CET (23:00Z) to 24:00 CEST
+  // (22:00Z): Monday 00:30 CEST (22:30Z) does not start on it.
+  try {
+    DataInterval wrong = manual_interval(*monday, std::string("2026-03-29"), clock_.now());
+    ADD_FAILURE() << "got the interval starting " << format_iso(wrong.start);
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("no data interval of DAG 'monday' (schedule 30 0 * * 1) "
+                                         "starts on 2026-03-29"),
+              std::string::npos)
+        << e.what();
+  }
+  DataInterval next_day = manual_interval(*monday, std::string("2026-03-30"), clock_.now());
+  EXPECT_EQ(next_day.start, at("2026-03-29T22:30:00Z"));
+  EXPECT_EQ(next_day.end, at("2026-04-05T22:30:00Z"));
+  // The days around them are 24 hours.
+  EXPECT_EQ(manual_interval(*late, std::string("2026-10-24"), clock_.now()).start,
+            at("2026-10-24T21:30:00Z"));
+  EXPECT_EQ(manual_interval(*late, std::string("2026-03-29"), clock_.now()).start,
+            at("2026-03-29T21:30:00Z"));
+}
+
 TEST_F(SchedulerTest, UnchangedFilesAreNotParsedAgain) {
   write_dag("one", "dag: one\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
   write_dag("two", "dag: two\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");

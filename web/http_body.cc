@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 
@@ -48,7 +49,10 @@ void set_raw_body(httplib::Response& res, std::string body, const std::string& c
   res.set_content_provider(
       data->size(), content_type,
       [data](size_t offset, size_t length, httplib::DataSink& sink) {
-        return sink.write(data->data() + offset, length);
+        // Ranges are ignored (see server.cc); this only keeps a slip there
+        // from reading past the body.
+        if (offset > data->size()) return false;
+        return sink.write(data->data() + offset, std::min(length, data->size() - offset));
       });
 }
 

@@ -1,6 +1,9 @@
 #include "core/dag_loader.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,15 +12,14 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "core/template.h"
@@ -197,14 +199,47 @@ std::string hex_sha256(const std::string& content, const std::vector<std::string
   return out;
 }
 
-bool read_whole_file(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return false;
-  *out = std::move(buffer).str();
-  return true;
+std::string too_large_message(uint64_t size) {
+  return "the file has " + std::to_string(size) + " bytes; DAG and SQL files are limited to " +
+         std::to_string(kMaxDagFileBytes) + " bytes, so split it";
+}
+
+/// Reads a DAG or SQL file into `out`; returns "" or what went wrong. The file is
+/// opened without blocking and checked once open, so a FIFO or a device (even
+/// one swapped in after the folder was listed) is refused instead of blocking
+/// or streaming forever, and at most kMaxDagFileBytes are read.
+std::string read_dag_file(const std::string& path, std::string* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot read the file: ") + std::strerror(errno);
+  std::string problem;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    problem = std::string("cannot read the file: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = "not a regular file; a DAG file must be one";
+  } else if (static_cast<uint64_t>(st.st_size) > kMaxDagFileBytes) {
+    problem = too_large_message(static_cast<uint64_t>(st.st_size));
+  } else {
+    std::string text(static_cast<size_t>(st.st_size), '\0');
+    size_t used = 0;
+    while (problem.empty()) {
+      // One byte past the limit tells a file that grew since fstat.
+      if (used == text.size()) text.resize(std::min(text.size() * 2 + 4096, kMaxDagFileBytes + 1));
+      ssize_t n = ::read(fd, text.data() + used, text.size() - used);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        problem = std::string("cannot read the file: ") + std::strerror(errno);
+      } else if (n == 0) {
+        break;
+      } else if ((used += static_cast<size_t>(n)) > kMaxDagFileBytes) {
+        problem = too_large_message(used);
+      }
+    }
+    text.resize(used);
+    *out = std::move(text);
+  }
+  ::close(fd);
+  return problem;
 }
 
 /// One key of a mapping with its value; `label` is the dotted path used in messages.
@@ -265,6 +300,7 @@ class Loader {
   Fields fields_of(const YAML::Node& map, const std::string& prefix);
   void check_unknown_keys(const Fields& fields, const std::vector<std::string>& allowed,
                           const std::string& where);
+  bool check_shape(const YAML::Node& node, std::vector<YAML::Node>& path, size_t& nodes);
   void find_duplicate_keys(const YAML::Node& node);
 
   std::string describe(const YAML::Node& node) const;
@@ -322,6 +358,7 @@ Fields Loader::fields_of(const YAML::Node& map, const std::string& prefix) {
   Fields fields;
   fields.node = map;
   fields.entries.reserve(map.size());
+  std::unordered_set<std::string_view> names;  // views of the document's text
   for (auto it = map.begin(); it != map.end(); ++it) {
     const YAML::Node key = it->first;  // a copy: `it->` points into a temporary
     if (!key.IsScalar()) {
@@ -329,7 +366,7 @@ Fields Loader::fields_of(const YAML::Node& map, const std::string& prefix) {
       continue;
     }
     const std::string& name = key.Scalar();
-    if (fields.find(name)) continue;
+    if (!names.insert(name).second) continue;
     fields.entries.push_back(
         Entry{name, prefix.empty() ? name : prefix + "." + name, key, it->second});
   }
@@ -346,20 +383,57 @@ void Loader::check_unknown_keys(const Fields& fields, const std::vector<std::str
   }
 }
 
+// yaml-cpp shares an anchored node with every alias of it, so the document
+// is a graph: an alias inside its own anchor makes a cycle, and a few lines of
+// aliases of aliases stand for billions of nodes. Every later pass walks the
+// document as a tree, so this one walks it first, with every alias followed,
+// and stops at the first bound crossed.
+bool Loader::check_shape(const YAML::Node& node, std::vector<YAML::Node>& path, size_t& nodes) {
+  if (++nodes > kMaxYamlNodes) {
+    error(node, "the file holds more than " + std::to_string(kMaxYamlNodes) +
+                    " YAML nodes (an alias counts all the nodes it stands for, each time it "
+                    "is used); use fewer aliases or split the DAG");
+    return false;
+  }
+  if (!node.IsMap() && !node.IsSequence()) return true;
+  for (const YAML::Node& outer : path) {
+    if (outer.is(node)) {
+      error(node, "recursive alias: this anchored node contains an alias of itself");
+      return false;
+    }
+  }
+  if (path.size() >= static_cast<size_t>(kMaxYamlDepth)) {
+    error(node, "mappings and lists nested more than " + std::to_string(kMaxYamlDepth) +
+                    " levels deep");
+    return false;
+  }
+  path.push_back(node);
+  bool ok = true;
+  for (auto it = node.begin(); ok && it != node.end(); ++it) {
+    if (node.IsMap()) {
+      const YAML::Node key = it->first;  // copies: `it->` points into a temporary
+      const YAML::Node value = it->second;
+      ok = check_shape(key, path, nodes) && check_shape(value, path, nodes);
+    } else {
+      ok = check_shape(*it, path, nodes);
+    }
+  }
+  path.pop_back();
+  return ok;
+}
+
 void Loader::find_duplicate_keys(const YAML::Node& node) {
   if (node.IsMap()) {
-    std::vector<std::pair<const std::string*, int>> seen;
+    std::unordered_map<std::string_view, int> seen;  // key -> line
     for (auto it = node.begin(); it != node.end(); ++it) {
       const YAML::Node key = it->first;  // a copy: `it->` points into a temporary
       if (key.IsScalar()) {
+        // The node's text lives as long as the document.
         const std::string& name = key.Scalar();
-        auto found = std::find_if(seen.begin(), seen.end(),
-                                  [&name](const auto& s) { return *s.first == name; });
-        if (found != seen.end()) {
+        auto [found, inserted] = seen.emplace(name, key.Mark().line + 1);
+        if (!inserted) {
           error(key, "duplicate key '" + name + "' (first at line " +
                          std::to_string(found->second) + "); remove one of them");
-        } else {
-          seen.emplace_back(&name, key.Mark().line + 1);
         }
       } else {
         find_duplicate_keys(key);
@@ -542,10 +616,15 @@ std::optional<std::string> Loader::as_sql(const Entry& e, int task, std::string*
   std::string resolved =
       path.is_absolute() || dir_.empty() ? *text : (fs::path(dir_) / path).string();
   std::string content;
-  if (!read_whole_file(resolved, &content)) {
-    error(e.value, "SQL file '" + *text + "' not found (looked for " + resolved +
-                       "); create it, fix the path (relative to the DAG file), or write the "
-                       "SQL inline");
+  if (std::string problem = read_dag_file(resolved, &content); !problem.empty()) {
+    std::error_code ec;
+    if (fs::exists(resolved, ec)) {
+      error(e.value, "SQL file '" + *text + "': " + problem);
+    } else {
+      error(e.value, "SQL file '" + *text + "' not found (looked for " + resolved +
+                         "); create it, fix the path (relative to the DAG file), or write the "
+                         "SQL inline");
+    }
     return std::nullopt;
   }
   sql_contents_.push_back(content);
@@ -649,13 +728,17 @@ LoadResult Loader::load() {
       error(doc, "a DAG file must be a mapping of keys (dag:, schedule:, tasks:, ...), got " +
                      describe(doc));
     } else {
-      find_duplicate_keys(doc);
-      Fields root = fields_of(doc, "");
-      check_unknown_keys(root, kDagKeys, "at the top level of the DAG");
-      parse_dag_settings(root);
-      parse_tasks(root);
-      check_graph();
-      check_templates();
+      std::vector<YAML::Node> path;
+      size_t nodes = 0;
+      if (check_shape(doc, path, nodes)) {
+        find_duplicate_keys(doc);
+        Fields root = fields_of(doc, "");
+        check_unknown_keys(root, kDagKeys, "at the top level of the DAG");
+        parse_dag_settings(root);
+        parse_tasks(root);
+        check_graph();
+        check_templates();
+      }
     }
   }
 
@@ -1610,6 +1693,11 @@ std::pair<int, int> dag_key_position(const std::string& content) {
 }  // namespace
 
 LoadResult load_dag_text(const std::string& file, const std::string& text) {
+  if (text.size() > kMaxDagFileBytes) {
+    LoadResult result;
+    result.errors.push_back(Diagnostic{file, 0, 0, too_large_message(text.size())});
+    return result;
+  }
   try {
     Loader loader(file, text);
     return loader.load();
@@ -1625,16 +1713,30 @@ LoadResult load_dag_text(const std::string& file, const std::string& text) {
 
 LoadResult load_dag_file(const std::string& file) {
   std::string text;
-  if (!read_whole_file(file, &text)) {
+  std::string problem = read_dag_file(file, &text);
+  if (!problem.empty()) {
     LoadResult result;
-    result.errors.push_back(
-        Diagnostic{file, 0, 0, std::string("cannot read the file: ") + std::strerror(errno)});
+    result.errors.push_back(Diagnostic{file, 0, 0, problem});
     return result;
   }
   return load_dag_text(file, text);
 }
 
-std::vector<std::string> list_dag_files(const std::string& folder) {
+std::string why_dag_file_is_skipped(const std::string& path) {
+  std::error_code ec;
+  switch (fs::status(path, ec).type()) {
+    case fs::file_type::regular: return "";
+    case fs::file_type::not_found: return "a broken symlink, not a regular file";
+    case fs::file_type::fifo: return "a FIFO, not a regular file";
+    case fs::file_type::socket: return "a socket, not a regular file";
+    case fs::file_type::character: return "a character device, not a regular file";
+    case fs::file_type::block: return "a block device, not a regular file";
+    default: return "not a regular file";
+  }
+}
+
+std::vector<std::string> list_dag_files(const std::string& folder,
+                                        std::vector<std::string>* skipped) {
   std::vector<std::string> files;
   std::error_code ec;
   fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec);
@@ -1648,11 +1750,19 @@ std::vector<std::string> list_dag_files(const std::string& folder) {
       if (it->is_directory(ec)) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file(ec)) continue;
     std::string ext = path.extension().string();
-    if (ext == ".yaml" || ext == ".yml") files.push_back(path.string());
+    if (ext != ".yaml" && ext != ".yml") continue;
+    // Follows symlinks: one to a regular file is a DAG file; one to /dev/zero
+    // or a FIFO would stall whoever reads it.
+    if (it->is_directory(ec)) continue;
+    if (it->is_regular_file(ec)) {
+      files.push_back(path.string());
+    } else if (skipped) {
+      skipped->push_back(path.string());
+    }
   }
   std::sort(files.begin(), files.end());
+  if (skipped) std::sort(skipped->begin(), skipped->end());
   return files;
 }
 
@@ -1665,7 +1775,12 @@ FolderLoadResult load_dag_folder(const std::string& folder) {
                                     "create it or pass --dags DIR"});
     return out;
   }
-  std::vector<std::string> paths = list_dag_files(folder);
+  std::vector<std::string> skipped;
+  std::vector<std::string> paths = list_dag_files(folder, &skipped);
+  for (const std::string& path : skipped) {
+    out.warnings.push_back(
+        Diagnostic{path, 0, 0, why_dag_file_is_skipped(path) + "; skipped"});
+  }
   std::vector<LoadResult> results(paths.size());
   // Files are independent, so a big folder is read on every core; the merge
   // below stays in path order.

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -28,7 +29,14 @@ bool DagFolderSync::unchanged(const std::string& file, const FileState& state) c
 
 SyncReport DagFolderSync::sync(Timestamp now) {
   SyncReport report;
-  std::vector<std::string> present = list_dag_files(folder_);
+  std::vector<std::string> skipped;
+  std::vector<std::string> present = list_dag_files(folder_, &skipped);
+  for (const std::string& file : skipped) {
+    if (!std::binary_search(skipped_.begin(), skipped_.end(), file)) {
+      report.newly_skipped.push_back(file + ": " + why_dag_file_is_skipped(file) + "; skipped");
+    }
+  }
+  skipped_ = std::move(skipped);
   report.files = static_cast<int>(present.size());
   std::set<std::string> present_set(present.begin(), present.end());
 

@@ -18,6 +18,7 @@ struct SyncReport {
   int stored = 0;    // new DAG versions stored
   int errors = 0;    // files with errors
   std::vector<std::string> error_messages;
+  std::vector<std::string> newly_skipped;  // "FILE: why", for files not skipped last pass
 };
 
 /// Syncs a DAG folder into the store. Remembers each file's size and
@@ -52,6 +53,7 @@ class DagFolderSync {
   Store& store_;
   std::string folder_;
   std::map<std::string, FileState> files_;
+  std::vector<std::string> skipped_;  // non-regular files named like DAG files, sorted
 };
 
 }  // namespace sluice

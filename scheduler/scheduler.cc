@@ -162,6 +162,7 @@ void Scheduler::on_became_leader() {
 
 void Scheduler::sync_files(Timestamp now) {
   SyncReport report = sync_->sync(now);
+  for (const std::string& message : report.newly_skipped) log_warn("scheduler", message);
   if (report.parsed > 0) {
     log_info("scheduler", "DAG folder: " + std::to_string(report.files) + " files, " +
                               std::to_string(report.parsed) + " parsed, " +

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -407,6 +409,72 @@ TEST(DagLoader, DefaultsErrorIsReportedOnceForManyTasks) {
                                     "  - {id: b, type: shell, command: echo}\n");
   ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
   EXPECT_EQ(result.errors[0].line, 1);
+}
+
+TEST(DagLoader, ManyKeysAreCheckedForDuplicatesInLinearTime) {
+  // 50,000 keys once took 6-10 s: every key was compared with every other.
+  std::string text = "start_date: 2026-01-01\nparams:\n";
+  for (int i = 0; i < 50000; ++i) text += "  k" + std::to_string(i) + ": 1\n";
+  text += "  k7: 2\ntasks:\n  - {id: a, type: shell, command: echo}\n";
+  auto started = std::chrono::steady_clock::now();
+
+  LoadResult result = load_dag_text("many.yaml", text);
+
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].message, "duplicate key 'k7' (first at line 10); remove one of them");
+  EXPECT_EQ(result.errors[0].line, 50003);
+}
+
+TEST(DagLoader, AFileOverTheSizeLimitIsAnErrorWithoutParsing) {
+  TempDir dir;
+  std::string text = "tasks:\n  - {id: a, type: shell, command: echo}\n";
+  text += "#" + std::string(kMaxDagFileBytes - text.size() - 2, 'x') + "\n";
+  write_file(dir.path() / "limit.yaml", text);
+  write_file(dir.path() / "over.yaml", text + "\n");
+
+  EXPECT_TRUE(load_dag_file((dir.path() / "limit.yaml").string()).dag);
+  LoadResult over = load_dag_file((dir.path() / "over.yaml").string());
+  EXPECT_FALSE(over.dag);
+  ASSERT_EQ(over.errors.size(), 1u);
+  EXPECT_EQ(over.errors[0].message,
+            "the file has 1048577 bytes; DAG and SQL files are limited to 1048576 bytes, so "
+            "split it");
+  EXPECT_EQ(load_dag_text("over.yaml", text + "\n").errors[0].message, over.errors[0].message);
+}
+
+TEST(DagLoader, FifosAndDevicesAreRefusedWithoutBlocking) {
+  TempDir dir;
+  std::string fifo = (dir.path() / "fifo.yaml").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  fs::create_symlink("/dev/zero", dir.path() / "zero.yaml");
+
+  for (const std::string& file : {fifo, (dir.path() / "zero.yaml").string()}) {
+    LoadResult result = load_dag_file(file);
+    ASSERT_EQ(result.errors.size(), 1u) << file;
+    EXPECT_EQ(result.errors[0].message, "not a regular file; a DAG file must be one");
+  }
+}
+
+TEST(DagLoaderFolder, SkipsFilesThatAreNotRegularWithAWarning) {
+  TempDir dir;
+  write_file(dir.path() / "good.yaml", "tasks:\n  - {id: t, type: shell, command: echo}\n");
+  ASSERT_EQ(mkfifo((dir.path() / "fifo.yaml").c_str(), 0600), 0);
+  fs::create_symlink("/dev/zero", dir.path() / "zero.yml");
+  fs::create_symlink(dir.path() / "gone", dir.path() / "broken.yaml");
+  fs::create_symlink(dir.path() / "good.yaml", dir.path() / "link.yaml");
+
+  FolderLoadResult result = load_dag_folder(dir.path().string());
+
+  EXPECT_TRUE(result.errors.empty()) << result.errors[0].to_string();
+  ASSERT_EQ(result.files.size(), 2u);  // good.yaml and the link to it
+  ASSERT_EQ(result.warnings.size(), 3u);
+  EXPECT_EQ(result.warnings[0].to_string(),
+            (dir.path() / "broken.yaml").string() + ": a broken symlink, not a regular file; skipped");
+  EXPECT_EQ(result.warnings[1].to_string(),
+            (dir.path() / "fifo.yaml").string() + ": a FIFO, not a regular file; skipped");
+  EXPECT_EQ(result.warnings[2].to_string(), (dir.path() / "zero.yml").string() +
+                                                ": a character device, not a regular file; skipped");
 }
 
 TEST(DagLoaderFolder, DuplicateDagIdFailsTheLaterFileOnly) {

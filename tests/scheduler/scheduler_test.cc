@@ -3,6 +3,8 @@
 // started within max_active_runs, DAG files synced only when changed.
 #include "scheduler/scheduler.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -213,6 +215,24 @@ TEST_F(SchedulerTest, UnchangedFilesAreNotParsedAgain) {
   std::filesystem::remove(dir_.file("one.yaml"));
   sync.sync(clock_.now());
   EXPECT_FALSE(store_->get_dag("one")->active);
+}
+
+TEST_F(SchedulerTest, SyncSkipsFifosAndDeviceLinksAndSaysSoOnce) {
+  write_dag("good", "dag: good\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  ASSERT_EQ(mkfifo(dir_.file("fifo.yaml").c_str(), 0600), 0);
+  std::filesystem::create_symlink("/dev/zero", dir_.file("zero.yaml"));
+  DagFolderSync sync(*store_, dir_.path());
+
+  SyncReport first = sync.sync(clock_.now());
+
+  EXPECT_EQ(first.files, 1);
+  EXPECT_EQ(first.errors, 0);
+  EXPECT_TRUE(store_->get_dag("good"));
+  EXPECT_EQ(first.newly_skipped,
+            (std::vector<std::string>{dir_.file("fifo.yaml") + ": a FIFO, not a regular file; skipped",
+                                      dir_.file("zero.yaml") +
+                                          ": a character device, not a regular file; skipped"}));
+  EXPECT_TRUE(sync.sync(clock_.now()).newly_skipped.empty());
 }
 
 TEST_F(SchedulerTest, DuplicateDagIdInALaterFileIsAnErrorAndTheFirstKeepsWorking) {

@@ -199,6 +199,13 @@ std::string hex_sha256(const std::string& content, const std::vector<std::string
   return out;
 }
 
+/// "0xC3" for a byte.
+std::string hex_byte(char c) {
+  static const char* kHex = "0123456789ABCDEF";
+  unsigned char b = static_cast<unsigned char>(c);
+  return std::string("0x") + kHex[b >> 4] + kHex[b & 15];
+}
+
 std::string too_large_message(uint64_t size) {
   return "the file has " + std::to_string(size) + " bytes; DAG and SQL files are limited to " +
          std::to_string(kMaxDagFileBytes) + " bytes, so split it";
@@ -300,6 +307,8 @@ class Loader {
   Fields fields_of(const YAML::Node& map, const std::string& prefix);
   void check_unknown_keys(const Fields& fields, const std::vector<std::string>& allowed,
                           const std::string& where);
+  bool check_encoding();
+  YAML::Mark mark_at(size_t pos) const;
   bool check_shape(const YAML::Node& node, std::vector<YAML::Node>& path, size_t& nodes);
   void find_duplicate_keys(const YAML::Node& node);
 
@@ -381,6 +390,30 @@ void Loader::check_unknown_keys(const Fields& fields, const std::vector<std::str
     if (hint.empty()) hint = "; allowed keys: " + join(allowed, ", ");
     error(e.key_node, "unknown key '" + e.key + "' " + where + hint);
   }
+}
+
+// yaml-cpp passes any bytes through; stored and shown as JSON, invalid UTF-8
+// would fail every later step that touches this DAG.
+bool Loader::check_encoding() {
+  if (find_invalid_utf8(file_) != std::string::npos) {
+    error(YAML::Mark::null_mark(), "the file's name is not valid UTF-8; rename it");
+    return false;
+  }
+  size_t bad = find_invalid_utf8(text_);
+  if (bad == std::string::npos) return true;
+  error(mark_at(bad), "invalid UTF-8 (byte " + hex_byte(text_[bad]) +
+                          "); a DAG file must be UTF-8 text");
+  return false;
+}
+
+YAML::Mark Loader::mark_at(size_t pos) const {
+  YAML::Mark mark;
+  mark.pos = static_cast<int>(pos);
+  size_t newline = pos == 0 ? std::string::npos : text_.rfind('\n', pos - 1);
+  size_t line_start = newline == std::string::npos ? 0 : newline + 1;
+  mark.line = static_cast<int>(std::count(text_.begin(), text_.begin() + line_start, '\n'));
+  mark.column = static_cast<int>(pos - line_start);
+  return mark;
 }
 
 // yaml-cpp shares an anchored node with every alias of it, so the document
@@ -627,6 +660,11 @@ std::optional<std::string> Loader::as_sql(const Entry& e, int task, std::string*
     }
     return std::nullopt;
   }
+  if (size_t bad = find_invalid_utf8(content); bad != std::string::npos) {
+    error(e.value, "SQL file '" + *text + "' is not valid UTF-8 (byte " + hex_byte(content[bad]) +
+                       " at offset " + std::to_string(bad) + ")");
+    return std::nullopt;
+  }
   sql_contents_.push_back(content);
   if (file_out) *file_out = *text;
   check_template(e.value, content, task, e.label + " (" + *text + ")");
@@ -693,8 +731,10 @@ LoadResult Loader::load() {
   YAML::Node doc;
   bool parsed = false;
   try {
-    doc = YAML::Load(text_);
-    parsed = true;
+    if (check_encoding()) {
+      doc = YAML::Load(text_);
+      parsed = true;
+    }
   } catch (const YAML::Exception& e) {
     std::string message = "YAML syntax error: " + e.msg;
     // The usual cause: {{ }} unquoted inside a flow mapping or list.
@@ -1723,6 +1763,8 @@ LoadResult load_dag_file(const std::string& file) {
 }
 
 std::string why_dag_file_is_skipped(const std::string& path) {
+  // Paths are stored and shown as JSON, and Postgres takes only UTF-8 text.
+  if (find_invalid_utf8(path) != std::string::npos) return "the name is not valid UTF-8";
   std::error_code ec;
   switch (fs::status(path, ec).type()) {
     case fs::file_type::regular: return "";
@@ -1755,7 +1797,7 @@ std::vector<std::string> list_dag_files(const std::string& folder,
     // Follows symlinks: one to a regular file is a DAG file; one to /dev/zero
     // or a FIFO would stall whoever reads it.
     if (it->is_directory(ec)) continue;
-    if (it->is_regular_file(ec)) {
+    if (it->is_regular_file(ec) && find_invalid_utf8(path.string()) == std::string::npos) {
       files.push_back(path.string());
     } else if (skipped) {
       skipped->push_back(path.string());

@@ -55,8 +55,8 @@ struct FolderLoadResult {
 FolderLoadResult load_dag_folder(const std::string& folder);
 
 /// Lists the DAG files below `folder`, sorted. Names that look like DAG files
-/// but are no regular files (FIFOs, devices, broken symlinks) are left out and,
-/// when `skipped` is given, listed there.
+/// but are no regular files (FIFOs, devices, broken symlinks) or are not valid
+/// UTF-8 are left out and, when `skipped` is given, listed there.
 std::vector<std::string> list_dag_files(const std::string& folder,
                                         std::vector<std::string>* skipped = nullptr);
 

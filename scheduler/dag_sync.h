@@ -48,6 +48,9 @@ class DagFolderSync {
     std::string error;
   };
   static Stamp stamp_of(const std::string& path);
+  /// Parses and stores one new or changed file; `owner` maps DAG ids to files.
+  void sync_file(const std::string& file, Timestamp now, std::map<std::string, std::string>& owner,
+                 SyncReport& report);
   bool unchanged(const std::string& file, const FileState& state) const;
 
   Store& store_;

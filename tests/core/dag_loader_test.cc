@@ -426,6 +426,41 @@ TEST(DagLoader, ManyKeysAreCheckedForDuplicatesInLinearTime) {
   EXPECT_EQ(result.errors[0].line, 50003);
 }
 
+TEST(DagLoader, InvalidUtf8IsAnErrorAtItsLine) {
+  LoadResult result = load_dag_text("bad.yaml",
+                                    "start_date: 2026-01-01\n"
+                                    "description: \"\xc3\x28\"\n"
+                                    "tasks:\n  - {id: a, type: shell, command: echo}\n");
+  EXPECT_FALSE(result.dag);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].to_string(),
+            "bad.yaml:2:15: invalid UTF-8 (byte 0xC3); a DAG file must be UTF-8 text");
+
+  // YAML escapes make valid characters: "\xc3" is U+00C3.
+  LoadResult escaped = load_dag_text("ok.yaml",
+                                     "start_date: 2026-01-01\n"
+                                     "description: \"\\xc3\\x28 caf\xc3\xa9\"\n"
+                                     "tasks:\n  - {id: a, type: shell, command: echo}\n");
+  ASSERT_TRUE(escaped.dag) << all_errors(escaped);
+  EXPECT_EQ(escaped.dag->description, "\xc3\x83( caf\xc3\xa9");
+  EXPECT_NO_THROW(dag_to_json(*escaped.dag).dump());
+
+  LoadResult name = load_dag_text("caf\xe9.yaml", "tasks:\n  - {id: a, type: shell, command: echo}\n");
+  ASSERT_EQ(name.errors.size(), 1u);
+  EXPECT_EQ(name.errors[0].message, "the file's name is not valid UTF-8; rename it");
+}
+
+TEST(DagLoader, InvalidUtf8InASqlFileIsAnError) {
+  TempDir dir;
+  write_file(dir.path() / "q.sql", "SELECT '\xff'");
+  write_file(dir.path() / "d.yaml",
+             "start_date: 2026-01-01\ntasks:\n  - {id: a, type: sql, conn: wh, sql: q.sql}\n");
+  LoadResult result = load_dag_file((dir.path() / "d.yaml").string());
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].message, "SQL file 'q.sql' is not valid UTF-8 (byte 0xFF at offset 8)");
+  EXPECT_EQ(result.errors[0].line, 3);
+}
+
 TEST(DagLoader, AFileOverTheSizeLimitIsAnErrorWithoutParsing) {
   TempDir dir;
   std::string text = "tasks:\n  - {id: a, type: shell, command: echo}\n";

@@ -133,14 +133,58 @@ const std::vector<std::string>& default_keys() {
   return keys;
 }
 
+// Ids name folders and files (logs) and appear in URLs: "..", "." and "-"
+// must not be ids.
+constexpr size_t kMaxIdLength = 100;
+constexpr const char* kIdRule =
+    "may only contain letters, digits, '_', '.' and '-', must start with a letter, digit or '_', "
+    "and may have at most 100 characters";
+
 bool valid_id(std::string_view id) {
-  if (id.empty()) return false;
+  if (id.empty() || id.size() > kMaxIdLength || id[0] == '.' || id[0] == '-') return false;
   for (char c : id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == '-';
     if (!ok) return false;
   }
   return true;
+}
+
+/// `text` in single quotes for a message, cut after 60 bytes (on a character
+/// boundary), so that a huge value does not make a huge message.
+std::string quote_value(std::string_view text) {
+  constexpr size_t kMaxShown = 60;
+  if (text.size() <= kMaxShown) return "'" + std::string(text) + "'";
+  size_t cut = kMaxShown;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return "'" + std::string(text.substr(0, cut)) + "...' (" + std::to_string(text.size()) +
+         " bytes)";
+}
+
+/// `message` on one line: control characters written as escapes, so that a
+/// value quoted in it cannot break the FILE:LINE: message format.
+std::string one_line(std::string message) {
+  if (std::none_of(message.begin(), message.end(),
+                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return message;
+  }
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (char c : message) {
+    unsigned char b = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (b < 0x20 || b == 0x7f) {
+      out += std::string("\\x") + kHex[b >> 4] + kHex[b & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 bool looks_like_sql_path(std::string_view text) {
@@ -359,6 +403,7 @@ void Loader::error(const YAML::Mark& mark, std::string message) {
   int line = mark.line >= 0 ? mark.line + 1 : 0;
   int column = mark.column >= 0 ? mark.column + 1 : 0;
   // Defaults are checked once per task that uses them; say each problem once.
+  message = one_line(std::move(message));
   if (!seen_errors_.emplace(line, column, message).second) return;
   errors_.push_back(Diagnostic{file_, line, column, std::move(message)});
 }
@@ -388,7 +433,7 @@ void Loader::check_unknown_keys(const Fields& fields, const std::vector<std::str
     if (contains(allowed, e.key)) continue;
     std::string hint = did_you_mean(e.key, allowed);
     if (hint.empty()) hint = "; allowed keys: " + join(allowed, ", ");
-    error(e.key_node, "unknown key '" + e.key + "' " + where + hint);
+    error(e.key_node, "unknown key " + quote_value(e.key) + " " + where + hint);
   }
 }
 
@@ -465,7 +510,7 @@ void Loader::find_duplicate_keys(const YAML::Node& node) {
         const std::string& name = key.Scalar();
         auto [found, inserted] = seen.emplace(name, key.Mark().line + 1);
         if (!inserted) {
-          error(key, "duplicate key '" + name + "' (first at line " +
+          error(key, "duplicate key " + quote_value(name) + " (first at line " +
                          std::to_string(found->second) + "); remove one of them");
         }
       } else {
@@ -481,7 +526,7 @@ void Loader::find_duplicate_keys(const YAML::Node& node) {
 std::string Loader::describe(const YAML::Node& node) const {
   if (node.IsMap()) return "a mapping";
   if (node.IsSequence()) return "a list";
-  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsScalar()) return quote_value(node.Scalar());
   return "nothing";
 }
 
@@ -797,16 +842,14 @@ void Loader::parse_dag_settings(const Fields& root) {
     if (auto id = as_string(*e)) {
       dag_.id = *id;
       if (!valid_id(*id)) {
-        error(e->value,
-              "DAG id '" + *id + "' may only contain letters, digits, '_', '.' and '-'; rename it");
+        error(e->value, "DAG id " + quote_value(*id) + " " + kIdRule + "; rename it");
       }
     }
   } else {
     dag_.id = fs::path(file_).stem().string();
     if (!valid_id(dag_.id)) {
-      error(YAML::Mark(), "DAG id '" + dag_.id +
-                              "' (from the file name) may only contain letters, digits, '_', "
-                              "'.' and '-'; add `dag: NAME` or rename the file");
+      error(YAML::Mark(), "DAG id " + quote_value(dag_.id) + " (from the file name) " + kIdRule +
+                              "; add `dag: NAME` or rename the file");
     }
   }
   if (const Entry* e = root.find("description")) {
@@ -1004,9 +1047,9 @@ void Loader::parse_task(const YAML::Node& node, size_t position, const Fields* d
   if (const Entry* e = own.find("id")) {
     if (auto id = as_string(*e)) {
       task.id = *id;
-      name = "task '" + *id + "'";
+      name = "task " + quote_value(*id);
       if (!valid_id(*id)) {
-        error(e->value, "task id '" + *id + "' may only contain letters, digits, '_', '.' and '-'");
+        error(e->value, "task id " + quote_value(*id) + " " + kIdRule);
       }
       auto [it, inserted] = task_index_.emplace(*id, index);
       if (inserted) {
@@ -1306,7 +1349,7 @@ void Loader::parse_spec(Task& task, int index, const KeyLookup& get, const KeyLo
     if (const Entry* e = require("dag")) {
       if (auto s = as_string(*e)) {
         spec.dag = *s;
-        if (!valid_id(*s)) error(e->value, "'" + *s + "' is not a valid DAG id");
+        if (!valid_id(*s)) error(e->value, quote_value(*s) + " is not a valid DAG id");
       }
     }
     if (const Entry* e = get("task")) {

@@ -461,6 +461,32 @@ TEST(DagLoader, InvalidUtf8InASqlFileIsAnError) {
   EXPECT_EQ(result.errors[0].line, 3);
 }
 
+TEST(DagLoader, IdsHaveAPatternAndALengthAndEveryMessageIsOneLine) {
+  std::string tasks = "tasks:\n  - {id: " + std::string(100, 't') + ", type: shell, command: echo}\n";
+  EXPECT_TRUE(load_dag_text("d.yaml", "dag: " + std::string(100, 'd') + "\n" + tasks).dag);
+
+  LoadResult result = load_dag_text(
+      "d.yaml", "dag: " + std::string(100000, 'd') + "\n\"odd\\nkey\\x01\": 1\n" + tasks +
+                    "  - {id: " + std::string(101, 'u') + ", type: shell, command: echo}\n" +
+                    "  - {id: \".\", type: shell, command: echo}\n");
+
+  EXPECT_FALSE(result.dag);
+  ASSERT_EQ(result.errors.size(), 4u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].message,
+            "DAG id '" + std::string(60, 'd') +
+                "...' (100000 bytes) may only contain letters, digits, '_', '.' and '-', must "
+                "start with a letter, digit or '_', and may have at most 100 characters; rename it");
+  EXPECT_NE(result.errors[1].message.find("unknown key 'odd\\nkey\\x01' at the top level"),
+            std::string::npos);
+  EXPECT_NE(result.errors[2].message.find("task id '" + std::string(60, 'u') + "...' (101 bytes)"),
+            std::string::npos);
+  EXPECT_NE(result.errors[3].message.find("task id '.' may only"), std::string::npos);
+  for (const Diagnostic& d : result.errors) {
+    EXPECT_EQ(d.to_string().find('\n'), std::string::npos) << d.to_string();
+    EXPECT_LT(d.to_string().size(), 500u) << d.to_string();
+  }
+}
+
 TEST(DagLoader, AFileOverTheSizeLimitIsAnErrorWithoutParsing) {
   TempDir dir;
   std::string text = "tasks:\n  - {id: a, type: shell, command: echo}\n";

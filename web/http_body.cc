@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 
@@ -17,7 +18,10 @@ bool accepts_gzip(const httplib::Request& req) {
   size_t end = accept.find(',', at);
   std::string item = accept.substr(at, end == std::string::npos ? std::string::npos : end - at);
   size_t q = item.find("q=");
-  return q == std::string::npos || std::stod(item.substr(q + 2)) > 0;
+  if (q == std::string::npos) return true;
+  // A header never fails a request: a q that is no number ("q=abc", "q=")
+  // reads as 0, so the body goes out uncompressed, which every client takes.
+  return std::strtod(item.c_str() + q + 2, nullptr) > 0;
 }
 
 std::string gzip_compress(const std::string& data) {

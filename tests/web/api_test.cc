@@ -725,6 +725,24 @@ TEST_F(ApiTest, RangeRequestsNeverSendBytesPastTheBody) {
   EXPECT_EQ(get("/app.js")->body, app_js);
 }
 
+TEST_F(ApiTest, AnUnreadableAcceptEncodingNeverFailsARequest) {
+  std::string app_js;
+  for (const WebAsset& asset : web_assets()) {
+    if (std::string(asset.name) == "app.js") app_js = std::string(asset.content);
+  }
+  for (const char* header : {"gzip;q=abc", "gzip;q=", "gzip;q=1e999", "gzip;q=-1", "gzip;q=nan",
+                             "gzip;q=0.5", "gzip;q=99999999999999999999999999999999999999"}) {
+    SCOPED_TRACE(header);
+    auto res = get("/app.js", {{"Accept-Encoding", header}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->body, app_js);
+  }
+  EXPECT_EQ(get("/app.js", {{"Accept-Encoding", "gzip;q=0.5"}})->get_header_value("Content-Encoding"),
+            "gzip");
+  EXPECT_FALSE(get("/app.js", {{"Accept-Encoding", "gzip;q=abc"}})->has_header("Content-Encoding"));
+}
+
 TEST_F(ApiTest, UiScriptNeverParsesDataAsHtml) {
   // Weak by nature (the e2e test shows a <script> log line as text), but it
   // catches the usual slip cheaply.

@@ -36,6 +36,7 @@ int validate(CliContext& ctx, std::vector<std::string> paths) {
     if (std::filesystem::is_directory(path, ec)) {
       FolderLoadResult folder = load_dag_folder(path);
       dags += static_cast<int>(folder.dags.size());
+      for (const Diagnostic& d : folder.warnings) ctx.err << "warning: " << d.to_string() << "\n";
       for (const Diagnostic& d : folder.errors) {
         ctx.out << d.to_string() << "\n";
         ++problems;

@@ -1,6 +1,9 @@
 #include "core/dag_loader.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,15 +13,14 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "core/template.h"
@@ -132,14 +134,58 @@ const std::vector<std::string>& default_keys() {
   return keys;
 }
 
+// Ids name folders and files (logs) and appear in URLs: "..", "." and "-"
+// must not be ids.
+constexpr size_t kMaxIdLength = 100;
+constexpr const char* kIdRule =
+    "may only contain letters, digits, '_', '.' and '-', must start with a letter, digit or '_', "
+    "and may have at most 100 characters";
+
 bool valid_id(std::string_view id) {
-  if (id.empty()) return false;
+  if (id.empty() || id.size() > kMaxIdLength || id[0] == '.' || id[0] == '-') return false;
   for (char c : id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == '-';
     if (!ok) return false;
   }
   return true;
+}
+
+/// `text` in single quotes for a message, cut after 60 bytes (on a character
+/// boundary), so that a huge value does not make a huge message.
+std::string quote_value(std::string_view text) {
+  constexpr size_t kMaxShown = 60;
+  if (text.size() <= kMaxShown) return "'" + std::string(text) + "'";
+  size_t cut = kMaxShown;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return "'" + std::string(text.substr(0, cut)) + "...' (" + std::to_string(text.size()) +
+         " bytes)";
+}
+
+/// `message` on one line: control characters written as escapes, so that a
+/// value quoted in it cannot break the FILE:LINE: message format.
+std::string one_line(std::string message) {
+  if (std::none_of(message.begin(), message.end(),
+                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return message;
+  }
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (char c : message) {
+    unsigned char b = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (b < 0x20 || b == 0x7f) {
+      out += std::string("\\x") + kHex[b >> 4] + kHex[b & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 bool looks_like_sql_path(std::string_view text) {
@@ -198,14 +244,54 @@ std::string hex_sha256(const std::string& content, const std::vector<std::string
   return out;
 }
 
-bool read_whole_file(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return false;
-  *out = std::move(buffer).str();
-  return true;
+/// "0xC3" for a byte.
+std::string hex_byte(char c) {
+  static const char* kHex = "0123456789ABCDEF";
+  unsigned char b = static_cast<unsigned char>(c);
+  return std::string("0x") + kHex[b >> 4] + kHex[b & 15];
+}
+
+std::string too_large_message(uint64_t size) {
+  return "the file has " + std::to_string(size) + " bytes; DAG and SQL files are limited to " +
+         std::to_string(kMaxDagFileBytes) + " bytes, so split it";
+}
+
+/// Reads a DAG or SQL file into `out`; returns "" or what went wrong. The file is
+/// opened without blocking and checked once open, so a FIFO or a device (even
+/// one swapped in after the folder was listed) is refused instead of blocking
+/// or streaming forever, and at most kMaxDagFileBytes are read.
+std::string read_dag_file(const std::string& path, std::string* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot read the file: ") + std::strerror(errno);
+  std::string problem;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    problem = std::string("cannot read the file: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = "not a regular file; a DAG file must be one";
+  } else if (static_cast<uint64_t>(st.st_size) > kMaxDagFileBytes) {
+    problem = too_large_message(static_cast<uint64_t>(st.st_size));
+  } else {
+    std::string text(static_cast<size_t>(st.st_size), '\0');
+    size_t used = 0;
+    while (problem.empty()) {
+      // One byte past the limit tells a file that grew since fstat.
+      if (used == text.size()) text.resize(std::min(text.size() * 2 + 4096, kMaxDagFileBytes + 1));
+      ssize_t n = ::read(fd, text.data() + used, text.size() - used);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        problem = std::string("cannot read the file: ") + std::strerror(errno);
+      } else if (n == 0) {
+        break;
+      } else if ((used += static_cast<size_t>(n)) > kMaxDagFileBytes) {
+        problem = too_large_message(used);
+      }
+    }
+    text.resize(used);
+    *out = std::move(text);
+  }
+  ::close(fd);
+  return problem;
 }
 
 /// One key of a mapping with its value; `label` is the dotted path used in messages.
@@ -266,6 +352,9 @@ class Loader {
   Fields fields_of(const YAML::Node& map, const std::string& prefix);
   void check_unknown_keys(const Fields& fields, const std::vector<std::string>& allowed,
                           const std::string& where);
+  bool check_encoding();
+  YAML::Mark mark_at(size_t pos) const;
+  bool check_shape(const YAML::Node& node, std::vector<YAML::Node>& path, size_t& nodes);
   void find_duplicate_keys(const YAML::Node& node);
 
   std::string describe(const YAML::Node& node) const;
@@ -315,6 +404,7 @@ void Loader::error(const YAML::Mark& mark, std::string message) {
   int line = mark.line >= 0 ? mark.line + 1 : 0;
   int column = mark.column >= 0 ? mark.column + 1 : 0;
   // Defaults are checked once per task that uses them; say each problem once.
+  message = one_line(std::move(message));
   if (!seen_errors_.emplace(line, column, message).second) return;
   errors_.push_back(Diagnostic{file_, line, column, std::move(message)});
 }
@@ -323,6 +413,7 @@ Fields Loader::fields_of(const YAML::Node& map, const std::string& prefix) {
   Fields fields;
   fields.node = map;
   fields.entries.reserve(map.size());
+  std::unordered_set<std::string_view> names;  // views of the document's text
   for (auto it = map.begin(); it != map.end(); ++it) {
     const YAML::Node key = it->first;  // a copy: `it->` points into a temporary
     if (!key.IsScalar()) {
@@ -330,7 +421,7 @@ Fields Loader::fields_of(const YAML::Node& map, const std::string& prefix) {
       continue;
     }
     const std::string& name = key.Scalar();
-    if (fields.find(name)) continue;
+    if (!names.insert(name).second) continue;
     fields.entries.push_back(
         Entry{name, prefix.empty() ? name : prefix + "." + name, key, it->second});
   }
@@ -343,24 +434,85 @@ void Loader::check_unknown_keys(const Fields& fields, const std::vector<std::str
     if (contains(allowed, e.key)) continue;
     std::string hint = did_you_mean(e.key, allowed);
     if (hint.empty()) hint = "; allowed keys: " + join(allowed, ", ");
-    error(e.key_node, "unknown key '" + e.key + "' " + where + hint);
+    error(e.key_node, "unknown key " + quote_value(e.key) + " " + where + hint);
   }
+}
+
+// yaml-cpp passes any bytes through; stored and shown as JSON, invalid UTF-8
+// would fail every later step that touches this DAG.
+bool Loader::check_encoding() {
+  if (find_invalid_utf8(file_) != std::string::npos) {
+    error(YAML::Mark::null_mark(), "the file's name is not valid UTF-8; rename it");
+    return false;
+  }
+  size_t bad = find_invalid_utf8(text_);
+  if (bad == std::string::npos) return true;
+  error(mark_at(bad), "invalid UTF-8 (byte " + hex_byte(text_[bad]) +
+                          "); a DAG file must be UTF-8 text");
+  return false;
+}
+
+YAML::Mark Loader::mark_at(size_t pos) const {
+  YAML::Mark mark;
+  mark.pos = static_cast<int>(pos);
+  size_t newline = pos == 0 ? std::string::npos : text_.rfind('\n', pos - 1);
+  size_t line_start = newline == std::string::npos ? 0 : newline + 1;
+  mark.line = static_cast<int>(std::count(text_.begin(), text_.begin() + line_start, '\n'));
+  mark.column = static_cast<int>(pos - line_start);
+  return mark;
+}
+
+// yaml-cpp shares an anchored node with every alias of it, so the document
+// is a graph: an alias inside its own anchor makes a cycle, and a few lines of
+// aliases of aliases stand for billions of nodes. Every later pass walks the
+// document as a tree, so this one walks it first, with every alias followed,
+// and stops at the first bound crossed.
+bool Loader::check_shape(const YAML::Node& node, std::vector<YAML::Node>& path, size_t& nodes) {
+  if (++nodes > kMaxYamlNodes) {
+    error(node, "the file holds more than " + std::to_string(kMaxYamlNodes) +
+                    " YAML nodes (an alias counts all the nodes it stands for, each time it "
+                    "is used); use fewer aliases or split the DAG");
+    return false;
+  }
+  if (!node.IsMap() && !node.IsSequence()) return true;
+  for (const YAML::Node& outer : path) {
+    if (outer.is(node)) {
+      error(node, "recursive alias: this anchored node contains an alias of itself");
+      return false;
+    }
+  }
+  if (path.size() >= static_cast<size_t>(kMaxYamlDepth)) {
+    error(node, "mappings and lists nested more than " + std::to_string(kMaxYamlDepth) +
+                    " levels deep");
+    return false;
+  }
+  path.push_back(node);
+  bool ok = true;
+  for (auto it = node.begin(); ok && it != node.end(); ++it) {
+    if (node.IsMap()) {
+      const YAML::Node key = it->first;  // copies: `it->` points into a temporary
+      const YAML::Node value = it->second;
+      ok = check_shape(key, path, nodes) && check_shape(value, path, nodes);
+    } else {
+      ok = check_shape(*it, path, nodes);
+    }
+  }
+  path.pop_back();
+  return ok;
 }
 
 void Loader::find_duplicate_keys(const YAML::Node& node) {
   if (node.IsMap()) {
-    std::vector<std::pair<const std::string*, int>> seen;
+    std::unordered_map<std::string_view, int> seen;  // key -> line
     for (auto it = node.begin(); it != node.end(); ++it) {
       const YAML::Node key = it->first;  // a copy: `it->` points into a temporary
       if (key.IsScalar()) {
+        // The node's text lives as long as the document.
         const std::string& name = key.Scalar();
-        auto found = std::find_if(seen.begin(), seen.end(),
-                                  [&name](const auto& s) { return *s.first == name; });
-        if (found != seen.end()) {
-          error(key, "duplicate key '" + name + "' (first at line " +
+        auto [found, inserted] = seen.emplace(name, key.Mark().line + 1);
+        if (!inserted) {
+          error(key, "duplicate key " + quote_value(name) + " (first at line " +
                          std::to_string(found->second) + "); remove one of them");
-        } else {
-          seen.emplace_back(&name, key.Mark().line + 1);
         }
       } else {
         find_duplicate_keys(key);
@@ -375,7 +527,7 @@ void Loader::find_duplicate_keys(const YAML::Node& node) {
 std::string Loader::describe(const YAML::Node& node) const {
   if (node.IsMap()) return "a mapping";
   if (node.IsSequence()) return "a list";
-  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsScalar()) return quote_value(node.Scalar());
   return "nothing";
 }
 
@@ -543,10 +695,20 @@ std::optional<std::string> Loader::as_sql(const Entry& e, int task, std::string*
   std::string resolved =
       path.is_absolute() || dir_.empty() ? *text : (fs::path(dir_) / path).string();
   std::string content;
-  if (!read_whole_file(resolved, &content)) {
-    error(e.value, "SQL file '" + *text + "' not found (looked for " + resolved +
-                       "); create it, fix the path (relative to the DAG file), or write the "
-                       "SQL inline");
+  if (std::string problem = read_dag_file(resolved, &content); !problem.empty()) {
+    std::error_code ec;
+    if (fs::exists(resolved, ec)) {
+      error(e.value, "SQL file '" + *text + "': " + problem);
+    } else {
+      error(e.value, "SQL file '" + *text + "' not found (looked for " + resolved +
+                         "); create it, fix the path (relative to the DAG file), or write the "
+                         "SQL inline");
+    }
+    return std::nullopt;
+  }
+  if (size_t bad = find_invalid_utf8(content); bad != std::string::npos) {
+    error(e.value, "SQL file '" + *text + "' is not valid UTF-8 (byte " + hex_byte(content[bad]) +
+                       " at offset " + std::to_string(bad) + ")");
     return std::nullopt;
   }
   sql_contents_.push_back(content);
@@ -615,8 +777,10 @@ LoadResult Loader::load() {
   YAML::Node doc;
   bool parsed = false;
   try {
-    doc = YAML::Load(text_);
-    parsed = true;
+    if (check_encoding()) {
+      doc = YAML::Load(text_);
+      parsed = true;
+    }
   } catch (const YAML::Exception& e) {
     std::string message = "YAML syntax error: " + e.msg;
     // The usual cause: {{ }} unquoted inside a flow mapping or list.
@@ -650,13 +814,17 @@ LoadResult Loader::load() {
       error(doc, "a DAG file must be a mapping of keys (dag:, schedule:, tasks:, ...), got " +
                      describe(doc));
     } else {
-      find_duplicate_keys(doc);
-      Fields root = fields_of(doc, "");
-      check_unknown_keys(root, kDagKeys, "at the top level of the DAG");
-      parse_dag_settings(root);
-      parse_tasks(root);
-      check_graph();
-      check_templates();
+      std::vector<YAML::Node> path;
+      size_t nodes = 0;
+      if (check_shape(doc, path, nodes)) {
+        find_duplicate_keys(doc);
+        Fields root = fields_of(doc, "");
+        check_unknown_keys(root, kDagKeys, "at the top level of the DAG");
+        parse_dag_settings(root);
+        parse_tasks(root);
+        check_graph();
+        check_templates();
+      }
     }
   }
 
@@ -675,16 +843,14 @@ void Loader::parse_dag_settings(const Fields& root) {
     if (auto id = as_string(*e)) {
       dag_.id = *id;
       if (!valid_id(*id)) {
-        error(e->value,
-              "DAG id '" + *id + "' may only contain letters, digits, '_', '.' and '-'; rename it");
+        error(e->value, "DAG id " + quote_value(*id) + " " + kIdRule + "; rename it");
       }
     }
   } else {
     dag_.id = fs::path(file_).stem().string();
     if (!valid_id(dag_.id)) {
-      error(YAML::Mark(), "DAG id '" + dag_.id +
-                              "' (from the file name) may only contain letters, digits, '_', "
-                              "'.' and '-'; add `dag: NAME` or rename the file");
+      error(YAML::Mark(), "DAG id " + quote_value(dag_.id) + " (from the file name) " + kIdRule +
+                              "; add `dag: NAME` or rename the file");
     }
   }
   if (const Entry* e = root.find("description")) {
@@ -893,9 +1059,9 @@ void Loader::parse_task(const YAML::Node& node, size_t position, const Fields* d
   if (const Entry* e = own.find("id")) {
     if (auto id = as_string(*e)) {
       task.id = *id;
-      name = "task '" + *id + "'";
+      name = "task " + quote_value(*id);
       if (!valid_id(*id)) {
-        error(e->value, "task id '" + *id + "' may only contain letters, digits, '_', '.' and '-'");
+        error(e->value, "task id " + quote_value(*id) + " " + kIdRule);
       }
       auto [it, inserted] = task_index_.emplace(*id, index);
       if (inserted) {
@@ -1195,7 +1361,7 @@ void Loader::parse_spec(Task& task, int index, const KeyLookup& get, const KeyLo
     if (const Entry* e = require("dag")) {
       if (auto s = as_string(*e)) {
         spec.dag = *s;
-        if (!valid_id(*s)) error(e->value, "'" + *s + "' is not a valid DAG id");
+        if (!valid_id(*s)) error(e->value, quote_value(*s) + " is not a valid DAG id");
       }
     }
     if (const Entry* e = get("task")) {
@@ -1622,6 +1788,11 @@ std::pair<int, int> dag_key_position(const std::string& content) {
 }  // namespace
 
 LoadResult load_dag_text(const std::string& file, const std::string& text) {
+  if (text.size() > kMaxDagFileBytes) {
+    LoadResult result;
+    result.errors.push_back(Diagnostic{file, 0, 0, too_large_message(text.size())});
+    return result;
+  }
   try {
     Loader loader(file, text);
     return loader.load();
@@ -1637,16 +1808,32 @@ LoadResult load_dag_text(const std::string& file, const std::string& text) {
 
 LoadResult load_dag_file(const std::string& file) {
   std::string text;
-  if (!read_whole_file(file, &text)) {
+  std::string problem = read_dag_file(file, &text);
+  if (!problem.empty()) {
     LoadResult result;
-    result.errors.push_back(
-        Diagnostic{file, 0, 0, std::string("cannot read the file: ") + std::strerror(errno)});
+    result.errors.push_back(Diagnostic{file, 0, 0, problem});
     return result;
   }
   return load_dag_text(file, text);
 }
 
-std::vector<std::string> list_dag_files(const std::string& folder) {
+std::string why_dag_file_is_skipped(const std::string& path) {
+  // Paths are stored and shown as JSON, and Postgres takes only UTF-8 text.
+  if (find_invalid_utf8(path) != std::string::npos) return "the name is not valid UTF-8";
+  std::error_code ec;
+  switch (fs::status(path, ec).type()) {
+    case fs::file_type::regular: return "";
+    case fs::file_type::not_found: return "a broken symlink, not a regular file";
+    case fs::file_type::fifo: return "a FIFO, not a regular file";
+    case fs::file_type::socket: return "a socket, not a regular file";
+    case fs::file_type::character: return "a character device, not a regular file";
+    case fs::file_type::block: return "a block device, not a regular file";
+    default: return "not a regular file";
+  }
+}
+
+std::vector<std::string> list_dag_files(const std::string& folder,
+                                        std::vector<std::string>* skipped) {
   std::vector<std::string> files;
   std::error_code ec;
   fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec);
@@ -1660,11 +1847,19 @@ std::vector<std::string> list_dag_files(const std::string& folder) {
       if (it->is_directory(ec)) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file(ec)) continue;
     std::string ext = path.extension().string();
-    if (ext == ".yaml" || ext == ".yml") files.push_back(path.string());
+    if (ext != ".yaml" && ext != ".yml") continue;
+    // Follows symlinks: one to a regular file is a DAG file; one to /dev/zero
+    // or a FIFO would stall whoever reads it.
+    if (it->is_directory(ec)) continue;
+    if (it->is_regular_file(ec) && find_invalid_utf8(path.string()) == std::string::npos) {
+      files.push_back(path.string());
+    } else if (skipped) {
+      skipped->push_back(path.string());
+    }
   }
   std::sort(files.begin(), files.end());
+  if (skipped) std::sort(skipped->begin(), skipped->end());
   return files;
 }
 
@@ -1677,7 +1872,12 @@ FolderLoadResult load_dag_folder(const std::string& folder) {
                                     "create it or pass --dags DIR"});
     return out;
   }
-  std::vector<std::string> paths = list_dag_files(folder);
+  std::vector<std::string> skipped;
+  std::vector<std::string> paths = list_dag_files(folder, &skipped);
+  for (const std::string& path : skipped) {
+    out.warnings.push_back(
+        Diagnostic{path, 0, 0, why_dag_file_is_skipped(path) + "; skipped"});
+  }
   std::vector<LoadResult> results(paths.size());
   // Files are independent, so a big folder is read on every core; the merge
   // below stays in path order.

@@ -9,6 +9,15 @@
 
 namespace sluice {
 
+/// Bounds on one DAG file, so that a broken or hostile file costs an import
+/// error, never a crashed or stalled scheduler.
+inline constexpr size_t kMaxDagFileBytes = 1 << 20;
+/// Mappings and lists inside each other, the document itself being level 1.
+inline constexpr int kMaxYamlDepth = 64;
+/// YAML nodes (keys, values, list items), an alias counting every node it
+/// stands for each time it is used.
+inline constexpr size_t kMaxYamlNodes = 200000;
+
 /// One problem found in a DAG file, printed as FILE:LINE:COL: message.
 struct Diagnostic {
   std::string file;
@@ -37,6 +46,7 @@ struct FolderLoadResult {
   std::vector<Dag> dags;
   std::vector<LoadResult> files;  // one per file, in path order
   std::vector<Diagnostic> errors;
+  std::vector<Diagnostic> warnings;  // files skipped for not being regular files
 };
 
 /// Loads every `*.yaml` / `*.yml` below `folder` (subfolders included), in
@@ -44,7 +54,14 @@ struct FolderLoadResult {
 /// keeps working. One bad file never stops the others.
 FolderLoadResult load_dag_folder(const std::string& folder);
 
-/// Lists the DAG files below `folder`, sorted.
-std::vector<std::string> list_dag_files(const std::string& folder);
+/// Lists the DAG files below `folder`, sorted. Names that look like DAG files
+/// but are no regular files (FIFOs, devices, broken symlinks) or are not valid
+/// UTF-8 are left out and, when `skipped` is given, listed there.
+std::vector<std::string> list_dag_files(const std::string& folder,
+                                        std::vector<std::string>* skipped = nullptr);
+
+/// Why list_dag_files skips `path`, e.g. "a FIFO, not a regular file"; ""
+/// when it does not.
+std::string why_dag_file_is_skipped(const std::string& path);
 
 }  // namespace sluice

@@ -98,6 +98,41 @@ std::string to_upper(std::string_view text) {
   return out;
 }
 
+size_t find_invalid_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char lead = static_cast<unsigned char>(text[i]);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    // Continuation bytes after `lead`, and the range of the first one, which
+    // rules out overlong forms, surrogates and values past U+10FFFF.
+    size_t extra = 0;
+    unsigned char low = 0x80, high = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      extra = 1;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      extra = 2;
+      if (lead == 0xE0) low = 0xA0;
+      if (lead == 0xED) high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      extra = 3;
+      if (lead == 0xF0) low = 0x90;
+      if (lead == 0xF4) high = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + extra >= text.size()) return i;
+    for (size_t k = 1; k <= extra; ++k) {
+      unsigned char c = static_cast<unsigned char>(text[i + k]);
+      if (c < (k == 1 ? low : 0x80) || c > (k == 1 ? high : 0xBF)) return i;
+    }
+    i += extra + 1;
+  }
+  return std::string_view::npos;
+}
+
 std::string url_encode(std::string_view text) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;

@@ -36,6 +36,11 @@ bool ends_with(std::string_view text, std::string_view part);
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 std::string url_encode(std::string_view text);
 
+/// The offset of the first byte of `text` that is not part of well-formed
+/// UTF-8 (overlong forms, surrogates and code points past U+10FFFF are not),
+/// or std::string_view::npos when it all is.
+size_t find_invalid_utf8(std::string_view text);
+
 /// ASCII lower/upper case copy.
 std::string to_lower(std::string_view text);
 std::string to_upper(std::string_view text);

@@ -2,10 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
 #include "core/dag_loader.h"
+#include "core/error.h"
 #include "core/store.h"
 #include "core/text.h"
 
@@ -26,9 +28,67 @@ bool DagFolderSync::unchanged(const std::string& file, const FileState& state) c
   return true;
 }
 
+void DagFolderSync::sync_file(const std::string& file, Timestamp now,
+                              std::map<std::string, std::string>& owner, SyncReport& report) {
+  auto known = files_.find(file);
+  if (known != files_.end() && unchanged(file, known->second)) {
+    if (!known->second.ok) {
+      ++report.errors;
+      report.error_messages.push_back(known->second.error);
+    }
+    return;
+  }
+  FileState state;
+  state.stamp = stamp_of(file);
+  LoadResult result = load_dag_file(file);
+  ++report.parsed;
+  state.hash = result.content_hash;
+  if (result.dag) {
+    state.dag_id = result.dag->id;
+    for (const Task& task : result.dag->tasks) {
+      if (const auto* sql = std::get_if<SqlTask>(&task.spec); sql && !sql->sql_file.empty()) {
+        std::filesystem::path p(sql->sql_file);
+        if (p.is_relative()) p = std::filesystem::path(file).parent_path() / p;
+        state.dependencies[p.string()] = stamp_of(p.string());
+      }
+    }
+    auto other = owner.find(state.dag_id);
+    if (other != owner.end() && other->second != file) {
+      result.errors.push_back({file, 1, 1,
+                               "DAG id '" + state.dag_id + "' is already defined in " +
+                                   other->second + "; rename one of them"});
+    }
+  }
+  if (result.errors.empty() && result.dag) {
+    state.ok = true;
+    owner[state.dag_id] = file;
+    const Dag& dag = *result.dag;
+    int64_t before = known != files_.end() && known->second.hash == state.hash ? 1 : 0;
+    store_.upsert_dag(dag.id, file, state.hash, result.content, dag_to_json(dag), dag.paused,
+                      dag.max_active_tasks, now);
+    if (!before) ++report.stored;
+  } else {
+    std::vector<std::string> lines;
+    for (const Diagnostic& d : result.errors) lines.push_back(d.to_string());
+    state.error = join(lines, "\n");
+    FileError error{file, state.dag_id, state.error, now};
+    store_.set_file_error(error);
+    ++report.errors;
+    report.error_messages.push_back(state.error);
+  }
+  files_[file] = std::move(state);
+}
+
 SyncReport DagFolderSync::sync(Timestamp now) {
   SyncReport report;
-  std::vector<std::string> present = list_dag_files(folder_);
+  std::vector<std::string> skipped;
+  std::vector<std::string> present = list_dag_files(folder_, &skipped);
+  for (const std::string& file : skipped) {
+    if (!std::binary_search(skipped_.begin(), skipped_.end(), file)) {
+      report.newly_skipped.push_back(file + ": " + why_dag_file_is_skipped(file) + "; skipped");
+    }
+  }
+  skipped_ = std::move(skipped);
   report.files = static_cast<int>(present.size());
   std::set<std::string> present_set(present.begin(), present.end());
 
@@ -43,53 +103,19 @@ SyncReport DagFolderSync::sync(Timestamp now) {
   }
 
   for (const std::string& file : present) {
-    auto known = files_.find(file);
-    if (known != files_.end() && unchanged(file, known->second)) {
-      if (!known->second.ok) {
-        ++report.errors;
-        report.error_messages.push_back(known->second.error);
-      }
-      continue;
-    }
-    FileState state;
-    state.stamp = stamp_of(file);
-    LoadResult result = load_dag_file(file);
-    ++report.parsed;
-    state.hash = result.content_hash;
-    if (result.dag) {
-      state.dag_id = result.dag->id;
-      for (const Task& task : result.dag->tasks) {
-        if (const auto* sql = std::get_if<SqlTask>(&task.spec); sql && !sql->sql_file.empty()) {
-          std::filesystem::path p(sql->sql_file);
-          if (p.is_relative()) p = std::filesystem::path(file).parent_path() / p;
-          state.dependencies[p.string()] = stamp_of(p.string());
-        }
-      }
-      auto other = owner.find(state.dag_id);
-      if (other != owner.end() && other->second != file) {
-        result.errors.push_back({file, 1, 1,
-                                 "DAG id '" + state.dag_id + "' is already defined in " +
-                                     other->second + "; rename one of them"});
-      }
-    }
-    if (result.errors.empty() && result.dag) {
-      state.ok = true;
-      owner[state.dag_id] = file;
-      const Dag& dag = *result.dag;
-      int64_t before = known != files_.end() && known->second.hash == state.hash ? 1 : 0;
-      store_.upsert_dag(dag.id, file, state.hash, result.content, dag_to_json(dag), dag.paused,
-                        dag.max_active_tasks, now);
-      if (!before) ++report.stored;
-    } else {
-      std::vector<std::string> lines;
-      for (const Diagnostic& d : result.errors) lines.push_back(d.to_string());
-      state.error = join(lines, "\n");
-      FileError error{file, state.dag_id, state.error, now};
-      store_.set_file_error(error);
+    try {
+      sync_file(file, now, owner, report);
+    } catch (const StoreError&) {
+      throw;  // the scheduler waits out store outages
+    } catch (const std::exception& e) {
+      // A bug with one file must not keep the files after it from loading.
+      FileState state;
+      state.stamp = stamp_of(file);
+      state.error = file + ": internal error while loading this DAG: " + e.what();
       ++report.errors;
       report.error_messages.push_back(state.error);
+      files_[file] = std::move(state);
     }
-    files_[file] = std::move(state);
   }
   store_.set_active_files(present);
   return report;

@@ -18,6 +18,7 @@ struct SyncReport {
   int stored = 0;    // new DAG versions stored
   int errors = 0;    // files with errors
   std::vector<std::string> error_messages;
+  std::vector<std::string> newly_skipped;  // "FILE: why", for files not skipped last pass
 };
 
 /// Syncs a DAG folder into the store. Remembers each file's size and
@@ -47,11 +48,15 @@ class DagFolderSync {
     std::string error;
   };
   static Stamp stamp_of(const std::string& path);
+  /// Parses and stores one new or changed file; `owner` maps DAG ids to files.
+  void sync_file(const std::string& file, Timestamp now, std::map<std::string, std::string>& owner,
+                 SyncReport& report);
   bool unchanged(const std::string& file, const FileState& state) const;
 
   Store& store_;
   std::string folder_;
   std::map<std::string, FileState> files_;
+  std::vector<std::string> skipped_;  // non-regular files named like DAG files, sorted
 };
 
 }  // namespace sluice

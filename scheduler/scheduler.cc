@@ -162,8 +162,23 @@ void Scheduler::on_became_leader() {
   next_orphan_check_ = clock_.now() + options_.heartbeat_timeout;
 }
 
+bool Scheduler::for_dag(const std::string& dag_id, const std::function<void()>& step) {
+  try {
+    step();
+    return true;
+  } catch (const StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string& last = dag_errors_[dag_id];
+    if (last != e.what()) log_error("scheduler", "DAG " + dag_id + ": " + e.what());
+    last = e.what();
+    return false;
+  }
+}
+
 void Scheduler::sync_files(Timestamp now) {
   SyncReport report = sync_->sync(now);
+  for (const std::string& message : report.newly_skipped) log_warn("scheduler", message);
   if (report.parsed > 0) {
     log_info("scheduler", "DAG folder: " + std::to_string(report.files) + " files, " +
                               std::to_string(report.parsed) + " parsed, " +
@@ -193,13 +208,11 @@ std::optional<Timestamp> Scheduler::create_scheduled_runs(Timestamp now) {
     if (!changed && !due.due && due.version_id != 0) continue;  // nothing ever due
     due.version_id = *record.version_id;
     due.paused = false;
-    try {
+    bool done = for_dag(record.dag_id, [&] {
       std::shared_ptr<const Dag> dag = dags_.get(*record.version_id);
       due.due = create_runs_for(record, *dag, *record.version_id, now);
-    } catch (const UserError& e) {
-      log_error("scheduler", "DAG " + record.dag_id + ": " + e.what());
-      due.due.reset();
-    }
+    });
+    if (!done) due.due.reset();
     if (due.due) next = next ? std::min(*next, *due.due) : *due.due;
   }
   return next;
@@ -283,12 +296,14 @@ bool Scheduler::start_queued_runs(Timestamp now) {
   });
   bool started = false;
   for (const RunRecord* run : queued) {
-    std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
-    int& active = running[run->dag_id];
-    if (!run->backfill_id && active >= dag->max_active_runs) continue;
-    store_.reconcile_run(run->id, make_decider(dag, dags_.index(run->version_id), now, /*start_run=*/true), now);
-    if (!run->backfill_id) ++active;
-    started = true;
+    for_dag(run->dag_id, [&] {
+      std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
+      int& active = running[run->dag_id];
+      if (!run->backfill_id && active >= dag->max_active_runs) return;
+      store_.reconcile_run(run->id, make_decider(dag, dags_.index(run->version_id), now, /*start_run=*/true), now);
+      if (!run->backfill_id) ++active;
+      started = true;
+    });
   }
   if (started && tasks_signal_) tasks_signal_->notify();
   return started;
@@ -299,9 +314,10 @@ bool Scheduler::requeue_due_tasks(Timestamp now) {
   for (int64_t run_pk : store_.runs_with_due_tasks(now)) {
     auto run = store_.get_run_by_pk(run_pk);
     if (!run) continue;
-    store_.reconcile_run(
-        run_pk, make_decider(dags_.get(run->version_id), dags_.index(run->version_id), now), now);
-    any = true;
+    any |= for_dag(run->dag_id, [&] {
+      store_.reconcile_run(
+          run_pk, make_decider(dags_.get(run->version_id), dags_.index(run->version_id), now), now);
+    });
   }
   if (any && tasks_signal_) tasks_signal_->notify();
   return any;
@@ -311,27 +327,31 @@ void Scheduler::fail_orphaned_tasks(Timestamp now) {
   for (const TaskInstanceRecord& ti : store_.orphaned_tasks(now - options_.heartbeat_timeout)) {
     auto run = store_.get_run_by_pk(ti.run_pk);
     if (!run) continue;
-    std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
-    const Task* task = dag->find_task(ti.task_id);
-    TaskResult result = lost_try_result(
-        ti, task, now,
-        "worker '" + ti.worker_id + "' stopped heartbeating for more than " +
-            format_duration(options_.heartbeat_timeout) + "; try " +
-            std::to_string(ti.try_number) + " is lost");
-    try {
-      store_.finish_task(result, make_decider(dag, dags_.index(run->version_id), now));
-      log_warn("scheduler", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": " + result.error);
-    } catch (const ConflictError&) {
-      // The worker reported back meanwhile.
-    }
+    for_dag(run->dag_id, [&] {
+      std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
+      const Task* task = dag->find_task(ti.task_id);
+      TaskResult result = lost_try_result(
+          ti, task, now,
+          "worker '" + ti.worker_id + "' stopped heartbeating for more than " +
+              format_duration(options_.heartbeat_timeout) + "; try " +
+              std::to_string(ti.try_number) + " is lost");
+      try {
+        store_.finish_task(result, make_decider(dag, dags_.index(run->version_id), now));
+        log_warn("scheduler", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": " + result.error);
+      } catch (const ConflictError&) {
+        // The worker reported back meanwhile.
+      }
+    });
   }
 }
 
 void Scheduler::reconcile_all(Timestamp now) {
   for (const RunRecord& run : store_.list_unfinished_runs()) {
     if (run.state != RunState::kRunning) continue;
-    store_.reconcile_run(
-        run.id, make_decider(dags_.get(run.version_id), dags_.index(run.version_id), now), now);
+    for_dag(run.dag_id, [&] {
+      store_.reconcile_run(
+          run.id, make_decider(dags_.get(run.version_id), dags_.index(run.version_id), now), now);
+    });
   }
 }
 

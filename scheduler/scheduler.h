@@ -83,6 +83,11 @@ class Scheduler {
   void standby_heartbeat(Timestamp now);
   /// Forgets per-leadership caches, so a new term starts with a full pass.
   void on_became_leader();
+  /// Does one DAG's share of a pass. Any error but the store's costs only
+  /// that DAG: it is logged with the DAG id (once while it repeats) and the
+  /// pass goes on; a store error still ends the pass, which the loop waits out.
+  /// Returns whether `step` finished.
+  bool for_dag(const std::string& dag_id, const std::function<void()>& step);
 
   Store& store_;
   DagCache& dags_;
@@ -108,6 +113,7 @@ class Scheduler {
     std::optional<Timestamp> due;
   };
   std::map<std::string, DagDue> due_;
+  std::map<std::string, std::string> dag_errors_;  // DAG id -> the error last logged
   std::vector<std::pair<std::string, Pass>> passes_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 
@@ -16,7 +18,10 @@ bool accepts_gzip(const httplib::Request& req) {
   size_t end = accept.find(',', at);
   std::string item = accept.substr(at, end == std::string::npos ? std::string::npos : end - at);
   size_t q = item.find("q=");
-  return q == std::string::npos || std::stod(item.substr(q + 2)) > 0;
+  if (q == std::string::npos) return true;
+  // A header never fails a request: a q that is no number ("q=abc", "q=")
+  // reads as 0, so the body goes out uncompressed, which every client takes.
+  return std::strtod(item.c_str() + q + 2, nullptr) > 0;
 }
 
 std::string gzip_compress(const std::string& data) {
@@ -48,7 +53,10 @@ void set_raw_body(httplib::Response& res, std::string body, const std::string& c
   res.set_content_provider(
       data->size(), content_type,
       [data](size_t offset, size_t length, httplib::DataSink& sink) {
-        return sink.write(data->data() + offset, length);
+        // Ranges are ignored (see server.cc); this only keeps a slip there
+        // from reading past the body.
+        if (offset > data->size()) return false;
+        return sink.write(data->data() + offset, std::min(length, data->size() - offset));
       });
 }
 

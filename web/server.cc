@@ -85,6 +85,18 @@ const char* content_type_of(const std::string& name) {
   return "application/octet-stream";
 }
 
+/// Makes httplib forget the request's `Range:`. httplib 0.11 slices every
+/// response by it without bounding the range to the body: a sized content
+/// provider was asked for bytes past its end (a heap over-read, sent with a
+/// made-up Content-Length). Sluice serves small files and JSON, so it ignores
+/// ranges, as RFC 9110 allows, and answers with the whole body. The hooks that
+/// run before httplib applies ranges only get a const Request, but the object
+/// is httplib's own non-const one for this request, so clearing it is well
+/// defined.
+void ignore_ranges(const httplib::Request& req) {
+  const_cast<httplib::Request&>(req).ranges.clear();
+}
+
 void set_security_headers(httplib::Response& res) {
   // Only our own files may run or load: an injected <script> would not execute
   // even if some value slipped past the UI's escaping.
@@ -133,6 +145,7 @@ void WebServer::install_routes() {
   // Runs before routing and before the body is read: refusals cost nothing.
   server.set_pre_routing_handler([token, base_authority](const httplib::Request& req,
                                                          httplib::Response& res) {
+    ignore_ranges(req);
     set_security_headers(res);
     bool api = starts_with(req.path, "/api/");
     bool metrics = req.path == "/metrics";
@@ -250,6 +263,8 @@ void WebServer::install_routes() {
   });
 
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Also reached without routing (a Range header httplib cannot parse).
+    ignore_ranges(req);
     if (!res.body.empty()) return;
     if (res.status == 413) {
       send_error(res, 413,

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -407,6 +409,133 @@ TEST(DagLoader, DefaultsErrorIsReportedOnceForManyTasks) {
                                     "  - {id: b, type: shell, command: echo}\n");
   ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
   EXPECT_EQ(result.errors[0].line, 1);
+}
+
+TEST(DagLoader, ManyKeysAreCheckedForDuplicatesInLinearTime) {
+  // 50,000 keys once took 6-10 s: every key was compared with every other.
+  std::string text = "start_date: 2026-01-01\nparams:\n";
+  for (int i = 0; i < 50000; ++i) text += "  k" + std::to_string(i) + ": 1\n";
+  text += "  k7: 2\ntasks:\n  - {id: a, type: shell, command: echo}\n";
+  auto started = std::chrono::steady_clock::now();
+
+  LoadResult result = load_dag_text("many.yaml", text);
+
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].message, "duplicate key 'k7' (first at line 10); remove one of them");
+  EXPECT_EQ(result.errors[0].line, 50003);
+}
+
+TEST(DagLoader, InvalidUtf8IsAnErrorAtItsLine) {
+  LoadResult result = load_dag_text("bad.yaml",
+                                    "start_date: 2026-01-01\n"
+                                    "description: \"\xc3\x28\"\n"
+                                    "tasks:\n  - {id: a, type: shell, command: echo}\n");
+  EXPECT_FALSE(result.dag);
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].to_string(),
+            "bad.yaml:2:15: invalid UTF-8 (byte 0xC3); a DAG file must be UTF-8 text");
+
+  // YAML escapes make valid characters: "\xc3" is U+00C3.
+  LoadResult escaped = load_dag_text("ok.yaml",
+                                     "start_date: 2026-01-01\n"
+                                     "description: \"\\xc3\\x28 caf\xc3\xa9\"\n"
+                                     "tasks:\n  - {id: a, type: shell, command: echo}\n");
+  ASSERT_TRUE(escaped.dag) << all_errors(escaped);
+  EXPECT_EQ(escaped.dag->description, "\xc3\x83( caf\xc3\xa9");
+  EXPECT_NO_THROW(dag_to_json(*escaped.dag).dump());
+
+  LoadResult name = load_dag_text("caf\xe9.yaml", "tasks:\n  - {id: a, type: shell, command: echo}\n");
+  ASSERT_EQ(name.errors.size(), 1u);
+  EXPECT_EQ(name.errors[0].message, "the file's name is not valid UTF-8; rename it");
+}
+
+TEST(DagLoader, InvalidUtf8InASqlFileIsAnError) {
+  TempDir dir;
+  write_file(dir.path() / "q.sql", "SELECT '\xff'");
+  write_file(dir.path() / "d.yaml",
+             "start_date: 2026-01-01\ntasks:\n  - {id: a, type: sql, conn: wh, sql: q.sql}\n");
+  LoadResult result = load_dag_file((dir.path() / "d.yaml").string());
+  ASSERT_EQ(result.errors.size(), 1u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].message, "SQL file 'q.sql' is not valid UTF-8 (byte 0xFF at offset 8)");
+  EXPECT_EQ(result.errors[0].line, 3);
+}
+
+TEST(DagLoader, IdsHaveAPatternAndALengthAndEveryMessageIsOneLine) {
+  std::string tasks = "tasks:\n  - {id: " + std::string(100, 't') + ", type: shell, command: echo}\n";
+  EXPECT_TRUE(load_dag_text("d.yaml", "dag: " + std::string(100, 'd') + "\n" + tasks).dag);
+
+  LoadResult result = load_dag_text(
+      "d.yaml", "dag: " + std::string(100000, 'd') + "\n\"odd\\nkey\\x01\": 1\n" + tasks +
+                    "  - {id: " + std::string(101, 'u') + ", type: shell, command: echo}\n" +
+                    "  - {id: \".\", type: shell, command: echo}\n");
+
+  EXPECT_FALSE(result.dag);
+  ASSERT_EQ(result.errors.size(), 4u) << all_errors(result);
+  EXPECT_EQ(result.errors[0].message,
+            "DAG id '" + std::string(60, 'd') +
+                "...' (100000 bytes) may only contain letters, digits, '_', '.' and '-', must "
+                "start with a letter, digit or '_', and may have at most 100 characters; rename it");
+  EXPECT_NE(result.errors[1].message.find("unknown key 'odd\\nkey\\x01' at the top level"),
+            std::string::npos);
+  EXPECT_NE(result.errors[2].message.find("task id '" + std::string(60, 'u') + "...' (101 bytes)"),
+            std::string::npos);
+  EXPECT_NE(result.errors[3].message.find("task id '.' may only"), std::string::npos);
+  for (const Diagnostic& d : result.errors) {
+    EXPECT_EQ(d.to_string().find('\n'), std::string::npos) << d.to_string();
+    EXPECT_LT(d.to_string().size(), 500u) << d.to_string();
+  }
+}
+
+TEST(DagLoader, AFileOverTheSizeLimitIsAnErrorWithoutParsing) {
+  TempDir dir;
+  std::string text = "tasks:\n  - {id: a, type: shell, command: echo}\n";
+  text += "#" + std::string(kMaxDagFileBytes - text.size() - 2, 'x') + "\n";
+  write_file(dir.path() / "limit.yaml", text);
+  write_file(dir.path() / "over.yaml", text + "\n");
+
+  EXPECT_TRUE(load_dag_file((dir.path() / "limit.yaml").string()).dag);
+  LoadResult over = load_dag_file((dir.path() / "over.yaml").string());
+  EXPECT_FALSE(over.dag);
+  ASSERT_EQ(over.errors.size(), 1u);
+  EXPECT_EQ(over.errors[0].message,
+            "the file has 1048577 bytes; DAG and SQL files are limited to 1048576 bytes, so "
+            "split it");
+  EXPECT_EQ(load_dag_text("over.yaml", text + "\n").errors[0].message, over.errors[0].message);
+}
+
+TEST(DagLoader, FifosAndDevicesAreRefusedWithoutBlocking) {
+  TempDir dir;
+  std::string fifo = (dir.path() / "fifo.yaml").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  fs::create_symlink("/dev/zero", dir.path() / "zero.yaml");
+
+  for (const std::string& file : {fifo, (dir.path() / "zero.yaml").string()}) {
+    LoadResult result = load_dag_file(file);
+    ASSERT_EQ(result.errors.size(), 1u) << file;
+    EXPECT_EQ(result.errors[0].message, "not a regular file; a DAG file must be one");
+  }
+}
+
+TEST(DagLoaderFolder, SkipsFilesThatAreNotRegularWithAWarning) {
+  TempDir dir;
+  write_file(dir.path() / "good.yaml", "tasks:\n  - {id: t, type: shell, command: echo}\n");
+  ASSERT_EQ(mkfifo((dir.path() / "fifo.yaml").c_str(), 0600), 0);
+  fs::create_symlink("/dev/zero", dir.path() / "zero.yml");
+  fs::create_symlink(dir.path() / "gone", dir.path() / "broken.yaml");
+  fs::create_symlink(dir.path() / "good.yaml", dir.path() / "link.yaml");
+
+  FolderLoadResult result = load_dag_folder(dir.path().string());
+
+  EXPECT_TRUE(result.errors.empty()) << result.errors[0].to_string();
+  ASSERT_EQ(result.files.size(), 2u);  // good.yaml and the link to it
+  ASSERT_EQ(result.warnings.size(), 3u);
+  EXPECT_EQ(result.warnings[0].to_string(),
+            (dir.path() / "broken.yaml").string() + ": a broken symlink, not a regular file; skipped");
+  EXPECT_EQ(result.warnings[1].to_string(),
+            (dir.path() / "fifo.yaml").string() + ": a FIFO, not a regular file; skipped");
+  EXPECT_EQ(result.warnings[2].to_string(), (dir.path() / "zero.yml").string() +
+                                                ": a character device, not a regular file; skipped");
 }
 
 TEST(DagLoaderFolder, DuplicateDagIdFailsTheLaterFileOnly) {

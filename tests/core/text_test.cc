@@ -34,6 +34,21 @@ TEST(TextTest, JoinTrimSplit) {
   EXPECT_EQ(split("", ','), (std::vector<std::string>{""}));
 }
 
+TEST(TextTest, FindInvalidUtf8PointsAtTheFirstBadByte) {
+  EXPECT_EQ(find_invalid_utf8(""), std::string_view::npos);
+  EXPECT_EQ(find_invalid_utf8("plain ascii"), std::string_view::npos);
+  EXPECT_EQ(find_invalid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), std::string_view::npos);
+  EXPECT_EQ(find_invalid_utf8("ab\xc3\x28"), 2u);            // bad continuation
+  EXPECT_EQ(find_invalid_utf8("ab\xc3"), 2u);                 // cut short
+  EXPECT_EQ(find_invalid_utf8("\x80"), 0u);                   // stray continuation
+  EXPECT_EQ(find_invalid_utf8("\xc0\xaf"), 0u);               // overlong '/'
+  EXPECT_EQ(find_invalid_utf8("\xe0\x80\xaf"), 0u);           // overlong
+  EXPECT_EQ(find_invalid_utf8("x\xed\xa0\x80"), 1u);          // surrogate U+D800
+  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);       // past U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("\xf4\x8f\xbf\xbf"), std::string_view::npos);  // U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("\xff"), 0u);
+}
+
 TEST(TextTest, CaseAndAffixHelpers) {
   EXPECT_EQ(to_lower("SLUICE_Conn"), "sluice_conn");
   EXPECT_EQ(to_upper("warehouse"), "WAREHOUSE");

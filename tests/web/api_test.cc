@@ -2,7 +2,14 @@
 
 #include "web/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -59,6 +66,66 @@ tasks:
 )";
 
 Timestamp at(const std::string& iso) { return *parse_timestamp(iso); }
+
+/// An HTTP response as it came off the socket, before any client library
+/// interprets Content-Length or Content-Range.
+struct RawResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;                            // every byte after the headers
+  bool truncated = false;                      // more than `max_bytes` arrived
+};
+
+/// Sends `request` to 127.0.0.1:`port` and reads until the server closes the
+/// connection, 5 s pass, or `max_bytes` arrive.
+RawResponse raw_http(int port, const std::string& request, size_t max_bytes) {
+  RawResponse out;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return out;
+  }
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string data;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  char buffer[65536];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    data.append(buffer, static_cast<size_t>(n));
+    if (data.size() > max_bytes) {
+      out.truncated = true;
+      break;
+    }
+  }
+  close(fd);
+  size_t end = data.find("\r\n\r\n");
+  if (end == std::string::npos) return out;
+  std::vector<std::string> lines;
+  for (size_t at = 0; at < end;) {
+    size_t next = data.find("\r\n", at);
+    lines.push_back(data.substr(at, std::min(next, end) - at));
+    at = next + 2;
+  }
+  if (lines.empty() || lines[0].size() < 12) return out;
+  out.status = std::stoi(lines[0].substr(9, 3));
+  for (size_t i = 1; i < lines.size(); ++i) {
+    size_t colon = lines[i].find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = lines[i].substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    size_t value = lines[i].find_first_not_of(' ', colon + 1);
+    out.headers[name] = value == std::string::npos ? "" : lines[i].substr(value);
+  }
+  out.body = data.substr(end + 4);
+  return out;
+}
 
 /// A WebServer on a free port of 127.0.0.1 over a migrated SQLite store
 /// holding two DAGs, and a client for it.
@@ -605,6 +672,76 @@ TEST_F(ApiTest, BrowsersGetGzipNeverSlowBrotli) {
   auto missing = get("/api/v1/dags/nope", browser);
   EXPECT_EQ(missing->status, 404);
   EXPECT_NE(missing->body.find("nope"), std::string::npos);
+}
+
+TEST_F(ApiTest, RangeRequestsNeverSendBytesPastTheBody) {
+  // httplib slices every response by the request's Range without bounding the
+  // range to the body: `bytes=999999999-` once sent process memory after
+  // app.js. Ranges are ignored now; whatever comes back must be the body and
+  // exactly as long as Content-Length says.
+  std::string app_js;
+  for (const WebAsset& asset : web_assets()) {
+    if (std::string(asset.name) == "app.js") app_js = std::string(asset.content);
+  }
+  ASSERT_FALSE(app_js.empty());
+  std::string dags = get("/api/v1/dags")->body;
+  const std::vector<std::string> ranges = {
+      "bytes=999999999-", "bytes=10-999999999", "bytes=-999999999", "bytes=-10",
+      "bytes=0-0", "bytes=-0", "bytes=5-", "bytes=0-", "bytes=-",
+      "bytes=0-1,999999999-", "bytes=999999999-,999999999-", "bytes=0-,0-,0-,0-",
+      "bytes=999999-,999999-,5-1", "bytes=18446744073709551615-", "bytes=1-2, 3-999999999"};
+  struct Target {
+    std::string path;
+    std::string headers;
+    std::string expected_body;  // empty: only check the length and the bound
+  };
+  const std::vector<Target> targets = {
+      {"/app.js", "", app_js},
+      {"/app.js", "Accept-Encoding: gzip\r\n", ""},
+      {"/api/v1/dags", "", dags},
+      {"/api/v1/dags/nope", "", ""},
+      {"/nothing.js", "", ""},
+  };
+  for (const Target& target : targets) {
+    for (const std::string& range : ranges) {
+      SCOPED_TRACE(target.path + " " + target.headers + "Range: " + range);
+      RawResponse res = raw_http(port_,
+                                 "GET " + target.path + " HTTP/1.1\r\nHost: " + host_ +
+                                     "\r\n" + target.headers + "Range: " + range +
+                                     "\r\nConnection: close\r\n\r\n",
+                                 4 * app_js.size());
+      ASSERT_NE(res.status, 0) << "no response";
+      EXPECT_FALSE(res.truncated) << "far more bytes than the body";
+      ASSERT_TRUE(res.headers.count("content-length")) << res.status;
+      EXPECT_EQ(res.headers["content-length"], std::to_string(res.body.size()));
+      EXPECT_NE(res.status, 206);
+      EXPECT_FALSE(res.headers.count("content-range")) << res.headers["content-range"];
+      if (!target.expected_body.empty() && res.status == 200) {
+        EXPECT_EQ(res.body.size(), target.expected_body.size());
+        EXPECT_TRUE(res.body == target.expected_body) << "the body differs from the asset";
+      }
+    }
+  }
+  // The server is still up.
+  EXPECT_EQ(get("/app.js")->body, app_js);
+}
+
+TEST_F(ApiTest, AnUnreadableAcceptEncodingNeverFailsARequest) {
+  std::string app_js;
+  for (const WebAsset& asset : web_assets()) {
+    if (std::string(asset.name) == "app.js") app_js = std::string(asset.content);
+  }
+  for (const char* header : {"gzip;q=abc", "gzip;q=", "gzip;q=1e999", "gzip;q=-1", "gzip;q=nan",
+                             "gzip;q=0.5", "gzip;q=99999999999999999999999999999999999999"}) {
+    SCOPED_TRACE(header);
+    auto res = get("/app.js", {{"Accept-Encoding", header}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->body, app_js);
+  }
+  EXPECT_EQ(get("/app.js", {{"Accept-Encoding", "gzip;q=0.5"}})->get_header_value("Content-Encoding"),
+            "gzip");
+  EXPECT_FALSE(get("/app.js", {{"Accept-Encoding", "gzip;q=abc"}})->has_header("Content-Encoding"));
 }
 
 TEST_F(ApiTest, UiScriptNeverParsesDataAsHtml) {

@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include <date/date.h>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
@@ -526,7 +528,11 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     if (!clargs->to.empty()) {
       to = parse_timestamp(clargs->to, zone);
       if (!to) throw UserError("--to '" + clargs->to + "' is not a date");
-      if (is_bare_date(clargs->to)) *to += std::chrono::hours(24) - Millis(1);
+      // Through the end of that local day (23 or 25 hours when the clocks change).
+      if (is_bare_date(clargs->to)) {
+        *to = to_utc(zone, date::floor<date::days>(to_local(zone, *to)) + date::days{1}) -
+              Millis(1);
+      }
     }
     int cleared = 0;
     int runs_touched = 0;

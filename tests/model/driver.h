@@ -12,10 +12,22 @@
 
 namespace sluice::model {
 
-/// Runs `scenario` against `store` (which may hold other scenarios' DAGs:
-/// each scenario has its own DAG and pool) and returns what happened. Gives
-/// up, with an error in Observed::errors, when the runs have not settled
-/// within `timeout`.
-Observed drive(const Scenario& scenario, Store& store, Millis timeout = Millis(60000));
+/// Runs the scenarios of `batch` at once against `store` (which may hold
+/// other scenarios' DAGs: each scenario has its own DAG and pool, so they
+/// share only the scheduler, the workers and the store) and returns what
+/// happened to each. Gives up, with an error in Observed::errors, when the
+/// runs have not settled within `timeout`.
+std::vector<Observed> drive(const std::vector<Scenario>& batch, Store& store,
+                            Millis timeout = Millis(60000));
+
+/// The same with real processes: `sluice scheduler` and two `sluice worker`
+/// processes run against the store at `url` (`store` is a second connection
+/// to it) from the folder `dir`, which holds `sluice.yaml` and the DAG folder
+/// `dags/`; each task is a shell command that appends its own start and end
+/// to a shared events file (the order of its lines is the clock) and exits
+/// as the scenario plans. The processes are started by the caller and kept
+/// across batches.
+std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store& store,
+                                      const std::string& dir, Millis timeout = Millis(120000));
 
 }  // namespace sluice::model

@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "tests/core/store_test_util.h"
+#include "tests/test_util.h"
 #include "tests/model/driver.h"
 #include "tests/model/model.h"
 #include "tests/model/scenario.h"
@@ -26,15 +27,17 @@ int scenario_count() {
   return text && *text ? std::atoi(text) : 2000;
 }
 
+constexpr size_t kBatch = 4;  // scenarios run at once, sharing the workers
+
 std::vector<std::string> run_scenario(const Scenario& scenario, Store& store) {
-  return check(scenario, drive(scenario, store));
+  return check(scenario, drive({scenario}, store).at(0));
 }
 
 /// Shrinks a failing scenario: takes the first smaller variant that still
 /// fails, until none does (or the budget is spent).
 Scenario shrink(Scenario failing, Store& store, std::vector<std::string>& problems) {
   int budget = 400;
-  uint64_t next_seed = failing.seed * 1000 + 1;  // each try gets a DAG of its own
+  uint64_t next_seed = (uint64_t{1} << 40) + failing.seed * 1000;  // a DAG of its own per try
   bool smaller = true;
   while (smaller && budget > 0) {
     smaller = false;
@@ -67,23 +70,31 @@ TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
   }
   const auto started = std::chrono::steady_clock::now();
   size_t tries = 0, tasks = 0;
-  for (uint64_t seed : seeds) {
-    Scenario scenario = generate(seed);
-    Observed observed = drive(scenario, *store);
-    tries += observed.tries.size();
-    tasks += scenario.tasks.size();
-    std::vector<std::string> problems = check(scenario, observed);
-    if (problems.empty()) continue;
-    std::ostringstream first;
-    for (const std::string& p : problems) first << "  " << p << "\n";
-    Scenario small = shrink(scenario, *store, problems);
-    std::ostringstream shrunk;
-    for (const std::string& p : problems) shrunk << "  " << p << "\n";
-    ADD_FAILURE() << "scenario seed " << seed << " (" << backend
-                  << ") broke the invariants (rerun alone: SLUICE_MODEL_SEED=" << seed
-                  << "):\n" << first.str() << "smallest failing variant:\n" << describe(small)
-                  << "which breaks:\n" << shrunk.str();
-    break;  // one shrunk failure is enough to act on
+  for (size_t first = 0; first < seeds.size(); first += kBatch) {
+    std::vector<Scenario> batch;
+    for (size_t i = first; i < std::min(seeds.size(), first + kBatch); ++i) {
+      batch.push_back(generate(seeds[i]));
+    }
+    std::vector<Observed> observed = drive(batch, *store);
+    bool failed = false;
+    for (size_t b = 0; b < batch.size() && !failed; ++b) {
+      const Scenario& scenario = batch[b];
+      tries += observed[b].tries.size();
+      tasks += scenario.tasks.size();
+      std::vector<std::string> problems = check(scenario, observed[b]);
+      if (problems.empty()) continue;
+      failed = true;
+      std::ostringstream first_found;
+      for (const std::string& p : problems) first_found << "  " << p << "\n";
+      Scenario small = shrink(scenario, *store, problems);
+      std::ostringstream shrunk;
+      for (const std::string& p : problems) shrunk << "  " << p << "\n";
+      ADD_FAILURE() << "scenario seed " << scenario.seed << " (" << backend
+                    << ") broke the invariants (rerun alone: SLUICE_MODEL_SEED=" << scenario.seed
+                    << "):\n" << first_found.str() << "smallest failing variant:\n"
+                    << describe(small) << "which breaks:\n" << shrunk.str();
+    }
+    if (failed) break;  // one shrunk failure is enough to act on
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -99,6 +110,73 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) {
       return std::get<0>(info.param) + "_" + std::to_string(std::get<1>(info.param));
     });
+
+int process_scenario_count() {
+  const char* text = std::getenv("SLUICE_MODEL_PROCESS_SCENARIOS");
+  return text && *text ? std::atoi(text) : 48;
+}
+
+/// The same invariants with real `sluice scheduler` and `sluice worker`
+/// processes and shell tasks that record their own start and end.
+/// depends_on_past is left out: a task waiting on the previous interval is
+/// re-decided by the scheduler's reconcile pass, every 10 s.
+class ModelProcessTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelProcessTest, RandomScenariosKeepEveryInvariantWithRealProcesses) {
+  const std::string backend = GetParam();
+  set_log_level(LogLevel::kError);
+  std::unique_ptr<Store> store = testing::make_test_store(backend);
+  const std::string url = testing::last_test_store_url(backend);
+  testing::TempDir dir;
+  dir.write("sluice.yaml", "db: \"" + url + "\"\ndags: dags\n"
+            "worker:\n  heartbeat_interval: 500ms\n  heartbeat_timeout: 60s\n"
+            "scheduler:\n  dag_scan_interval: 100ms\n");
+  dir.write("dags/.keep", "");
+  std::map<std::string, std::string> env = {{"TMPDIR", dir.path()}};
+  auto start = [&](const std::vector<std::string>& args, const std::string& log) {
+    return std::make_unique<testing::Process>(testing::sluice_argv(args), dir.path(),
+                                              dir.file(log), env);
+  };
+  auto scheduler = start({"scheduler"}, "scheduler.log");
+  auto worker_a = start({"worker", "--slots", "3"}, "worker-a.log");
+  auto worker_b = start({"worker", "--slots", "2"}, "worker-b.log");
+  const auto started = std::chrono::steady_clock::now();
+  size_t tries = 0, scenarios = 0;
+  const int count = process_scenario_count();
+  for (int first = 0; first < count; first += static_cast<int>(kBatch)) {
+    std::vector<Scenario> batch;
+    for (int i = first; i < std::min(count, first + static_cast<int>(kBatch)); ++i) {
+      Scenario s = generate(static_cast<uint64_t>(i) + 1);
+      s.seed += uint64_t{1} << 32;  // DAG ids apart from the in-process runs
+      for (ScenarioTask& task : s.tasks) task.depends_on_past = false;
+      batch.push_back(std::move(s));
+    }
+    std::vector<Observed> observed = drive_processes(batch, *store, dir.path());
+    bool failed = false;
+    for (size_t b = 0; b < batch.size(); ++b) {
+      ++scenarios;
+      tries += observed[b].tries.size();
+      std::vector<std::string> problems = check(batch[b], observed[b]);
+      if (problems.empty()) continue;
+      failed = true;
+      std::ostringstream text;
+      for (const std::string& p : problems) text << "  " << p << "\n";
+      ADD_FAILURE() << "scenario (generated from seed " << (batch[b].seed - (uint64_t{1} << 32))
+                    << ", depends_on_past removed) broke the invariants with real processes:\n"
+                    << text.str() << describe(batch[b]) << "scheduler log:\n"
+                    << testing::read_file(dir.file("scheduler.log")).substr(0, 4000);
+    }
+    if (failed) break;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << "[model, processes] " << backend << ": " << scenarios << " scenarios, " << tries
+            << " tries in " << seconds << " s\n";
+  EXPECT_GT(tries, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ModelProcessTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 /// The reference model on its own: the repro and a few hand-worked cases.
 TEST(ReferenceModel, AllSuccessWithAFailedAndASkippedUpstreamMayEndEitherWay) {

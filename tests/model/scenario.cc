@@ -75,7 +75,7 @@ Scenario generate(uint64_t seed) {
   return s;
 }
 
-std::string to_yaml(const Scenario& s) {
+std::string to_yaml(const Scenario& s, const std::string& command) {
   std::ostringstream out;
   out << "dag: " << dag_id(s) << "\nschedule: null\nstart_date: 2026-01-01\n"
       << "max_active_runs: " << s.max_active_runs << "\nmax_active_tasks: "
@@ -83,7 +83,7 @@ std::string to_yaml(const Scenario& s) {
   for (size_t t = 0; t < s.tasks.size(); ++t) {
     const ScenarioTask& task = s.tasks[t];
     out << "  - id: " << task_id(static_cast<int>(t)) << "\n    type: shell\n";
-    out << "    command: " << (task.map_items >= 0 ? "\"run {{ map_index }}\"" : "run") << "\n";
+    out << "    command: \"" << command << (task.map_items >= 0 ? " {{ map_index }}" : "") << "\"\n";
     if (!task.upstream.empty()) {
       out << "    depends_on: [";
       for (size_t k = 0; k < task.upstream.size(); ++k) {

@@ -52,8 +52,9 @@ std::string pool_name(const Scenario& scenario);
 /// max_active_runs. The same seed gives the same scenario.
 Scenario generate(uint64_t seed);
 
-/// The DAG file of a scenario (every task a shell task).
-std::string to_yaml(const Scenario& scenario);
+/// The DAG file of a scenario: every task a shell task running `command`,
+/// with the map index as its argument for a mapped task.
+std::string to_yaml(const Scenario& scenario, const std::string& command = "run");
 /// The scenario in a form to paste into a regression test: YAML plus runs,
 /// limits and the failing tries.
 std::string describe(const Scenario& scenario);

@@ -20,7 +20,7 @@
 namespace sluice::model {
 namespace {
 
-constexpr int kShards = 4;
+constexpr int kShards = 8;
 
 int scenario_count() {
   const char* text = std::getenv("SLUICE_MODEL_SCENARIOS");

@@ -583,7 +583,7 @@ void apply_config_yaml(Config& config, const std::string& text, const std::strin
                            }
                          });
         } else if (key == "web") {
-          r.for_each_key(value, "web", {"base_url", "bind", "port", "api_token"},
+          r.for_each_key(value, "web", {"base_url", "bind", "port", "api_token", "allowed_hosts"},
                          [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                            if (k == "base_url")
                              config.web.base_url = r.read_string(v, "web.base_url");
@@ -593,6 +593,8 @@ void apply_config_yaml(Config& config, const std::string& text, const std::strin
                                  static_cast<int>(r.read_integer(v, "web.port", 0, 65535));
                            if (k == "api_token")
                              config.web.api_token = r.read_string(v, "web.api_token");
+                           if (k == "allowed_hosts")
+                             config.web.allowed_hosts = r.read_string_list(v, "web.allowed_hosts");
                          });
         } else if (key == "spark") {
           r.for_each_key(value, "spark", {"submit_bin"},

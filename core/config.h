@@ -55,6 +55,9 @@ struct WebConfig {
   std::string bind = "127.0.0.1";
   int port = 8080;
   std::string api_token;  // when set, every API call needs `Authorization: Bearer`
+  // Host names (besides loopback, the bind address and base_url's host) that
+  // requests may name in `Host:`; "*" allows any. Others get 403.
+  std::vector<std::string> allowed_hosts;
 };
 
 /// Spark submit defaults.

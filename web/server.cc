@@ -16,6 +16,7 @@
 #include "core/text.h"
 #include "web/api.h"
 #include "web/assets.h"
+#include "web/host_allowlist.h"
 #include "web/http_body.h"
 
 namespace sluice {
@@ -114,6 +115,7 @@ void set_security_headers(httplib::Response& res) {
 WebServer::WebServer(Store& store, DagCache& dags, const Config& config, const Clock& clock)
     : config_(config),
       api_(std::make_unique<Api>(store, dags, config, clock)),
+      allowed_hosts_(std::make_unique<HostAllowList>(config.web)),
       server_(std::make_unique<httplib::Server>()) {
   install_routes();
 }
@@ -143,10 +145,23 @@ void WebServer::install_routes() {
   const std::string base_authority = authority_of(config_.web.base_url);
 
   // Runs before routing and before the body is read: refusals cost nothing.
-  server.set_pre_routing_handler([token, base_authority](const httplib::Request& req,
-                                                         httplib::Response& res) {
+  const HostAllowList& allowed_hosts = *allowed_hosts_;
+  server.set_pre_routing_handler([token, base_authority, &allowed_hosts](
+                                     const httplib::Request& req, httplib::Response& res) {
     ignore_ranges(req);
     set_security_headers(res);
+    // DNS rebinding: a page on another name that resolves to this machine
+    // reaches it as same-origin, and only the Host it names gives it away.
+    std::string host_header = req.get_header_value("Host");
+    if (!allowed_hosts.allows(host_header)) {
+      std::string host = host_of_authority(host_header);
+      send_error(res, 403,
+                 "requests for host '" + (host.empty() ? "?" : host) +
+                     "' are refused: this server answers to localhost, its loopback addresses, "
+                     "the address it binds, the host of web.base_url and the hosts listed in "
+                     "web.allowed_hosts in sluice.yaml");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     bool api = starts_with(req.path, "/api/");
     bool metrics = req.path == "/metrics";
     if (!api && !metrics) return httplib::Server::HandlerResponse::Unhandled;
@@ -291,6 +306,7 @@ void WebServer::install_routes() {
 
 int WebServer::start(const std::string& bind, int port) {
   if (thread_.joinable()) throw UserError("the web server is already running");
+  allowed_hosts_->allow_bind_address(bind);
   int bound = port;
   if (port == 0) {
     bound = server_->bind_to_any_port(bind);

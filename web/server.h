@@ -18,6 +18,7 @@ namespace sluice {
 class Api;
 class Clock;
 class DagCache;
+class HostAllowList;
 class Store;
 struct Config;
 
@@ -36,7 +37,8 @@ class WebServer {
 
   /// Listens on `bind`:`port` (port 0: any free port) and serves from a
   /// background thread. Returns the bound port. Throws UserError when the
-  /// address cannot be bound (in use, not local).
+  /// address cannot be bound (in use, not local). Requests may name `bind`
+  /// in their Host header besides loopback names and the configured hosts.
   int start(const std::string& bind, int port);
   /// Stops listening and waits for the serving thread. Safe to call twice.
   void stop();
@@ -51,6 +53,8 @@ class WebServer {
 
   const Config& config_;
   std::unique_ptr<Api> api_;
+  // Written by start() before the serving thread exists, read-only after.
+  std::unique_ptr<HostAllowList> allowed_hosts_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};

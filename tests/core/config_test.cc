@@ -178,7 +178,7 @@ connections:
     headers: {X-Tenant: acme, X-Api-Key: key-456}
 pools: {etl: 4, default: 10}
 alerts: {webhook: "https://hooks.example.com/x", secret: s1, on: [failure, retry]}
-web: {base_url: "https://sluice.example.com", bind: 0.0.0.0, port: 9090}
+web: {base_url: "https://sluice.example.com", bind: 0.0.0.0, port: 9090, allowed_hosts: [etl.internal]}
 spark: {submit_bin: /opt/spark/bin/spark-submit}
 logs: {max_bytes_per_try: 512KB}
 worker: {slots: 3, queues: [default, spark], heartbeat_interval: 500ms, heartbeat_timeout: 10s}
@@ -198,6 +198,7 @@ scheduler: {loop_interval: 200ms}
   EXPECT_EQ(config.alerts.on, (std::vector<std::string>{"failure", "retry"}));
   EXPECT_EQ(config.web.bind, "0.0.0.0");
   EXPECT_EQ(config.web.port, 9090);
+  EXPECT_EQ(config.web.allowed_hosts, (std::vector<std::string>{"etl.internal"}));
   EXPECT_EQ(config.spark.submit_bin, "/opt/spark/bin/spark-submit");
   EXPECT_EQ(config.logs.max_bytes_per_try, 512 * 1024);
   EXPECT_EQ(config.worker.slots, 3);

@@ -785,6 +785,53 @@ TEST_F(ApiTest, CrossSiteMutationsAreRefused) {
   EXPECT_TRUE(store_->get_dag("orders")->paused);
 }
 
+TEST_F(ApiTest, RequestsForAnotherHostAreRefused) {
+  // A page on evil.example that rebinds the name to 127.0.0.1 sends
+  // `Host: evil.example`, with or without Origin.
+  for (const httplib::Headers& headers :
+       {httplib::Headers{{"Host", "evil.example"}},
+        httplib::Headers{{"Host", "evil.example:" + std::to_string(port_)},
+                         {"Origin", "http://evil.example:" + std::to_string(port_)}}}) {
+    auto res = get("/api/v1/dags", headers);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 403);
+    std::string error = body(res)["error"];
+    EXPECT_NE(error.find("'evil.example'"), std::string::npos) << error;
+    EXPECT_NE(error.find("web.allowed_hosts"), std::string::npos) << error;
+    EXPECT_EQ(get("/", headers)->status, 403);
+    EXPECT_EQ(get("/healthz", headers)->status, 403);
+    EXPECT_EQ(post("/api/v1/dags/orders/pause", "", headers)->status, 403);
+    EXPECT_EQ(post("/api/v1/dags/orders/runs", "{}", headers)->status, 403);
+  }
+  EXPECT_FALSE(store_->get_dag("orders")->paused);
+  EXPECT_TRUE(store_->list_runs({}).empty());
+
+  // Loopback names and addresses pass, with a same-origin Origin too.
+  std::string port = ":" + std::to_string(port_);
+  for (const std::string& host :
+       {"localhost" + port, "127.0.0.1" + port, "[::1]" + port, std::string("localhost")}) {
+    EXPECT_EQ(get("/api/v1/dags", {{"Host", host}})->status, 200) << host;
+  }
+  auto res = post("/api/v1/dags/orders/pause", "",
+                  {{"Host", "localhost" + port}, {"Origin", "http://localhost" + port}});
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(store_->get_dag("orders")->paused);
+}
+
+TEST_F(ApiTest, ConfiguredHostsAreServed) {
+  config_.web.base_url = "https://sluice.example.com";
+  config_.web.allowed_hosts = {"etl.internal"};
+  start_server("");
+  std::string port = ":" + std::to_string(port_);
+  EXPECT_EQ(get("/api/v1/dags", {{"Host", "sluice.example.com"}})->status, 200);
+  EXPECT_EQ(get("/api/v1/dags", {{"Host", "etl.internal" + port}})->status, 200);
+  EXPECT_EQ(post("/api/v1/dags/orders/pause", "",
+                 {{"Host", "etl.internal" + port}, {"Origin", "http://etl.internal" + port}})
+                ->status,
+            200);
+  EXPECT_EQ(get("/api/v1/dags", {{"Host", "evil.example"}})->status, 403);
+}
+
 TEST_F(ApiTest, TokenIsRequiredWhenConfigured) {
   start_server("s3cret-token");
   auto res = get("/api/v1/dags");

@@ -18,6 +18,7 @@
 #include "web/assets.h"
 #include "web/host_allowlist.h"
 #include "web/http_body.h"
+#include "web/sessions.h"
 
 namespace sluice {
 
@@ -43,12 +44,6 @@ bool secret_equals(const std::string& given, const std::string& expected) {
   std::string a = sha256_hex(given);
   std::string b = sha256_hex(expected);
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-/// What the session cookie holds: derived from the token, so the cookie is
-/// worthless once the token changes, and the token itself never sits in it.
-std::string session_value(const std::string& token) {
-  return sha256_hex("sluice-session\n" + token);
 }
 
 std::string cookie_value(const httplib::Request& req, const std::string& name) {
@@ -98,6 +93,15 @@ void ignore_ranges(const httplib::Request& req) {
   const_cast<httplib::Request&>(req).ranges.clear();
 }
 
+/// 429 for a client that guessed too many wrong tokens.
+void send_throttled(httplib::Response& res, Millis wait) {
+  auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+  res.set_header("Retry-After", std::to_string(std::max<int64_t>(1, seconds)));
+  send_error(
+      res, 429,
+      "too many wrong tokens from this address: try again in " + std::to_string(seconds) + " s");
+}
+
 void set_security_headers(httplib::Response& res) {
   // Only our own files may run or load: an injected <script> would not execute
   // even if some value slipped past the UI's escaping.
@@ -116,6 +120,8 @@ WebServer::WebServer(Store& store, DagCache& dags, const Config& config, const C
     : config_(config),
       api_(std::make_unique<Api>(store, dags, config, clock)),
       allowed_hosts_(std::make_unique<HostAllowList>(config.web)),
+      sessions_(std::make_unique<SessionStore>(clock)),
+      throttle_(std::make_unique<LoginThrottle>(clock)),
       server_(std::make_unique<httplib::Server>()) {
   install_routes();
 }
@@ -146,7 +152,9 @@ void WebServer::install_routes() {
 
   // Runs before routing and before the body is read: refusals cost nothing.
   const HostAllowList& allowed_hosts = *allowed_hosts_;
-  server.set_pre_routing_handler([token, base_authority, &allowed_hosts](
+  SessionStore& sessions = *sessions_;
+  LoginThrottle& throttle = *throttle_;
+  server.set_pre_routing_handler([token, base_authority, &allowed_hosts, &sessions, &throttle](
                                      const httplib::Request& req, httplib::Response& res) {
     ignore_ranges(req);
     set_security_headers(res);
@@ -196,10 +204,14 @@ void WebServer::install_routes() {
     std::string auth = req.get_header_value("Authorization");
     bool ok = false;
     if (!auth.empty()) {
+      if (Millis wait = throttle.wait_for(req.remote_addr); wait > Millis(0)) {
+        send_throttled(res, wait);
+        return httplib::Server::HandlerResponse::Handled;
+      }
       ok = starts_with(auth, "Bearer ") && secret_equals(std::string(trim(auth.substr(7))), token);
+      if (!ok) throttle.failed(req.remote_addr);
     } else {
-      std::string cookie = cookie_value(req, kSessionCookie);
-      ok = !cookie.empty() && secret_equals(cookie, session_value(token));
+      ok = sessions.valid(cookie_value(req, kSessionCookie));
     }
     if (!ok) {
       res.set_header("WWW-Authenticate", "Bearer");
@@ -214,14 +226,14 @@ void WebServer::install_routes() {
 
   // The UI's login: trades the token for an HttpOnly cookie, so the page's
   // scripts never hold it.
-  server.Get("/api/v1/session", [token](const httplib::Request& req, httplib::Response& res) {
-    std::string cookie = cookie_value(req, kSessionCookie);
-    bool authenticated = token.empty() || (!cookie.empty() && secret_equals(cookie, session_value(token)));
-    send_json(res, 200, {{"auth_required", !token.empty()}, {"authenticated", authenticated}});
-  });
+  server.Get(
+      "/api/v1/session", [token, &sessions](const httplib::Request& req, httplib::Response& res) {
+        bool authenticated = token.empty() || sessions.valid(cookie_value(req, kSessionCookie));
+        send_json(res, 200, {{"auth_required", !token.empty()}, {"authenticated", authenticated}});
+      });
   const bool secure_cookie = starts_with(config_.web.base_url, "https://");
-  server.Post("/api/v1/session", [token, secure_cookie](const httplib::Request& req,
-                                                        httplib::Response& res) {
+  server.Post("/api/v1/session", [token, secure_cookie, &sessions, &throttle](
+                                     const httplib::Request& req, httplib::Response& res) {
     nlohmann::json body;
     try {
       body = nlohmann::json::parse(req.body);
@@ -237,16 +249,25 @@ void WebServer::install_routes() {
       send_json(res, 200, {{"auth_required", false}, {"authenticated", true}});
       return;
     }
+    if (Millis wait = throttle.wait_for(req.remote_addr); wait > Millis(0)) {
+      send_throttled(res, wait);
+      return;
+    }
     if (!secret_equals(body["token"].get<std::string>(), token)) {
+      throttle.failed(req.remote_addr);
       send_error(res, 401, "the token is wrong");
       return;
     }
-    res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + session_value(token) +
-                                     "; Path=/; HttpOnly; SameSite=Strict" +
+    auto max_age = std::chrono::duration_cast<std::chrono::seconds>(SessionStore::kLifetime);
+    res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + sessions.create() +
+                                     "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                     std::to_string(max_age.count()) +
                                      (secure_cookie ? "; Secure" : ""));
     send_json(res, 200, {{"auth_required", true}, {"authenticated", true}});
   });
-  server.Delete("/api/v1/session", [](const httplib::Request&, httplib::Response& res) {
+  server.Delete("/api/v1/session", [&sessions](const httplib::Request& req,
+                                               httplib::Response& res) {
+    sessions.end(cookie_value(req, kSessionCookie));
     res.set_header("Set-Cookie", std::string(kSessionCookie) +
                                      "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     send_json(res, 200, {{"authenticated", false}});

@@ -19,6 +19,8 @@ class Api;
 class Clock;
 class DagCache;
 class HostAllowList;
+class LoginThrottle;
+class SessionStore;
 class Store;
 struct Config;
 
@@ -55,6 +57,8 @@ class WebServer {
   std::unique_ptr<Api> api_;
   // Written by start() before the serving thread exists, read-only after.
   std::unique_ptr<HostAllowList> allowed_hosts_;
+  std::unique_ptr<SessionStore> sessions_;
+  std::unique_ptr<LoginThrottle> throttle_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};

@@ -873,6 +873,8 @@ TEST_F(ApiTest, SessionCookieStandsInForTheToken) {
   EXPECT_EQ(get("/api/v1/dags", {{"Cookie", cookie}})->status, 200);
   EXPECT_EQ(body(get("/api/v1/session", {{"Cookie", cookie}}))["authenticated"], true);
   EXPECT_EQ(get("/api/v1/dags", {{"Cookie", "sluice_session=forged"}})->status, 401);
+  EXPECT_EQ(get("/api/v1/dags", {{"Cookie", "sluice_session=" + std::string(64, '0')}})->status,
+            401);
   // A cookie rides along on cross-site requests only if SameSite fails; the
   // Origin check still stops them.
   EXPECT_EQ(post("/api/v1/dags/orders/pause", "",
@@ -880,6 +882,58 @@ TEST_F(ApiTest, SessionCookieStandsInForTheToken) {
                 ->status,
             403);
   EXPECT_EQ(post("/api/v1/dags/orders/pause", "", {{"Cookie", cookie}})->status, 200);
+}
+
+TEST_F(ApiTest, SessionsAreRandomEndAtLogoutAndExpire) {
+  start_server("s3cret-token");
+  auto login = [&] {
+    auto res = post("/api/v1/session", R"({"token": "s3cret-token"})");
+    EXPECT_EQ(res->status, 200);
+    std::string set_cookie = res->get_header_value("Set-Cookie");
+    EXPECT_NE(set_cookie.find("Max-Age=43200"), std::string::npos) << set_cookie;
+    return set_cookie.substr(0, set_cookie.find(';'));
+  };
+  std::string first = login();
+  std::string second = login();
+  EXPECT_NE(first, second);
+  EXPECT_EQ(first.size(), std::string("sluice_session=").size() + 64);
+
+  // Logout ends that session only.
+  auto res = client_->Delete("/api/v1/session", {{"Cookie", first}});
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(get("/api/v1/dags", {{"Cookie", first}})->status, 401);
+  EXPECT_EQ(body(get("/api/v1/session", {{"Cookie", first}}))["authenticated"], false);
+  EXPECT_EQ(get("/api/v1/dags", {{"Cookie", second}})->status, 200);
+
+  // 12 hours after login a session is over.
+  clock_.advance(std::chrono::hours(12) - std::chrono::seconds(1));
+  EXPECT_EQ(get("/api/v1/dags", {{"Cookie", second}})->status, 200);
+  clock_.advance(std::chrono::seconds(2));
+  EXPECT_EQ(get("/api/v1/dags", {{"Cookie", second}})->status, 401);
+
+  // A restarted server knows no session.
+  std::string third = login();
+  start_server("s3cret-token");
+  EXPECT_EQ(get("/api/v1/dags", {{"Cookie", third}})->status, 401);
+}
+
+TEST_F(ApiTest, RepeatedWrongTokensAreThrottled) {
+  start_server("s3cret-token");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(get("/api/v1/dags", {{"Authorization", "Bearer guess" + std::to_string(i)}})->status,
+              401);
+    EXPECT_EQ(post("/api/v1/session", R"({"token": "guess"})")->status, 401);
+  }
+  // The 11th guess within a minute, and even the right token, get 429.
+  auto res = get("/api/v1/dags", {{"Authorization", "Bearer guess-11"}});
+  EXPECT_EQ(res->status, 429);
+  EXPECT_EQ(res->get_header_value("Retry-After"), "60");
+  EXPECT_NE(body(res)["error"].get<std::string>().find("too many wrong tokens"), std::string::npos);
+  EXPECT_EQ(get("/api/v1/dags", {{"Authorization", "Bearer s3cret-token"}})->status, 429);
+  EXPECT_EQ(post("/api/v1/session", R"({"token": "s3cret-token"})")->status, 429);
+  // Once the first failures leave the minute, the right token passes again.
+  clock_.advance(std::chrono::seconds(61));
+  EXPECT_EQ(get("/api/v1/dags", {{"Authorization", "Bearer s3cret-token"}})->status, 200);
 }
 
 TEST_F(ApiTest, StartFailsOnAPortInUse) {

@@ -515,7 +515,10 @@ void load_http(const HttpSource& source, HttpFetchOptions options, const Config&
     watchdog.check();
     visited.insert(url);
     log.line("GET " + url);
-    HttpResponse response = http_get(url, options, [&](const std::string& m) { log.line(m); });
+    // A next link to another origin gets no headers: they may hold credentials.
+    HttpFetchOptions page_options = options;
+    if (origin_of(url) != origin_of(source.url)) page_options.headers.clear();
+    HttpResponse response = http_get(url, page_options, [&](const std::string& m) { log.line(m); });
     OrderedJson doc;
     try {
       doc = OrderedJson::parse(response.body);

@@ -14,6 +14,7 @@ namespace {
 
 constexpr Millis kWaitTick{20};
 constexpr size_t kBodyExcerpt = 200;
+constexpr int kMaxRedirects = 10;
 
 bool retryable(int status) { return status == 429 || status >= 500; }
 
@@ -38,7 +39,37 @@ std::string excerpt(const std::string& body) {
   return body.size() > kBodyExcerpt ? out + "..." : out;
 }
 
+/// Where a redirect's Location points, made absolute against `current`.
+std::string resolve_location(const std::string& current, const std::string& location) {
+  std::string value(trim(location));
+  std::string lower = to_lower(value);
+  if (starts_with(lower, "http://") || starts_with(lower, "https://")) return value;
+  UrlParts parts = split_url(current);
+  if (starts_with(value, "//")) return parts.origin.substr(0, parts.origin.find("://") + 1) + value;
+  if (starts_with(value, "/")) return parts.origin + value;
+  std::string path = parts.target.substr(0, parts.target.find('?'));
+  if (starts_with(value, "?")) return parts.origin + path + value;
+  return parts.origin + path.substr(0, path.rfind('/') + 1) + value;
+}
+
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
 }  // namespace
+
+std::string origin_of(const std::string& url) {
+  std::string origin = to_lower(split_url(url).origin);
+  size_t sep = origin.find("://");
+  std::string scheme = origin.substr(0, sep);
+  std::string authority = origin.substr(sep + 3);
+  authority.erase(0, authority.find('@') + 1);  // npos + 1 == 0: no user info
+  size_t bracket = authority.rfind(']');
+  size_t colon = authority.rfind(':');
+  bool has_port = colon != std::string::npos && (bracket == std::string::npos || colon > bracket);
+  if (!has_port) authority += scheme == "https" ? ":443" : ":80";
+  return scheme + "://" + authority;
+}
 
 UrlParts split_url(const std::string& url) {
   size_t sep = url.find("://");
@@ -59,8 +90,7 @@ UrlParts split_url(const std::string& url) {
 
 HttpResponse http_get(const std::string& url, const HttpFetchOptions& options,
                       const std::function<void(const std::string&)>& log) {
-  UrlParts parts = split_url(url);
-  httplib::Client client(parts.origin);
+  split_url(url);  // throws when it is not an http(s) URL
   Millis timeout = options.timeout;
   if (options.deadline) {
     // A request must not outlive the try.
@@ -69,18 +99,39 @@ HttpResponse http_get(const std::string& url, const HttpFetchOptions& options,
   }
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count() % 1000000;
-  client.set_connection_timeout(seconds, micros);
-  client.set_read_timeout(seconds, micros);
-  client.set_write_timeout(seconds, micros);
-  client.set_follow_location(true);
   httplib::Headers headers;
   for (const auto& [name, value] : options.headers) headers.emplace(name, value);
+
+  // Redirects are followed here rather than by httplib, which takes every
+  // header along to whatever origin the Location names.
+  auto get = [&]() {
+    std::string current = url;
+    httplib::Headers sent = headers;
+    for (int redirects = 0;; ++redirects) {
+      UrlParts hop = split_url(current);
+      httplib::Client client(hop.origin);
+      client.set_connection_timeout(seconds, micros);
+      client.set_read_timeout(seconds, micros);
+      client.set_write_timeout(seconds, micros);
+      httplib::Result result = client.Get(hop.target.c_str(), sent);
+      if (!result || !is_redirect(result->status) || !result->has_header("Location")) {
+        return result;
+      }
+      if (redirects == kMaxRedirects) {
+        throw Error("GET " + url + ": more than " + std::to_string(kMaxRedirects) + " redirects");
+      }
+      current = resolve_location(current, result->get_header_value("Location"));
+      // As curl and browsers do: credentials (Authorization, cookies, API
+      // keys in custom headers) go only to the origin they were given for.
+      if (origin_of(current) != origin_of(url)) sent.clear();
+    }
+  };
 
   Millis delay = options.backoff;
   std::string last_problem;
   for (int attempt = 1; attempt <= std::max(1, options.max_attempts); ++attempt) {
     if (options.cancel && *options.cancel) throw Error("GET " + url + ": canceled");
-    httplib::Result result = client.Get(parts.target.c_str(), headers);
+    httplib::Result result = get();
     Millis wait_for = delay;
     if (!result) {
       last_problem = "network error: " + httplib::to_string(result.error());

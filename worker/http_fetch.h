@@ -36,6 +36,8 @@ struct HttpResponse {
 /// max_backoff), 5xx and connection failures; throws Error naming the URL and
 /// the last status or network error once attempts run out, on another 4xx,
 /// on cancel and when the deadline passes. `log` hears about each retry.
+/// Follows up to 10 redirects; one to another origin (scheme, host or port)
+/// goes without `options.headers`, so no credential leaves its origin.
 HttpResponse http_get(const std::string& url, const HttpFetchOptions& options,
                       const std::function<void(const std::string&)>& log = {});
 
@@ -46,6 +48,11 @@ struct UrlParts {
 };
 /// Throws UserError when `url` is not http(s)://host...
 UrlParts split_url(const std::string& url);
+
+/// The origin of an http(s) URL for comparing two of them: scheme, host and
+/// port, lower-cased and with the default port spelt out
+/// ("HTTPS://Api.Example" -> "https://api.example:443").
+std::string origin_of(const std::string& url);
 
 /// `text` percent-encoded for a query parameter value.
 

@@ -354,6 +354,30 @@ TEST_F(ExtractHttpTest, CursorValuesAreSentAsCursorParameterAndTablesComeFromFir
   EXPECT_EQ(query("SELECT n FROM pages ORDER BY n"), (Rows{{"1"}, {"2"}}));
 }
 
+TEST_F(ExtractHttpTest, NextLinksToAnotherOriginGoWithoutHeaders) {
+  FakeApi other;
+  std::string first_auth = "unset";
+  std::string other_auth = "unset";
+  api_.server().Get("/first", [&](const httplib::Request& req, httplib::Response& res) {
+    first_auth = req.get_header_value("Authorization");
+    res.set_content(R"({"items": [{"id": 1}], "next": ")" + other.url("/second") + R"("})",
+                    "application/json");
+  });
+  other.server().Get("/second", [&](const httplib::Request& req, httplib::Response& res) {
+    other_auth = req.get_header_value("Authorization");
+    res.set_content(R"({"items": [{"id": 2}], "next": null})", "application/json");
+  });
+  ExtractTarget target;
+  target.table = "two_origins";
+  target.mode = "append";
+  TaskOutcome o = run(
+      HttpSource{api_.url("/first"), {{"Authorization", "Bearer tok-9"}}, "items", "next"}, target);
+  ASSERT_EQ(o.status, TaskOutcome::Status::kSuccess) << o.error << h_.log.text();
+  EXPECT_EQ(first_auth, "Bearer tok-9");
+  EXPECT_EQ(other_auth, "");
+  EXPECT_EQ(query("SELECT id FROM two_origins ORDER BY id"), (Rows{{"1"}, {"2"}}));
+}
+
 TEST_F(ExtractHttpTest, RetriesTooManyRequestsAndServerErrors) {
   int calls = 0;
   api_.server().Get("/flaky", [&](const httplib::Request&, httplib::Response& res) {

@@ -91,6 +91,35 @@ class ScriptedLauncher : public ProcessLauncher {
   std::vector<std::vector<std::string>> errors_;  // GUARDED_BY(mu_)
 };
 
+/// Whether the runs of a batch have ended, and whether one still has work
+/// that the scheduler or a worker must take up: a task queued, running or
+/// waiting to retry, or a queued run with room under max_active_runs (the
+/// scheduler must start it). Otherwise what is left waits forever.
+struct Activity {
+  bool all_ended = true;
+  bool busy = false;
+};
+Activity look(Store& store, const std::vector<Scenario>& batch,
+              const std::vector<std::vector<int64_t>>& run_pks) {
+  Activity a;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    int running = 0, startable = 0;
+    for (int64_t pk : run_pks[b]) {
+      auto run = store.get_run_by_pk(pk);
+      if (!run || !is_finished(run->state)) a.all_ended = false;
+      if (!run) continue;
+      if (run->state == RunState::kQueued) ++startable;
+      if (run->state != RunState::kRunning) continue;
+      ++running;
+      for (const TaskInstanceRecord& ti : store.list_task_instances(pk)) {
+        if (ti.state != TaskState::kNone && !is_finished(ti.state)) a.busy = true;
+      }
+    }
+    if (startable > 0 && running < batch[b].max_active_runs) a.busy = true;
+  }
+  return a;
+}
+
 }  // namespace
 
 std::vector<Observed> drive(const std::vector<Scenario>& batch, Store& store, Millis timeout) {
@@ -193,20 +222,9 @@ std::vector<Observed> drive(const std::vector<Scenario>& batch, Store& store, Mi
   auto quiet_since = std::chrono::steady_clock::now();
   size_t tries_seen = 0;
   while (true) {
-    bool all_ended = true, busy = false;
-    for (size_t b = 0; b < batch.size() && !busy; ++b) {
-      for (int64_t pk : run_pks[b]) {
-        auto run = store.get_run_by_pk(pk);
-        if (!run || !is_finished(run->state)) all_ended = false;
-        if (run && run->state == RunState::kRunning) {
-          for (const TaskInstanceRecord& ti : store.list_task_instances(pk)) {
-            if (ti.state != TaskState::kNone && !is_finished(ti.state)) busy = true;
-          }
-        }
-        if (busy) break;
-      }
-    }
-    if (all_ended && !busy) break;
+    const Activity activity = look(store, batch, run_pks);
+    const bool busy = activity.busy;
+    if (activity.all_ended) break;
     size_t tries_now = launcher.tries_started();
     if (busy || tries_now != tries_seen) quiet_since = std::chrono::steady_clock::now();
     tries_seen = tries_now;
@@ -233,6 +251,8 @@ std::vector<Observed> drive(const std::vector<Scenario>& batch, Store& store, Mi
       auto run = store.get_run_by_pk(pk);
       observed[b].runs.push_back(run ? *run : RunRecord{});
       observed[b].instances.push_back(store.list_task_instances(pk));
+      // What a failing scenario left queued must not reach a later batch's workers.
+      if (run && !is_finished(run->state)) store.cancel_run(pk, clock.now());
     }
   }
   return observed;
@@ -318,19 +338,9 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
   auto quiet_since = std::chrono::steady_clock::now();
   uintmax_t events_seen = 0;
   while (true) {
-    bool all_ended = true, busy = false;
-    for (size_t b = 0; b < batch.size() && !busy; ++b) {
-      for (int64_t pk : run_pks[b]) {
-        auto run = store.get_run_by_pk(pk);
-        if (!run || !is_finished(run->state)) all_ended = false;
-        if (run && run->state == RunState::kRunning) {
-          for (const TaskInstanceRecord& ti : store.list_task_instances(pk)) {
-            if (ti.state != TaskState::kNone && !is_finished(ti.state)) busy = true;
-          }
-        }
-      }
-    }
-    if (all_ended && !busy) break;
+    const Activity activity = look(store, batch, run_pks);
+    const bool busy = activity.busy;
+    if (activity.all_ended) break;
     std::error_code ec;
     uintmax_t size = std::filesystem::file_size(events, ec);
     if (busy || size != events_seen) quiet_since = std::chrono::steady_clock::now();

@@ -274,7 +274,8 @@ std::vector<std::string> check(const Scenario& s, const Observed& o) {
                            " with tasks unfinished");
       }
       if (!uncertain_start && !e.may_hang) {
-        problems.push_back("run " + std::to_string(r) + " never ended, but the model says it must");
+        problems.push_back("run " + std::to_string(r) + " never ended (it is " +
+                           to_string(run.state) + "), but the model says it must");
       }
     } else {
       RunState want = any_failed ? RunState::kFailed : RunState::kSuccess;

@@ -23,27 +23,30 @@ namespace {
 
 /// Plays each try's planned outcome instead of starting a process, and
 /// records when it started and ended on one logical clock shared by every
-/// slot of both workers.
+/// slot of both workers. Scenarios are added batch by batch; each keeps its
+/// own record of tries, by DAG id.
 class ScriptedLauncher : public ProcessLauncher {
  public:
-  /// `scenarios` by DAG id, each with its run ids by run index.
-  struct Entry {
-    const Scenario* scenario = nullptr;
-    size_t slot = 0;  // position in the batch
-    std::map<std::string, int> run_index;
-  };
-  explicit ScriptedLauncher(std::map<std::string, Entry> entries, size_t batch)
-      : entries_(std::move(entries)), tries_(batch), errors_(batch) {}
+  void add(const Scenario& scenario, std::map<std::string, int> run_index) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& entry = entries_[dag_id(scenario)];
+    entry.scenario = scenario;
+    entry.run_index = std::move(run_index);
+  }
 
   ProcessResult run(const ProcessSpec& spec, const OutputSink& on_output,
                     const std::atomic<bool>& /*cancel*/,
                     const std::function<void(int pid)>& /*on_start*/) override {
     Try tr;
-    const Entry* entry = nullptr;
+    std::string dag;
     std::string error;
+    Scenario scenario;
     try {
-      entry = &entries_.at(spec.env.at("SLUICE_DAG_ID"));
-      tr.run = entry->run_index.at(spec.env.at("SLUICE_RUN_ID"));
+      dag = spec.env.at("SLUICE_DAG_ID");
+      std::lock_guard<std::mutex> lock(mu_);
+      const Entry& entry = entries_.at(dag);
+      scenario = entry.scenario;
+      tr.run = entry.run_index.at(spec.env.at("SLUICE_RUN_ID"));
       tr.task = std::stoi(spec.env.at("SLUICE_TASK_ID").substr(1));
       tr.try_number = std::stoi(spec.env.at("SLUICE_TRY_NUMBER"));
       const std::string& command = spec.argv.back();  // "run" or "run N"
@@ -55,7 +58,6 @@ class ScriptedLauncher : public ProcessLauncher {
     ProcessResult result;
     result.exit_code = 1;
     if (error.empty()) {
-      const Scenario& scenario = *entry->scenario;
       // A short pause on some tries lets other slots interleave with this one.
       const uint64_t mix = (scenario.seed * 31 + static_cast<uint64_t>(tr.task) * 7 +
                             static_cast<uint64_t>(tr.run) * 13 +
@@ -68,28 +70,63 @@ class ScriptedLauncher : public ProcessLauncher {
     }
     tr.end = clock_.fetch_add(1) + 1;
     std::lock_guard<std::mutex> lock(mu_);
-    if (entry) tries_[entry->slot].push_back(tr);
-    if (!error.empty()) errors_[entry ? entry->slot : 0].push_back(error);
+    Entry& entry = entries_[dag];
+    if (error.empty()) entry.tries.push_back(tr);
+    else entry.errors.push_back(error);
     return result;
   }
 
   size_t tries_started() const { return clock_.load(); }
-  std::vector<Try> tries(size_t slot) {
+  /// What the tries of `scenario` did, and what could not be told apart.
+  void collect(const Scenario& scenario, Observed& observed) {
     std::lock_guard<std::mutex> lock(mu_);
-    return tries_[slot];
-  }
-  std::vector<std::string> errors(size_t slot) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return errors_[slot];
+    Entry& entry = entries_[dag_id(scenario)];
+    observed.tries = entry.tries;
+    for (const std::string& e : entry.errors) observed.errors.push_back(e);
   }
 
  private:
-  const std::map<std::string, Entry> entries_;
+  struct Entry {
+    Scenario scenario;
+    std::map<std::string, int> run_index;  // run id -> run index
+    std::vector<Try> tries;
+    std::vector<std::string> errors;
+  };
   std::atomic<uint64_t> clock_{0};
   std::mutex mu_;
-  std::vector<std::vector<Try>> tries_;         // GUARDED_BY(mu_)
-  std::vector<std::vector<std::string>> errors_;  // GUARDED_BY(mu_)
+  std::map<std::string, Entry> entries_;  // GUARDED_BY(mu_), by DAG id
 };
+
+const Timestamp kDay0 = *parse_timestamp("2026-01-01T00:00:00Z");
+
+/// The id of a scenario's run `r`: scheduled runs on daily intervals from
+/// 2026-01-01 (so that depends_on_past has a previous interval).
+DataInterval run_interval(int r) {
+  return {kDay0 + std::chrono::hours(24 * r), kDay0 + std::chrono::hours(24 * (r + 1))};
+}
+std::string run_id_of(int r) { return make_run_id(RunType::kScheduled, run_interval(r).start); }
+
+/// Creates the scenario's runs, queued for the scheduler; returns their keys.
+std::vector<int64_t> create_runs(Store& store, DagCache& dags, int64_t version,
+                                 const Scenario& scenario, const Clock& clock) {
+  auto dag = dags.get(version);
+  auto index = dags.index(version);
+  std::vector<int64_t> pks;
+  for (int r = 0; r < scenario.runs; ++r) {
+    NewRun run = make_new_run(*dag, version, RunType::kScheduled, run_interval(r),
+                              nlohmann::json::object(), run_id_of(r));
+    auto created = store.create_run(run, make_decider(dag, index, clock.now()), clock.now());
+    if (!created) throw std::runtime_error("run " + run.run_id + " already exists");
+    pks.push_back(created->id);
+  }
+  return pks;
+}
+
+void set_pools(Store& store, const std::vector<Scenario>& batch) {
+  std::map<std::string, int> pools = {{"default", 128}};
+  for (const Scenario& scenario : batch) pools[pool_name(scenario)] = scenario.pool_slots;
+  store.set_pools(pools);
+}
 
 /// Whether the runs of a batch have ended, and whether one still has work
 /// that the scheduler or a worker must take up: a task queued, running or
@@ -120,27 +157,110 @@ Activity look(Store& store, const std::vector<Scenario>& batch,
   return a;
 }
 
+/// Waits until every run of the batch ended, or nothing was busy and
+/// `progress` did not move for `quiet` (what is left then waits forever).
+/// Past `timeout` every scenario gets an error.
+void settle(Store& store, const std::vector<Scenario>& batch,
+            const std::vector<std::vector<int64_t>>& run_pks,
+            const std::function<uint64_t()>& progress, Millis quiet, Millis poll,
+            Millis timeout, std::vector<Observed>& observed) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto quiet_since = std::chrono::steady_clock::now();
+  uint64_t seen = progress();
+  while (true) {
+    const Activity activity = look(store, batch, run_pks);
+    if (activity.all_ended) return;
+    const uint64_t now_seen = progress();
+    if (activity.busy || now_seen != seen) quiet_since = std::chrono::steady_clock::now();
+    seen = now_seen;
+    if (std::chrono::steady_clock::now() - quiet_since > quiet) return;
+    if (std::chrono::steady_clock::now() > deadline) {
+      for (Observed& o : observed) {
+        o.errors.push_back("the runs did not settle within " + format_duration(timeout));
+      }
+      return;
+    }
+    std::this_thread::sleep_for(activity.busy ? poll : poll / 2);
+  }
+}
+
+/// The runs' final records; cancels what a failing scenario left unfinished,
+/// so that it cannot reach a later batch's workers.
+void collect_runs(Store& store, const std::vector<std::vector<int64_t>>& run_pks,
+                  const Clock& clock, std::vector<Observed>& observed) {
+  for (size_t b = 0; b < run_pks.size(); ++b) {
+    for (int64_t pk : run_pks[b]) {
+      auto run = store.get_run_by_pk(pk);
+      observed[b].runs.push_back(run ? *run : RunRecord{});
+      observed[b].instances.push_back(store.list_task_instances(pk));
+      if (run && !is_finished(run->state)) store.cancel_run(pk, clock.now());
+    }
+  }
+}
+
 }  // namespace
 
-std::vector<Observed> drive(const std::vector<Scenario>& batch, Store& store, Millis timeout) {
-  std::vector<Observed> observed(batch.size());
+/// One scheduler and two workers (3 + 2 slots) in threads of this process,
+/// started once and shared by every batch.
+struct InProcessRig::Parts {
+  explicit Parts(Store& s) : store(s), dags(s) {}
+  Store& store;
   RealClock clock;
-  std::map<std::string, int> pools = {{"default", 128}};
-  for (const Scenario& scenario : batch) pools[pool_name(scenario)] = scenario.pool_slots;
-  store.set_pools(pools);
-  DagCache dags(store);
+  DagCache dags;
+  ScriptedLauncher launcher;
+  Config config;
+  WorkSignal tasks_signal, runs_signal;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<Worker> first, second;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+};
 
-  // Each scenario's DAG, and its runs: daily intervals from 2026-01-01,
-  // created as scheduled runs (so that depends_on_past has a previous
-  // interval), queued for the scheduler.
-  const Timestamp day0 = *parse_timestamp("2026-01-01T00:00:00Z");
-  std::map<std::string, ScriptedLauncher::Entry> entries;
-  struct Pending {
-    std::shared_ptr<const Dag> dag;
-    std::shared_ptr<const DagIndex> index;
-    std::vector<NewRun> runs;
+InProcessRig::InProcessRig(Store& store) : parts_(std::make_unique<Parts>(store)) {
+  Parts& p = *parts_;
+  SchedulerOptions options;
+  options.scheduler_id = "model";
+  options.poll_interval = Millis(5);
+  options.idle_poll_interval = Millis(20);
+  options.dag_refresh_interval = Millis(50);
+  // depends_on_past waits are re-decided by the reconcile pass.
+  options.reconcile_interval = Millis(20);
+  options.heartbeat_timeout = Millis(120000);
+  p.scheduler = std::make_unique<Scheduler>(store, p.dags, p.clock, options, &p.runs_signal,
+                                            &p.tasks_signal);
+  auto worker = [&](const std::string& id, int slots) {
+    WorkerOptions w;
+    w.worker_id = id;
+    w.slots = slots;
+    w.poll_interval = Millis(20);
+    w.heartbeat_interval = Millis(1000);
+    w.kill_grace = Millis(100);
+    return std::make_unique<Worker>(store, p.dags, p.clock, p.launcher, p.config, w,
+                                    &p.tasks_signal, &p.runs_signal);
   };
-  std::vector<Pending> pending(batch.size());
+  p.first = worker("model-a", 3);
+  p.second = worker("model-b", 2);
+  p.threads.emplace_back([&p] { p.scheduler->run(p.stop); });
+  p.threads.emplace_back([&p] { p.first->run(p.stop); });
+  p.threads.emplace_back([&p] { p.second->run(p.stop); });
+}
+
+InProcessRig::~InProcessRig() {
+  Parts& p = *parts_;
+  p.stop = true;
+  p.tasks_signal.notify();
+  p.runs_signal.notify();
+  for (std::thread& t : p.threads) t.join();
+}
+
+std::vector<Observed> InProcessRig::drive(const std::vector<Scenario>& batch, Millis timeout) {
+  Parts& p = *parts_;
+  std::vector<Observed> observed(batch.size());
+  set_pools(p.store, batch);
+  // Each scenario's DAG is stored first; the runs are created while the
+  // workers already run, one scenario after the other, so that scenarios
+  // interleave.
+  std::vector<int64_t> versions(batch.size(), 0);
   for (size_t b = 0; b < batch.size(); ++b) {
     const Scenario& scenario = batch[b];
     const std::string yaml = to_yaml(scenario);
@@ -151,116 +271,29 @@ std::vector<Observed> drive(const std::vector<Scenario>& batch, Store& store, Mi
                                    (loaded.errors.empty() ? "" : loaded.errors[0].to_string()));
       continue;
     }
-    const int64_t version = store.upsert_dag(loaded.dag->id, file, loaded.content_hash, yaml,
-                                             dag_to_json(*loaded.dag), false,
-                                             loaded.dag->max_active_tasks, clock.now());
-    pending[b].dag = dags.get(version);
-    pending[b].index = dags.index(version);
-    ScriptedLauncher::Entry& entry = entries[dag_id(scenario)];
-    entry.scenario = &scenario;
-    entry.slot = b;
-    for (int r = 0; r < scenario.runs; ++r) {
-      DataInterval interval{day0 + std::chrono::hours(24 * r),
-                            day0 + std::chrono::hours(24 * (r + 1))};
-      std::string run_id = make_run_id(RunType::kScheduled, interval.start);
-      pending[b].runs.push_back(make_new_run(*pending[b].dag, version, RunType::kScheduled,
-                                             interval, nlohmann::json::object(), run_id));
-      entry.run_index[run_id] = r;
-    }
+    versions[b] = p.store.upsert_dag(loaded.dag->id, file, loaded.content_hash, yaml,
+                                     dag_to_json(*loaded.dag), false,
+                                     loaded.dag->max_active_tasks, p.clock.now());
+    std::map<std::string, int> run_index;
+    for (int r = 0; r < scenario.runs; ++r) run_index[run_id_of(r)] = r;
+    p.launcher.add(scenario, std::move(run_index));
   }
-
-  ScriptedLauncher launcher(entries, batch.size());
-  Config config;
-  WorkSignal tasks_signal, runs_signal;
-  SchedulerOptions options;
-  options.scheduler_id = "model";
-  options.poll_interval = Millis(5);
-  options.idle_poll_interval = Millis(20);
-  options.dag_refresh_interval = Millis(50);
-  // depends_on_past waits are re-decided by the reconcile pass.
-  options.reconcile_interval = Millis(20);
-  options.heartbeat_timeout = Millis(120000);
-  Scheduler scheduler(store, dags, clock, options, &runs_signal, &tasks_signal);
-  auto worker_options = [&](const std::string& id, int slots) {
-    WorkerOptions w;
-    w.worker_id = id;
-    w.slots = slots;
-    w.poll_interval = Millis(20);
-    w.heartbeat_interval = Millis(1000);
-    w.kill_grace = Millis(100);
-    return w;
-  };
-  Worker first(store, dags, clock, launcher, config, worker_options("model-a", 3), &tasks_signal,
-               &runs_signal);
-  Worker second(store, dags, clock, launcher, config, worker_options("model-b", 2), &tasks_signal,
-                &runs_signal);
-  std::atomic<bool> stop{false};
-  std::thread scheduler_thread([&] { scheduler.run(stop); });
-  std::thread first_thread([&] { first.run(stop); });
-  std::thread second_thread([&] { second.run(stop); });
-
-  // Runs are created while the workers already run, one scenario after the
-  // other, so that scenarios interleave.
   std::vector<std::vector<int64_t>> run_pks(batch.size());
   for (size_t b = 0; b < batch.size(); ++b) {
+    if (!versions[b]) continue;
     try {
-      for (const NewRun& run : pending[b].runs) {
-        auto created = store.create_run(
-            run, make_decider(pending[b].dag, pending[b].index, clock.now()), clock.now());
-        if (!created) throw std::runtime_error("run " + run.run_id + " already exists");
-        run_pks[b].push_back(created->id);
-        runs_signal.notify();
-      }
+      run_pks[b] = create_runs(p.store, p.dags, versions[b], batch[b], p.clock);
+      p.runs_signal.notify();
     } catch (const std::exception& e) {
       observed[b].errors.push_back(std::string("creating the runs failed: ") + e.what());
     }
   }
-
-  // Settled: every run ended, or nothing has been queued or running (and no
-  // try has started) for a while, so what is left waits forever.
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto quiet_since = std::chrono::steady_clock::now();
-  size_t tries_seen = 0;
-  while (true) {
-    const Activity activity = look(store, batch, run_pks);
-    const bool busy = activity.busy;
-    if (activity.all_ended) break;
-    size_t tries_now = launcher.tries_started();
-    if (busy || tries_now != tries_seen) quiet_since = std::chrono::steady_clock::now();
-    tries_seen = tries_now;
-    if (std::chrono::steady_clock::now() - quiet_since > Millis(300)) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      for (Observed& o : observed) {
-        o.errors.push_back("the runs did not settle within " + format_duration(timeout));
-      }
-      break;
-    }
-    std::this_thread::sleep_for(busy ? Millis(5) : Millis(2));
-  }
-  stop = true;
-  tasks_signal.notify();
-  runs_signal.notify();
-  scheduler_thread.join();
-  first_thread.join();
-  second_thread.join();
-
-  for (size_t b = 0; b < batch.size(); ++b) {
-    observed[b].tries = launcher.tries(b);
-    for (const std::string& e : launcher.errors(b)) observed[b].errors.push_back(e);
-    for (int64_t pk : run_pks[b]) {
-      auto run = store.get_run_by_pk(pk);
-      observed[b].runs.push_back(run ? *run : RunRecord{});
-      observed[b].instances.push_back(store.list_task_instances(pk));
-      // What a failing scenario left queued must not reach a later batch's workers.
-      if (run && !is_finished(run->state)) store.cancel_run(pk, clock.now());
-    }
-  }
+  settle(p.store, batch, run_pks, [&p] { return p.launcher.tries_started(); }, Millis(300),
+         Millis(4), timeout, observed);
+  for (size_t b = 0; b < batch.size(); ++b) p.launcher.collect(batch[b], observed[b]);
+  collect_runs(p.store, run_pks, p.clock, observed);
   return observed;
 }
-
-}  // namespace sluice::model
-
-namespace sluice::model {
 
 std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store& store,
                                       const std::string& dir, Millis timeout) {
@@ -279,7 +312,6 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
         << "[ \"$SLUICE_TRY_NUMBER\" -gt \"${f:-0}\" ]\n";
   }
   std::remove(events.c_str());
-  const Timestamp day0 = *parse_timestamp("2026-01-01T00:00:00Z");
   std::map<std::string, std::pair<size_t, std::map<std::string, int>>> by_dag;
   {
     std::ofstream out(plan);
@@ -288,14 +320,12 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
       auto& [slot, runs] = by_dag[dag_id(s)];
       slot = b;
       for (int r = 0; r < s.runs; ++r) {
-        std::string run_id =
-            make_run_id(RunType::kScheduled, day0 + std::chrono::hours(24 * r));
-        runs[run_id] = r;
+        runs[run_id_of(r)] = r;
         for (size_t t = 0; t < s.tasks.size(); ++t) {
           for (size_t i = 0; i < s.fails[r][t].size(); ++i) {
             int m = s.tasks[t].map_items < 0 ? -1 : static_cast<int>(i);
-            out << dag_id(s) << " " << run_id << " " << task_id(static_cast<int>(t)) << " " << m
-                << " " << s.fails[r][t][i] << "\n";
+            out << dag_id(s) << " " << run_id_of(r) << " " << task_id(static_cast<int>(t)) << " "
+                << m << " " << s.fails[r][t][i] << "\n";
           }
         }
       }
@@ -305,9 +335,7 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
   for (const Scenario& s : batch) {
     std::ofstream(dir + "/dags/" + dag_id(s) + ".yaml") << to_yaml(s, "sh " + script);
   }
-  std::map<std::string, int> pools = {{"default", 128}};
-  for (const Scenario& s : batch) pools[pool_name(s)] = s.pool_slots;
-  store.set_pools(pools);
+  set_pools(store, batch);
   DagCache dags(store);
   RealClock clock;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -323,37 +351,18 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
       observed[b].errors.push_back("the scheduler never stored " + dag_id(s));
       continue;
     }
-    auto dag = dags.get(*record->version_id);
-    auto index = dags.index(*record->version_id);
-    for (int r = 0; r < s.runs; ++r) {
-      DataInterval interval{day0 + std::chrono::hours(24 * r),
-                            day0 + std::chrono::hours(24 * (r + 1))};
-      NewRun run = make_new_run(*dag, *record->version_id, RunType::kScheduled, interval,
-                                nlohmann::json::object(),
-                                make_run_id(RunType::kScheduled, interval.start));
-      auto created = store.create_run(run, make_decider(dag, index, clock.now()), clock.now());
-      if (created) run_pks[b].push_back(created->id);
+    try {
+      run_pks[b] = create_runs(store, dags, *record->version_id, s, clock);
+    } catch (const std::exception& e) {
+      observed[b].errors.push_back(std::string("creating the runs failed: ") + e.what());
     }
   }
-  auto quiet_since = std::chrono::steady_clock::now();
-  uintmax_t events_seen = 0;
-  while (true) {
-    const Activity activity = look(store, batch, run_pks);
-    const bool busy = activity.busy;
-    if (activity.all_ended) break;
+  auto events_size = [&events]() -> uint64_t {
     std::error_code ec;
     uintmax_t size = std::filesystem::file_size(events, ec);
-    if (busy || size != events_seen) quiet_since = std::chrono::steady_clock::now();
-    events_seen = size;
-    if (std::chrono::steady_clock::now() - quiet_since > Millis(1500)) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      for (Observed& o : observed) {
-        o.errors.push_back("the runs did not settle within " + format_duration(timeout));
-      }
-      break;
-    }
-    std::this_thread::sleep_for(Millis(20));
-  }
+    return ec ? 0 : size;
+  };
+  settle(store, batch, run_pks, events_size, Millis(1500), Millis(20), timeout, observed);
   // Each line of the events file is one tick of the clock.
   std::ifstream in(events);
   std::string line;
@@ -387,13 +396,7 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
       observed[slot].tries.push_back(tr);
     }
   }
-  for (size_t b = 0; b < batch.size(); ++b) {
-    for (int64_t pk : run_pks[b]) {
-      auto run = store.get_run_by_pk(pk);
-      observed[b].runs.push_back(run ? *run : RunRecord{});
-      observed[b].instances.push_back(store.list_task_instances(pk));
-    }
-  }
+  collect_runs(store, run_pks, clock, observed);
   return observed;
 }
 

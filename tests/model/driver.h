@@ -4,6 +4,7 @@
 // of this process; only the process launcher is a fake, which plays each
 // try's planned outcome and records its start and end on a shared clock.
 
+#include <memory>
 #include <string>
 
 #include "core/store.h"
@@ -12,13 +13,27 @@
 
 namespace sluice::model {
 
-/// Runs the scenarios of `batch` at once against `store` (which may hold
-/// other scenarios' DAGs: each scenario has its own DAG and pool, so they
-/// share only the scheduler, the workers and the store) and returns what
-/// happened to each. Gives up, with an error in Observed::errors, when the
-/// runs have not settled within `timeout`.
-std::vector<Observed> drive(const std::vector<Scenario>& batch, Store& store,
-                            Millis timeout = Millis(60000));
+/// Runs scenarios through one real scheduler and two real workers (3 + 2
+/// slots) in threads of this process, over `store`, started once and shared
+/// by every batch (the store may hold other scenarios' DAGs: each scenario
+/// has its own DAG and pool, so they share only the scheduler, the workers
+/// and the store).
+class InProcessRig {
+ public:
+  explicit InProcessRig(Store& store);
+  ~InProcessRig();
+  InProcessRig(const InProcessRig&) = delete;
+  InProcessRig& operator=(const InProcessRig&) = delete;
+
+  /// Runs the scenarios of `batch` at once and returns what happened to
+  /// each. Gives up, with an error in Observed::errors, when the runs have
+  /// not settled within `timeout`.
+  std::vector<Observed> drive(const std::vector<Scenario>& batch, Millis timeout = Millis(60000));
+
+ private:
+  struct Parts;
+  std::unique_ptr<Parts> parts_;
+};
 
 /// The same with real processes: `sluice scheduler` and two `sluice worker`
 /// processes run against the store at `url` (`store` is a second connection

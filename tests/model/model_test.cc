@@ -29,13 +29,13 @@ int scenario_count() {
 
 constexpr size_t kBatch = 4;  // scenarios run at once, sharing the workers
 
-std::vector<std::string> run_scenario(const Scenario& scenario, Store& store) {
-  return check(scenario, drive({scenario}, store).at(0));
+std::vector<std::string> run_scenario(const Scenario& scenario, InProcessRig& rig) {
+  return check(scenario, rig.drive({scenario}).at(0));
 }
 
 /// Shrinks a failing scenario: takes the first smaller variant that still
 /// fails, until none does (or the budget is spent).
-Scenario shrink(Scenario failing, Store& store, std::vector<std::string>& problems) {
+Scenario shrink(Scenario failing, InProcessRig& rig, std::vector<std::string>& problems) {
   int budget = 400;
   uint64_t next_seed = (uint64_t{1} << 40) + failing.seed * 1000;  // a DAG of its own per try
   bool smaller = true;
@@ -44,7 +44,7 @@ Scenario shrink(Scenario failing, Store& store, std::vector<std::string>& proble
     for (Scenario candidate : shrink_candidates(failing)) {
       if (--budget < 0) break;
       candidate.seed = next_seed++;
-      std::vector<std::string> found = run_scenario(candidate, store);
+      std::vector<std::string> found = run_scenario(candidate, rig);
       if (!found.empty()) {
         failing = std::move(candidate);
         problems = std::move(found);
@@ -62,6 +62,7 @@ TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
   const auto& [backend, shard] = GetParam();
   set_log_level(LogLevel::kError);
   std::unique_ptr<Store> store = testing::make_test_store(backend);
+  InProcessRig rig(*store);
   std::vector<uint64_t> seeds;
   if (const char* one = std::getenv("SLUICE_MODEL_SEED"); one && *one) {
     if (shard == 0) seeds.push_back(std::strtoull(one, nullptr, 10));
@@ -75,7 +76,7 @@ TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
     for (size_t i = first; i < std::min(seeds.size(), first + kBatch); ++i) {
       batch.push_back(generate(seeds[i]));
     }
-    std::vector<Observed> observed = drive(batch, *store);
+    std::vector<Observed> observed = rig.drive(batch);
     bool failed = false;
     for (size_t b = 0; b < batch.size() && !failed; ++b) {
       const Scenario& scenario = batch[b];
@@ -86,7 +87,7 @@ TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
       failed = true;
       std::ostringstream first_found;
       for (const std::string& p : problems) first_found << "  " << p << "\n";
-      Scenario small = shrink(scenario, *store, problems);
+      Scenario small = shrink(scenario, rig, problems);
       std::ostringstream shrunk;
       for (const std::string& p : problems) shrunk << "  " << p << "\n";
       ADD_FAILURE() << "scenario seed " << scenario.seed << " (" << backend

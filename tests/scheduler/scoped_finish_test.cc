@@ -32,26 +32,45 @@ class ScopedFinishTest : public ::testing::TestWithParam<std::string> {
     return *created;
   }
 
+  /// Claims up to `max_tasks` queued tasks as worker "w", sorted by task id.
+  std::vector<ClaimedTask> claim(int max_tasks) {
+    ClaimRequest request;
+    request.worker_id = "w";
+    request.now = now_;
+    request.max_tasks = max_tasks;
+    auto claimed = store_->claim_tasks(request);
+    std::sort(claimed.begin(), claimed.end(), [](const ClaimedTask& x, const ClaimedTask& y) {
+      return x.task.task_id < y.task.task_id;
+    });
+    return claimed;
+  }
+
+  /// The result of worker "w"'s try of `ti`, ending in `state` now.
+  TaskResult result_of(const TaskInstanceRecord& ti, TaskState state) const {
+    TaskResult result;
+    result.ti_id = ti.id;
+    result.task_id = ti.task_id;
+    result.try_number = ti.try_number;
+    result.worker_id = "w";
+    result.state = state;
+    result.ended_at = now_;
+    return result;
+  }
+
+  /// Finishes `ti` in `state`, deciding on the whole DAG.
+  void finish(const TaskInstanceRecord& ti, TaskState state) {
+    last_ = store_->finish_task(result_of(ti, state), make_decider(dag_, index_, now_));
+  }
+
   /// Claims and finishes every queued task until none is left, recording the
   /// size and partiality of the snapshot each finish was decided on (the last
   /// one its decider saw: on Postgres a predicted snapshot may come first, see
   /// Decider::predictable), and counting the predicted ones (run id unknown).
   void run_all(const RunRecord& run) {
     while (true) {
-      ClaimRequest request;
-      request.worker_id = "w";
-      request.now = now_;
-      request.max_tasks = 1;
-      auto claimed = store_->claim_tasks(request);
+      auto claimed = claim(1);
       if (claimed.empty()) break;
-      const TaskInstanceRecord& ti = claimed[0].task;
-      TaskResult result;
-      result.ti_id = ti.id;
-      result.task_id = ti.task_id;
-      result.try_number = ti.try_number;
-      result.worker_id = "w";
-      result.state = TaskState::kSuccess;
-      result.ended_at = now_;
+      TaskResult result = result_of(claimed[0].task, TaskState::kSuccess);
       Decider decider = make_decider(dag_, index_, now_);
       auto decide = decider.decide;
       std::optional<std::pair<size_t, bool>> decided;
@@ -136,21 +155,10 @@ tasks:
   - {id: a, type: shell, command: "true"}
   - {id: b, type: shell, command: "true"}
 )");
-  ClaimRequest request;
-  request.worker_id = "w";
-  request.now = now_;
-  request.max_tasks = 2;
-  auto claimed = store_->claim_tasks(request);
+  auto claimed = claim(2);
   ASSERT_EQ(claimed.size(), 2u);
   for (const ClaimedTask& c : claimed) {
-    TaskResult result;
-    result.ti_id = c.task.id;
-    result.task_id = c.task.task_id;
-    result.try_number = c.task.try_number;
-    result.worker_id = "w";
-    result.state = c.task.task_id == "a" ? TaskState::kFailed : TaskState::kSuccess;
-    result.ended_at = now_;
-    last_ = store_->finish_task(result, make_decider(dag_, index_, now_));
+    finish(c.task, c.task.task_id == "a" ? TaskState::kFailed : TaskState::kSuccess);
   }
   ASSERT_TRUE(last_.run_state);
   EXPECT_EQ(*last_.run_state, RunState::kFailed);
@@ -169,29 +177,17 @@ tasks:
   - {id: fast, type: shell, command: "true"}
   - {id: join, type: shell, command: "true", depends_on: [fast, sib]}
 )");
-  ClaimRequest request;
-  request.worker_id = "w";
-  request.now = now_;
-  request.max_tasks = 2;
-  auto claimed = store_->claim_tasks(request);
+  auto claimed = claim(2);
   ASSERT_EQ(claimed.size(), 2u);
   for (const ClaimedTask& c : claimed) {
-    if (c.task.task_id != "fast") continue;
-    TaskResult result;
-    result.ti_id = c.task.id;
-    result.task_id = "fast";
-    result.try_number = c.task.try_number;
-    result.worker_id = "w";
-    result.state = TaskState::kSuccess;
-    result.ended_at = now_;
-    store_->finish_task(result, make_decider(dag_, index_, now_));
+    if (c.task.task_id == "fast") finish(c.task, TaskState::kSuccess);
   }
   for (const auto& ti : store_->list_task_instances(run.id)) {
     if (ti.task_id == "sib" || ti.task_id == "join") {
       EXPECT_EQ(ti.state, TaskState::kNone) << ti.task_id;
     }
   }
-  EXPECT_TRUE(store_->claim_tasks(request).empty());
+  EXPECT_TRUE(claim(2).empty());
 }
 
 TEST_P(ScopedFinishTest, AFailureCascadesPastTheScopeAndEndsTheRunAtOnce) {
@@ -207,23 +203,10 @@ tasks:
   - {id: d, type: shell, command: "true", depends_on: [c]}
   - {id: side, type: shell, command: "true"}
 )");
-  ClaimRequest request;
-  request.worker_id = "w";
-  request.now = now_;
-  request.max_tasks = 2;
-  auto claimed = store_->claim_tasks(request);
+  auto claimed = claim(2);
   ASSERT_EQ(claimed.size(), 2u);
-  std::sort(claimed.begin(), claimed.end(),
-            [](const ClaimedTask& x, const ClaimedTask& y) { return x.task.task_id < y.task.task_id; });
   for (const ClaimedTask& c : claimed) {
-    TaskResult result;
-    result.ti_id = c.task.id;
-    result.task_id = c.task.task_id;
-    result.try_number = c.task.try_number;
-    result.worker_id = "w";
-    result.state = c.task.task_id == "a" ? TaskState::kFailed : TaskState::kSuccess;
-    result.ended_at = now_;
-    last_ = store_->finish_task(result, make_decider(dag_, index_, now_));
+    finish(c.task, c.task.task_id == "a" ? TaskState::kFailed : TaskState::kSuccess);
     if (c.task.task_id == "a") {
       for (const auto& ti : store_->list_task_instances(run.id)) {
         if (ti.task_id == "b" || ti.task_id == "c" || ti.task_id == "d") {

@@ -1012,8 +1012,8 @@ class PostgresStore final : public Store {
       batch.retain(4);
       std::optional<pqxx::pipeline::query_id> apply_id, claim_id;
       if (plan.sql) apply_id = batch.insert(*plan.sql);
-      // The scheduler's next due time moved.
-      if (waits) batch.insert("SELECT pg_notify('sluice_runs', '')");
+      // The scheduler's next due time moved, or a later run may proceed.
+      if (waits || result.frees_next_interval) batch.insert("SELECT pg_notify('sluice_runs', '')");
       if (!claim.empty()) claim_id = batch.insert(claim);
       committing = true;
       batch.insert("COMMIT");

@@ -232,6 +232,9 @@ struct TaskResult {
   std::string error;
   std::optional<Timestamp> next_try_at;
   Timestamp ended_at{};
+  // A depends_on_past task ended in success or skipped: the same task in the
+  // next interval's run may start now, so the finish wakes the schedulers.
+  bool frees_next_interval = false;
   std::string final_log;  // the log's last unflushed bytes, stored in the same transaction
   int final_log_seq = 0;
   // When set, the same transaction also claims the worker's next task(s), so

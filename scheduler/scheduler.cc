@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 #include "core/dag.h"
 #include "core/error.h"
@@ -122,6 +123,7 @@ Timestamp Scheduler::tick() {
     fail_orphaned_tasks(now);
     next_orphan_check_ = now + std::max(Millis(500), options_.heartbeat_timeout / 4);
   }
+  decide_waits_on_the_past(now);
   if (now >= next_reconcile_) {
     reconcile_all(now);
     next_reconcile_ = now + options_.reconcile_interval;
@@ -343,6 +345,31 @@ void Scheduler::fail_orphaned_tasks(Timestamp now) {
       }
     });
   }
+}
+
+void Scheduler::decide_waits_on_the_past(Timestamp now) {
+  const uint64_t generation = signal_ ? signal_->generation() : 0;
+  if (generation == past_generation_ && now < next_past_check_) return;
+  past_generation_ = generation;
+  next_past_check_ = now + std::max(options_.idle_poll_interval, options_.poll_interval);
+  std::set<std::string> past_dags;
+  for (const DagRecord& record : dag_records_) {
+    if (!record.active || !record.version_id) continue;
+    for_dag(record.dag_id, [&] {
+      if (dags_.index(*record.version_id)->any_depends_on_past) past_dags.insert(record.dag_id);
+    });
+  }
+  if (past_dags.empty()) return;
+  bool queued = false;
+  for (const RunRecord& run : store_.list_unfinished_runs()) {
+    if (run.state != RunState::kRunning || !past_dags.count(run.dag_id)) continue;
+    for_dag(run.dag_id, [&] {
+      RunDecisions decided = store_.reconcile_run(
+          run.id, make_decider(dags_.get(run.version_id), dags_.index(run.version_id), now), now);
+      for (const TaskTransition& t : decided.tasks) queued |= t.to == TaskState::kQueued;
+    });
+  }
+  if (queued && tasks_signal_) tasks_signal_->notify();
 }
 
 void Scheduler::reconcile_all(Timestamp now) {

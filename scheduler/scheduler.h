@@ -79,6 +79,10 @@ class Scheduler {
   bool requeue_due_tasks(Timestamp now);
   void fail_orphaned_tasks(Timestamp now);
   void reconcile_all(Timestamp now);
+  /// Decides again the running runs of DAGs with depends_on_past tasks,
+  /// whose waits end when an earlier run's task ends: on a wake-up (a worker
+  /// reports such an end) and at least every idle poll.
+  void decide_waits_on_the_past(Timestamp now);
   /// A standby's pass: records its heartbeat (leader = false) and nothing else.
   void standby_heartbeat(Timestamp now);
   /// Forgets per-leadership caches, so a new term starts with a full pass.
@@ -104,6 +108,8 @@ class Scheduler {
   Timestamp next_orphan_check_{};
   Timestamp next_heartbeat_{};
   Timestamp next_dag_refresh_{};
+  Timestamp next_past_check_{};
+  uint64_t past_generation_ = 0;  // the wake-up decide_waits_on_the_past last answered
   std::vector<DagRecord> dag_records_;
   /// Per DAG: the version last seen and when its next scheduled run falls due,
   /// so idle passes query nothing per DAG.

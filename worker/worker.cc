@@ -479,6 +479,9 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
       break;
     }
   }
+  result.frees_next_interval =
+      task && task->depends_on_past &&
+      (result.state == TaskState::kSuccess || result.state == TaskState::kSkipped);
   std::vector<AlertEvent> alerts;
   if (dag) {
     alerts = try_alerts(*dag, *alert_policy(), run, ti.task_id, ti.try_number, result.state,
@@ -509,7 +512,8 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
       if (signal_ && left_queued) signal_->notify();
       bool waits = result.state == TaskState::kUpForRetry ||
                    result.state == TaskState::kUpForReschedule;
-      if (runs_signal_ && (finished.run_state || waits || !alerts.empty())) {
+      if (runs_signal_ &&
+          (finished.run_state || waits || !alerts.empty() || result.frees_next_interval)) {
         runs_signal_->notify();
       }
       if (reported_outage) log_info("worker", "reported " + ti.task_id + " after the outage");

@@ -184,8 +184,10 @@ void settle(Store& store, const std::vector<Scenario>& batch,
   }
 }
 
-/// The runs' final records; cancels what a failing scenario left unfinished,
-/// so that it cannot reach a later batch's workers.
+/// The runs' final records; then cancels what a failing scenario left
+/// unfinished, so that it cannot reach a later batch's workers. All are read
+/// before any is canceled: the scheduler still runs, and would start a
+/// queued run in a canceled one's place.
 void collect_runs(Store& store, const std::vector<std::vector<int64_t>>& run_pks,
                   const Clock& clock, std::vector<Observed>& observed) {
   for (size_t b = 0; b < run_pks.size(); ++b) {
@@ -193,7 +195,11 @@ void collect_runs(Store& store, const std::vector<std::vector<int64_t>>& run_pks
       auto run = store.get_run_by_pk(pk);
       observed[b].runs.push_back(run ? *run : RunRecord{});
       observed[b].instances.push_back(store.list_task_instances(pk));
-      if (run && !is_finished(run->state)) store.cancel_run(pk, clock.now());
+    }
+  }
+  for (size_t b = 0; b < run_pks.size(); ++b) {
+    for (size_t r = 0; r < run_pks[b].size(); ++r) {
+      if (!is_finished(observed[b].runs[r].state)) store.cancel_run(run_pks[b][r], clock.now());
     }
   }
 }
@@ -223,8 +229,9 @@ InProcessRig::InProcessRig(Store& store) : parts_(std::make_unique<Parts>(store)
   options.poll_interval = Millis(5);
   options.idle_poll_interval = Millis(20);
   options.dag_refresh_interval = Millis(50);
-  // depends_on_past waits are re-decided by the reconcile pass.
-  options.reconcile_interval = Millis(20);
+  // depends_on_past waits end on the wake-up of the task that frees them,
+  // never on the reconcile pass.
+  options.reconcile_interval = Millis(3600000);
   options.heartbeat_timeout = Millis(120000);
   p.scheduler = std::make_unique<Scheduler>(store, p.dags, p.clock, options, &p.runs_signal,
                                             &p.tasks_signal);

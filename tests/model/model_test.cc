@@ -56,6 +56,29 @@ Scenario shrink(Scenario failing, InProcessRig& rig, std::vector<std::string>& p
   return failing;
 }
 
+/// What the runs did, for a failure's message: each run's state and times,
+/// and its task instances' states and times, in ms from the first run's creation.
+std::string history(const Observed& o) {
+  if (o.runs.empty()) return "";
+  const Timestamp zero = o.runs[0].created_at;
+  auto ms = [&](const std::optional<Timestamp>& t) {
+    return t ? std::to_string(std::chrono::duration_cast<Millis>(*t - zero).count()) : "-";
+  };
+  std::ostringstream out;
+  for (size_t r = 0; r < o.runs.size(); ++r) {
+    const RunRecord& run = o.runs[r];
+    out << "  run " << r << ": " << to_string(run.state) << " created " << ms(run.created_at)
+        << " started " << ms(run.started_at) << " ended " << ms(run.ended_at) << "\n";
+    for (const TaskInstanceRecord& ti : o.instances[r]) {
+      out << "    " << ti.task_id << (ti.map_index >= 0 ? "[" + std::to_string(ti.map_index) + "]" : "")
+          << " " << to_string(ti.state) << " try " << ti.try_number << " queued "
+          << ms(ti.queued_at) << " started " << ms(ti.started_at) << " ended " << ms(ti.ended_at)
+          << "\n";
+    }
+  }
+  return out.str();
+}
+
 class ModelTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
 
 TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
@@ -87,6 +110,7 @@ TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
       failed = true;
       std::ostringstream first_found;
       for (const std::string& p : problems) first_found << "  " << p << "\n";
+      first_found << history(observed[b]);
       Scenario small = shrink(scenario, rig, problems);
       std::ostringstream shrunk;
       for (const std::string& p : problems) shrunk << "  " << p << "\n";
@@ -119,8 +143,6 @@ int process_scenario_count() {
 
 /// The same invariants with real `sluice scheduler` and `sluice worker`
 /// processes and shell tasks that record their own start and end.
-/// depends_on_past is left out: a task waiting on the previous interval is
-/// re-decided by the scheduler's reconcile pass, every 10 s.
 class ModelProcessTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ModelProcessTest, RandomScenariosKeepEveryInvariantWithRealProcesses) {
@@ -149,7 +171,6 @@ TEST_P(ModelProcessTest, RandomScenariosKeepEveryInvariantWithRealProcesses) {
     for (int i = first; i < std::min(count, first + static_cast<int>(kBatch)); ++i) {
       Scenario s = generate(static_cast<uint64_t>(i) + 1);
       s.seed += uint64_t{1} << 32;  // DAG ids apart from the in-process runs
-      for (ScenarioTask& task : s.tasks) task.depends_on_past = false;
       batch.push_back(std::move(s));
     }
     std::vector<Observed> observed = drive_processes(batch, *store, dir.path());
@@ -163,7 +184,7 @@ TEST_P(ModelProcessTest, RandomScenariosKeepEveryInvariantWithRealProcesses) {
       std::ostringstream text;
       for (const std::string& p : problems) text << "  " << p << "\n";
       ADD_FAILURE() << "scenario (generated from seed " << (batch[b].seed - (uint64_t{1} << 32))
-                    << ", depends_on_past removed) broke the invariants with real processes:\n"
+                    << ") broke the invariants with real processes:\n"
                     << text.str() << describe(batch[b]) << "scheduler log:\n"
                     << testing::read_file(dir.file("scheduler.log")).substr(0, 4000);
     }

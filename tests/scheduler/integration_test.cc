@@ -3,6 +3,7 @@
 // a worker killed mid-task.
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/store.h"
+#include "core/time.h"
 #include "tests/core/store_test_util.h"
 #include "tests/test_util.h"
 
@@ -190,6 +192,46 @@ tasks:
   EXPECT_EQ(runs.find("end 1"), std::string::npos) << runs;
   EXPECT_NE(store_->read_log(long_task.id, 1, 0).data.find("stopped heartbeating"),
             std::string::npos);
+}
+
+TEST_P(IntegrationTest, ADependsOnPastTaskStartsAsSoonAsThePreviousIntervalsTaskEnds) {
+  // Given the scheduled runs of the last two days, both started at once,
+  // whose `gate` depends on its past: the second day's gate waits for the
+  // first's, and starts when it ends: not when the first run ends (`tail`
+  // keeps it running), nor on the scheduler's 10-second reconcile pass.
+  const std::string start_date =
+      format_iso(std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()) -
+                 std::chrono::days(2))
+          .substr(0, 10);
+  write_dag("daily", R"(dag: daily
+schedule: "0 0 * * *"
+start_date: )" + start_date + R"(
+catchup: true
+max_active_runs: 2
+tasks:
+  - {id: gate, type: shell, command: "sleep 4", depends_on_past: true}
+  - {id: tail, type: shell, command: "sleep 5", depends_on: [gate]}
+)");
+  auto scheduler = start({"scheduler"}, "scheduler.log");
+  auto worker = start({"worker", "--slots", "2"}, "worker.log");
+  std::vector<RunRecord> runs;
+  testing::wait_until(
+      [&] {
+        RunFilter filter;
+        filter.dag_id = "daily";
+        runs = store_->list_runs(filter);
+        return runs.size() == 2 && is_finished(runs[0].state) && is_finished(runs[1].state);
+      },
+      60s);
+  ASSERT_EQ(runs.size(), 2u) << logs();
+  std::sort(runs.begin(), runs.end(), [](const RunRecord& a, const RunRecord& b) {
+    return a.interval.start < b.interval.start;
+  });
+  ASSERT_EQ(runs[1].state, RunState::kSuccess) << logs();
+  TaskInstanceRecord before = task(runs[0], "gate"), after = task(runs[1], "gate");
+  ASSERT_TRUE(before.ended_at && after.started_at);
+  EXPECT_GE(*after.started_at, *before.ended_at);
+  EXPECT_LT(*after.started_at - *before.ended_at, 2500ms) << logs();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, IntegrationTest, ::testing::Values("sqlite", "postgres"),

@@ -184,18 +184,23 @@ void settle(Store& store, const std::vector<Scenario>& batch,
   }
 }
 
-/// The runs' final records; cancels what a failing scenario left unfinished,
-/// so that it cannot reach a later batch's workers.
+/// The runs' final records; then cancels what a failing scenario left
+/// unfinished, so that it cannot reach a later batch's workers. Every run is
+/// read before any is canceled: a canceled run frees its slot under
+/// max_active_runs, and the scheduler could start a queued run of the same
+/// scenario before it is read.
 void collect_runs(Store& store, const std::vector<std::vector<int64_t>>& run_pks,
                   const Clock& clock, std::vector<Observed>& observed) {
+  std::vector<int64_t> unfinished;
   for (size_t b = 0; b < run_pks.size(); ++b) {
     for (int64_t pk : run_pks[b]) {
       auto run = store.get_run_by_pk(pk);
       observed[b].runs.push_back(run ? *run : RunRecord{});
       observed[b].instances.push_back(store.list_task_instances(pk));
-      if (run && !is_finished(run->state)) store.cancel_run(pk, clock.now());
+      if (run && !is_finished(run->state)) unfinished.push_back(pk);
     }
   }
+  for (int64_t pk : unfinished) store.cancel_run(pk, clock.now());
 }
 
 }  // namespace

@@ -5,8 +5,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/config.h"
@@ -34,41 +35,85 @@ class ScriptedLauncher : public ProcessLauncher {
     entry.run_index = std::move(run_index);
   }
 
+  /// `mark` makes the scenario's mark before the start: it is called inside
+  /// the first try of the mark's upstream task, which waits for it.
+  void set_mark(const Scenario& scenario, std::function<void()> mark) {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_[dag_id(scenario)].mark = std::move(mark);
+  }
+
+  /// The scenario's clear is about to happen: from now on the tries of its
+  /// cleared instances numbered above their number in `before` (the run's
+  /// instances just before the clear) play the clear's plan.
+  void begin_clear(const Scenario& scenario, const std::vector<TaskInstanceRecord>& before) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& entry = entries_[dag_id(scenario)];
+    entry.cleared.assign(scenario.tasks.size(), 0);
+    for (int t : cleared_tasks(scenario)) entry.cleared[t] = 1;
+    for (const TaskInstanceRecord& ti : before) {
+      entry.base[{std::stoi(ti.task_id.substr(1)), ti.map_index}] = ti.try_number;
+    }
+  }
+
+  /// A tick of the shared clock, for what the driver does in the middle.
+  uint64_t tick() { return clock_.fetch_add(1) + 1; }
+
   ProcessResult run(const ProcessSpec& spec, const OutputSink& on_output,
                     const std::atomic<bool>& /*cancel*/,
                     const std::function<void(int pid)>& /*on_start*/) override {
     Try tr;
     std::string dag;
     std::string error;
-    Scenario scenario;
+    uint64_t seed = 0;
+    int fails = 0;
+    std::function<void()> mark;
     try {
       dag = spec.env.at("SLUICE_DAG_ID");
-      std::lock_guard<std::mutex> lock(mu_);
-      const Entry& entry = entries_.at(dag);
-      scenario = entry.scenario;
-      tr.run = entry.run_index.at(spec.env.at("SLUICE_RUN_ID"));
       tr.task = std::stoi(spec.env.at("SLUICE_TASK_ID").substr(1));
       tr.try_number = std::stoi(spec.env.at("SLUICE_TRY_NUMBER"));
       const std::string& command = spec.argv.back();  // "run" or "run N"
       if (command.size() > 4) tr.map_index = std::stoi(command.substr(4));
+      std::lock_guard<std::mutex> lock(mu_);
+      Entry& entry = entries_.at(dag);
+      const Scenario& scenario = entry.scenario;
+      seed = scenario.seed;
+      tr.run = entry.run_index.at(spec.env.at("SLUICE_RUN_ID"));
+      fails = entry.fails_of(tr);
+      if (entry.mark && !entry.marking && scenario.mark->run == tr.run &&
+          scenario.mark->upstream == tr.task && tr.try_number == 1) {
+        entry.marking = true;
+        mark = entry.mark;
+      }
     } catch (const std::exception& e) {
       error = std::string("the fake launcher cannot tell which try this is: ") + e.what();
     }
-    tr.start = clock_.fetch_add(1) + 1;
+    tr.start = tick();
     ProcessResult result;
     result.exit_code = 1;
     if (error.empty()) {
+      if (mark) {
+        // Taken before the mark commits: nothing it lets start starts earlier.
+        const uint64_t at = tick();
+        std::string failed;
+        try {
+          mark();
+        } catch (const std::exception& e) {
+          failed = std::string("the mark failed: ") + e.what();
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        entries_[dag].marked_at = at;
+        if (!failed.empty()) entries_[dag].errors.push_back(failed);
+      }
       // A short pause on some tries lets other slots interleave with this one.
-      const uint64_t mix = (scenario.seed * 31 + static_cast<uint64_t>(tr.task) * 7 +
+      const uint64_t mix = (seed * 31 + static_cast<uint64_t>(tr.task) * 7 +
                             static_cast<uint64_t>(tr.run) * 13 +
                             static_cast<uint64_t>(tr.try_number) +
                             static_cast<uint64_t>(tr.map_index + 1) * 17) % 8;
       if (mix < 3) std::this_thread::sleep_for(std::chrono::microseconds(300 * (mix + 1)));
-      const int fails = scenario.fails.at(tr.run).at(tr.task).at(std::max(0, tr.map_index));
       result.exit_code = tr.try_number <= fails ? 1 : 0;
       on_output(result.exit_code == 0 ? "ok\n" : "planned failure\n");
     }
-    tr.end = clock_.fetch_add(1) + 1;
+    tr.end = tick();
     std::lock_guard<std::mutex> lock(mu_);
     Entry& entry = entries_[dag];
     if (error.empty()) entry.tries.push_back(tr);
@@ -83,6 +128,7 @@ class ScriptedLauncher : public ProcessLauncher {
     Entry& entry = entries_[dag_id(scenario)];
     observed.tries = entry.tries;
     for (const std::string& e : entry.errors) observed.errors.push_back(e);
+    if (entry.mark) observed.mark.at = entry.marked_at;
   }
 
  private:
@@ -91,6 +137,24 @@ class ScriptedLauncher : public ProcessLauncher {
     std::map<std::string, int> run_index;  // run id -> run index
     std::vector<Try> tries;
     std::vector<std::string> errors;
+    std::function<void()> mark;  // the mark before the start, if any
+    bool marking = false;
+    uint64_t marked_at = 0;
+    std::vector<char> cleared;                // by task, once the clear began
+    std::map<std::pair<int, int>, int> base;  // try numbers at the clear
+
+    /// How many tries of `tr`'s instance fail: a cleared instance's tries
+    /// after the clear count from its try number then.
+    int fails_of(const Try& tr) const {
+      const size_t instance = static_cast<size_t>(std::max(0, tr.map_index));
+      int fails = scenario.fails.at(tr.run).at(tr.task).at(instance);
+      if (!cleared.empty() && tr.run == scenario.clear->run && cleared.at(tr.task)) {
+        auto found = base.find({tr.task, tr.map_index});
+        const int before = found == base.end() ? 0 : found->second;
+        if (tr.try_number > before) fails = before + scenario.clear->fails.at(tr.task).at(instance);
+      }
+      return fails;
+    }
   };
   std::atomic<uint64_t> clock_{0};
   std::mutex mu_;
@@ -159,17 +223,20 @@ Activity look(Store& store, const std::vector<Scenario>& batch,
 
 /// Waits until every run of the batch ended, or nothing was busy and
 /// `progress` did not move for `quiet` (what is left then waits forever).
-/// Past `timeout` every scenario gets an error.
+/// Past `timeout` every scenario gets an error. `act`, when set, is called
+/// first on every poll (it makes the clears and marks that wait for a run's
+/// end) and returns whether some still wait.
 void settle(Store& store, const std::vector<Scenario>& batch,
             const std::vector<std::vector<int64_t>>& run_pks,
-            const std::function<uint64_t()>& progress, Millis quiet, Millis poll,
-            Millis timeout, std::vector<Observed>& observed) {
+            const std::function<uint64_t()>& progress, Millis quiet, Millis poll, Millis timeout,
+            std::vector<Observed>& observed, const std::function<bool()>& act = {}) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto quiet_since = std::chrono::steady_clock::now();
   uint64_t seen = progress();
   while (true) {
+    const bool waiting = act && act();
     const Activity activity = look(store, batch, run_pks);
-    if (activity.all_ended) return;
+    if (activity.all_ended && !waiting) return;
     const uint64_t now_seen = progress();
     if (activity.busy || now_seen != seen) quiet_since = std::chrono::steady_clock::now();
     seen = now_seen;
@@ -201,6 +268,36 @@ void collect_runs(Store& store, const std::vector<std::vector<int64_t>>& run_pks
     }
   }
   for (int64_t pk : unfinished) store.cancel_run(pk, clock.now());
+}
+
+/// Marks task `task` (unmapped) of `run` as `tasks mark` does: `state`, or
+/// without one success, or failed when it succeeded. Returns the state set.
+TaskState mark_task(Store& store, DagCache& dags, const RunRecord& run, const std::string& task,
+                    std::optional<TaskState> state, Timestamp now) {
+  for (const TaskInstanceRecord& ti : store.list_task_instances(run.id)) {
+    if (ti.task_id != task || ti.map_index != -1) continue;
+    TaskState to = ti.state == TaskState::kSuccess ? TaskState::kFailed : TaskState::kSuccess;
+    if (state) to = *state;
+    store.mark_task_instance(ti.id, to, make_decider(dags.get(run.version_id), now), now);
+    return to;
+  }
+  throw std::runtime_error("run " + run.run_id + " has no task " + task + " to mark");
+}
+
+/// Clears the scenario's cleared tasks in `run`, every instance of each, as
+/// `tasks clear` does, once the launcher knows; `action` holds the run's
+/// instances just before and gets the clear's tick.
+void clear_tasks(Store& store, DagCache& dags, ScriptedLauncher& launcher, const Scenario& s,
+                 const RunRecord& run, ObservedAction& action, Timestamp now) {
+  std::set<std::string> cleared;
+  for (int t : cleared_tasks(s)) cleared.insert(task_id(t));
+  std::vector<int64_t> ids;
+  for (const TaskInstanceRecord& ti : action.instances) {
+    if (cleared.count(ti.task_id)) ids.push_back(ti.id);
+  }
+  launcher.begin_clear(s, action.instances);
+  action.at = launcher.tick();
+  store.clear_task_instances(run.id, ids, make_decider(dags.get(run.version_id), now), now);
 }
 
 }  // namespace
@@ -282,6 +379,14 @@ std::vector<Observed> InProcessRig::drive(const std::vector<Scenario>& batch, Mi
     std::map<std::string, int> run_index;
     for (int r = 0; r < scenario.runs; ++r) run_index[run_id_of(r)] = r;
     p.launcher.add(scenario, std::move(run_index));
+    if (scenario.mark && scenario.mark->kind == ScenarioMark::Kind::kBeforeStart) {
+      p.launcher.set_mark(scenario, [&p, dag = dag_id(scenario), mark = *scenario.mark] {
+        auto run = p.store.get_run(dag, run_id_of(mark.run));
+        if (!run) throw std::runtime_error("no run " + run_id_of(mark.run));
+        mark_task(p.store, p.dags, *run, task_id(mark.task), mark.state, p.clock.now());
+        p.tasks_signal.notify();
+      });
+    }
   }
   std::vector<std::vector<int64_t>> run_pks(batch.size());
   for (size_t b = 0; b < batch.size(); ++b) {
@@ -293,8 +398,43 @@ std::vector<Observed> InProcessRig::drive(const std::vector<Scenario>& batch, Mi
       observed[b].errors.push_back(std::string("creating the runs failed: ") + e.what());
     }
   }
-  settle(p.store, batch, run_pks, [&p] { return p.launcher.tries_started(); }, Millis(300),
-         Millis(4), timeout, observed);
+  // The clears and marks that wait for a run's end.
+  std::vector<char> acted(batch.size(), 0);
+  auto act = [&]() {
+    bool waiting = false;
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const Scenario& s = batch[b];
+      const bool mark = s.mark && s.mark->kind == ScenarioMark::Kind::kAfterEnd;
+      if ((!s.clear && !mark) || acted[b] || run_pks[b].empty()) continue;
+      const int64_t pk = run_pks[b][s.clear ? s.clear->run : s.mark->run];
+      std::optional<RunRecord> run = p.store.get_run_by_pk(pk);
+      if (!run || !is_finished(run->state)) {
+        waiting = true;
+        continue;
+      }
+      acted[b] = 1;
+      ObservedAction& action = s.clear ? observed[b].clear : observed[b].mark;
+      action.run = *run;
+      action.instances = p.store.list_task_instances(pk);
+      try {
+        if (s.clear) {
+          clear_tasks(p.store, p.dags, p.launcher, s, *run, action, p.clock.now());
+        } else {
+          action.at = p.launcher.tick();
+          action.state =
+              mark_task(p.store, p.dags, *run, task_id(s.mark->task), std::nullopt, p.clock.now());
+          p.tasks_signal.notify();
+        }
+        p.runs_signal.notify();
+      } catch (const std::exception& e) {
+        observed[b].errors.push_back(std::string("the ") + (s.clear ? "clear" : "mark") +
+                                     " failed: " + e.what());
+      }
+    }
+    return waiting;
+  };
+  auto tries_started = [&p] { return p.launcher.tries_started(); };
+  settle(p.store, batch, run_pks, tries_started, Millis(300), Millis(4), timeout, observed, act);
   for (size_t b = 0; b < batch.size(); ++b) p.launcher.collect(batch[b], observed[b]);
   collect_runs(p.store, run_pks, p.clock, observed);
   return observed;

@@ -976,9 +976,11 @@ TEST_P(StoreTest, DISABLED_MarkInAFinishedRunRedecidesItsState) {
   ASSERT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
 
   const int64_t a = claimed[0].task.id;
-  store_->mark_task_instance(a, TaskState::kFailed, worker_decider(kOneTaskDag, seen, at(2)), at(2));
+  store_->mark_task_instance(a, TaskState::kFailed, worker_decider(kOneTaskDag, seen, at(2)),
+                             at(2));
   EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kFailed);
-  store_->mark_task_instance(a, TaskState::kSuccess, worker_decider(kOneTaskDag, seen, at(3)), at(3));
+  store_->mark_task_instance(a, TaskState::kSuccess, worker_decider(kOneTaskDag, seen, at(3)),
+                             at(3));
   EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
 }
 

@@ -284,20 +284,62 @@ TaskState mark_task(Store& store, DagCache& dags, const RunRecord& run, const st
   throw std::runtime_error("run " + run.run_id + " has no task " + task + " to mark");
 }
 
-/// Clears the scenario's cleared tasks in `run`, every instance of each, as
-/// `tasks clear` does, once the launcher knows; `action` holds the run's
-/// instances just before and gets the clear's tick.
-void clear_tasks(Store& store, DagCache& dags, ScriptedLauncher& launcher, const Scenario& s,
-                 const RunRecord& run, ObservedAction& action, Timestamp now) {
-  std::set<std::string> cleared;
-  for (int t : cleared_tasks(s)) cleared.insert(task_id(t));
-  std::vector<int64_t> ids;
-  for (const TaskInstanceRecord& ti : action.instances) {
-    if (cleared.count(ti.task_id)) ids.push_back(ti.id);
+/// What a driver does around a clear or a mark in the middle.
+struct MiddleHooks {
+  /// Before a clear: the cleared run's instances as the clear finds them.
+  std::function<void(const Scenario&, const std::vector<TaskInstanceRecord>&)> before_clear;
+  /// The moment of a clear ('C') or a mark ('M') in run `run` of the
+  /// scenario, taken just before it: a tick of the driver's clock, or 0 when
+  /// the driver reads it from its events later.
+  std::function<uint64_t(const Scenario&, char what, int run)> stamp;
+  std::function<void()> after;  // wakes whoever takes up the change
+};
+
+/// Makes the clears and marks that wait for a run's end, as `tasks clear`
+/// (every instance of the cleared tasks) and `tasks mark` do, each once
+/// (`acted`), recording in `observed` what the run was just before. Returns
+/// whether some still wait.
+bool act_after_ends(Store& store, DagCache& dags, const std::vector<Scenario>& batch,
+                    const std::vector<std::vector<int64_t>>& run_pks, std::vector<char>& acted,
+                    const MiddleHooks& hooks, const Clock& clock, std::vector<Observed>& observed) {
+  bool waiting = false;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const Scenario& s = batch[b];
+    const bool mark = s.mark && s.mark->kind == ScenarioMark::Kind::kAfterEnd;
+    if ((!s.clear && !mark) || acted[b] || run_pks[b].empty()) continue;
+    const int r = s.clear ? s.clear->run : s.mark->run;
+    std::optional<RunRecord> run = store.get_run_by_pk(run_pks[b][r]);
+    if (!run || !is_finished(run->state)) {
+      waiting = true;
+      continue;
+    }
+    acted[b] = 1;
+    ObservedAction& action = s.clear ? observed[b].clear : observed[b].mark;
+    action.run = *run;
+    action.instances = store.list_task_instances(run->id);
+    const Timestamp now = clock.now();
+    try {
+      if (s.clear) {
+        std::set<std::string> cleared;
+        for (int t : cleared_tasks(s)) cleared.insert(task_id(t));
+        std::vector<int64_t> ids;
+        for (const TaskInstanceRecord& ti : action.instances) {
+          if (cleared.count(ti.task_id)) ids.push_back(ti.id);
+        }
+        hooks.before_clear(s, action.instances);
+        action.at = hooks.stamp(s, 'C', r);
+        store.clear_task_instances(run->id, ids, make_decider(dags.get(run->version_id), now), now);
+      } else {
+        action.at = hooks.stamp(s, 'M', r);
+        action.state = mark_task(store, dags, *run, task_id(s.mark->task), std::nullopt, now);
+      }
+      hooks.after();
+    } catch (const std::exception& e) {
+      observed[b].errors.push_back(std::string("the ") + (s.clear ? "clear" : "mark") +
+                                   " failed: " + e.what());
+    }
   }
-  launcher.begin_clear(s, action.instances);
-  action.at = launcher.tick();
-  store.clear_task_instances(run.id, ids, make_decider(dags.get(run.version_id), now), now);
+  return waiting;
 }
 
 }  // namespace
@@ -399,39 +441,18 @@ std::vector<Observed> InProcessRig::drive(const std::vector<Scenario>& batch, Mi
     }
   }
   // The clears and marks that wait for a run's end.
+  MiddleHooks hooks;
+  hooks.before_clear = [&p](const Scenario& s, const std::vector<TaskInstanceRecord>& before) {
+    p.launcher.begin_clear(s, before);
+  };
+  hooks.stamp = [&p](const Scenario&, char, int) { return p.launcher.tick(); };
+  hooks.after = [&p] {
+    p.runs_signal.notify();
+    p.tasks_signal.notify();
+  };
   std::vector<char> acted(batch.size(), 0);
-  auto act = [&]() {
-    bool waiting = false;
-    for (size_t b = 0; b < batch.size(); ++b) {
-      const Scenario& s = batch[b];
-      const bool mark = s.mark && s.mark->kind == ScenarioMark::Kind::kAfterEnd;
-      if ((!s.clear && !mark) || acted[b] || run_pks[b].empty()) continue;
-      const int64_t pk = run_pks[b][s.clear ? s.clear->run : s.mark->run];
-      std::optional<RunRecord> run = p.store.get_run_by_pk(pk);
-      if (!run || !is_finished(run->state)) {
-        waiting = true;
-        continue;
-      }
-      acted[b] = 1;
-      ObservedAction& action = s.clear ? observed[b].clear : observed[b].mark;
-      action.run = *run;
-      action.instances = p.store.list_task_instances(pk);
-      try {
-        if (s.clear) {
-          clear_tasks(p.store, p.dags, p.launcher, s, *run, action, p.clock.now());
-        } else {
-          action.at = p.launcher.tick();
-          action.state =
-              mark_task(p.store, p.dags, *run, task_id(s.mark->task), std::nullopt, p.clock.now());
-          p.tasks_signal.notify();
-        }
-        p.runs_signal.notify();
-      } catch (const std::exception& e) {
-        observed[b].errors.push_back(std::string("the ") + (s.clear ? "clear" : "mark") +
-                                     " failed: " + e.what());
-      }
-    }
-    return waiting;
+  auto act = [&] {
+    return act_after_ends(p.store, p.dags, batch, run_pks, acted, hooks, p.clock, observed);
   };
   auto tries_started = [&p] { return p.launcher.tries_started(); };
   settle(p.store, batch, run_pks, tries_started, Millis(300), Millis(4), timeout, observed, act);
@@ -445,16 +466,27 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
   std::vector<Observed> observed(batch.size());
   const std::string events = dir + "/events", plan = dir + "/plan", script = dir + "/task.sh";
   {
-    // The try's own record of its start and end, and its planned exit.
+    // The try's own record of its start and end, and its planned exit: the
+    // plan's last line for the instance whose base is below the try number
+    // ("DAG RUN TASK INDEX BASE FAILS": tries BASE+1..BASE+FAILS fail; a
+    // clear adds lines with the try number at the clear as BASE). A try
+    // that a mark waits in ("H DAG RUN TASK INDEX TRY") holds until the
+    // driver has marked (at most a minute).
     std::ofstream out(script);
     out << "m=${1:--1}\n"
-        << "echo \"S $SLUICE_DAG_ID $SLUICE_RUN_ID $SLUICE_TASK_ID $m $SLUICE_TRY_NUMBER\" >> "
-        << events << "\n"
-        << "f=$(grep -m1 \"^$SLUICE_DAG_ID $SLUICE_RUN_ID $SLUICE_TASK_ID $m \" " << plan
-        << " | cut -d' ' -f5)\n"
-        << "echo \"E $SLUICE_DAG_ID $SLUICE_RUN_ID $SLUICE_TASK_ID $m $SLUICE_TRY_NUMBER\" >> "
-        << events << "\n"
-        << "[ \"$SLUICE_TRY_NUMBER\" -gt \"${f:-0}\" ]\n";
+        << "k=\"$SLUICE_DAG_ID $SLUICE_RUN_ID $SLUICE_TASK_ID $m\"\n"
+        << "echo \"S $k $SLUICE_TRY_NUMBER\" >> " << events << "\n"
+        << "if grep -qx \"H $k $SLUICE_TRY_NUMBER\" " << plan << "; then\n"
+        << "  w=0\n"
+        << "  while [ ! -e \"" << dir << "/go_$SLUICE_DAG_ID\" ] && [ $w -lt 6000 ]; do\n"
+        << "    sleep 0.01; w=$((w + 1))\n"
+        << "  done\n"
+        << "fi\n"
+        << "f=$(awk -v k=\"$k\" -v n=\"$SLUICE_TRY_NUMBER\" "
+        << "'$1\" \"$2\" \"$3\" \"$4 == k && $5 < n + 0 { f = $5 + $6 } END { print f + 0 }' "
+        << plan << ")\n"
+        << "echo \"E $k $SLUICE_TRY_NUMBER\" >> " << events << "\n"
+        << "[ \"$SLUICE_TRY_NUMBER\" -gt \"$f\" ]\n";
   }
   std::remove(events.c_str());
   std::map<std::string, std::pair<size_t, std::map<std::string, int>>> by_dag;
@@ -470,10 +502,15 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
           for (size_t i = 0; i < s.fails[r][t].size(); ++i) {
             int m = s.tasks[t].map_items < 0 ? -1 : static_cast<int>(i);
             out << dag_id(s) << " " << run_id_of(r) << " " << task_id(static_cast<int>(t)) << " "
-                << m << " " << s.fails[r][t][i] << "\n";
+                << m << " 0 " << s.fails[r][t][i] << "\n";
           }
         }
       }
+      if (s.mark && s.mark->kind == ScenarioMark::Kind::kBeforeStart) {
+        out << "H " << dag_id(s) << " " << run_id_of(s.mark->run) << " "
+            << task_id(s.mark->upstream) << " -1 1\n";
+      }
+      std::filesystem::remove(dir + "/go_" + dag_id(s));
     }
   }
   // The DAG files; the scheduler stores them on its next scan.
@@ -507,7 +544,65 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
     uintmax_t size = std::filesystem::file_size(events, ec);
     return ec ? 0 : size;
   };
-  settle(store, batch, run_pks, events_size, Millis(1500), Millis(20), timeout, observed);
+  // Clears and marks: a line in the events file gives their moment.
+  auto note = [&events](const Scenario& s, char what, int run) {
+    std::ofstream(events, std::ios::app)
+        << what << " " << dag_id(s) << " " << run_id_of(run) << std::endl;
+    return uint64_t{0};
+  };
+  MiddleHooks hooks;
+  hooks.before_clear = [&plan](const Scenario& s, const std::vector<TaskInstanceRecord>& before) {
+    // The cleared instances' tries from now on, counted from their number
+    // now; a mapped task that expands only now gets its instances' lines.
+    std::ostringstream lines;
+    const std::string run = run_id_of(s.clear->run);
+    for (int t : cleared_tasks(s)) {
+      std::map<int, int> base;
+      for (const TaskInstanceRecord& ti : before) {
+        if (ti.task_id == task_id(t)) base[ti.map_index] = ti.try_number;
+      }
+      for (size_t i = 0; i < s.clear->fails[t].size(); ++i) {
+        const int m = s.tasks[t].map_items < 0 ? -1 : static_cast<int>(i);
+        lines << dag_id(s) << " " << run << " " << task_id(t) << " " << m << " "
+              << (base.count(m) ? base[m] : 0) << " " << s.clear->fails[t][i] << "\n";
+      }
+    }
+    std::ofstream(plan, std::ios::app) << lines.str() << std::flush;
+  };
+  hooks.stamp = note;
+  hooks.after = [] {};
+  std::vector<char> acted(batch.size(), 0), marked(batch.size(), 0);
+  auto act = [&] {
+    bool waiting = act_after_ends(store, dags, batch, run_pks, acted, hooks, clock, observed);
+    // A mark before the start: once the held first try of its upstream task
+    // runs, the marked task still waits; then the try goes on.
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const Scenario& s = batch[b];
+      if (!s.mark || s.mark->kind != ScenarioMark::Kind::kBeforeStart || marked[b] ||
+          run_pks[b].empty()) {
+        continue;
+      }
+      waiting = true;
+      std::optional<RunRecord> run = store.get_run_by_pk(run_pks[b][s.mark->run]);
+      if (!run) continue;
+      bool held = false;
+      for (const TaskInstanceRecord& ti : store.list_task_instances(run->id)) {
+        held = held || (ti.task_id == task_id(s.mark->upstream) &&
+                        ti.state == TaskState::kRunning && ti.try_number == 1);
+      }
+      if (!held) continue;
+      marked[b] = 1;
+      note(s, 'M', s.mark->run);
+      try {
+        mark_task(store, dags, *run, task_id(s.mark->task), s.mark->state, clock.now());
+      } catch (const std::exception& e) {
+        observed[b].errors.push_back(std::string("the mark failed: ") + e.what());
+      }
+      std::ofstream(dir + "/go_" + dag_id(s)) << "\n";
+    }
+    return waiting;
+  };
+  settle(store, batch, run_pks, events_size, Millis(1500), Millis(20), timeout, observed, act);
   // Each line of the events file is one tick of the clock.
   std::ifstream in(events);
   std::string line;
@@ -520,8 +615,11 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
     int map_index = -1, try_number = 0;
     fields >> kind >> dag >> run_id >> task >> map_index >> try_number;
     auto found = by_dag.find(dag);
-    if (found == by_dag.end() || !found->second.second.count(run_id) || task.size() < 2) continue;
+    if (found == by_dag.end() || !found->second.second.count(run_id)) continue;
     const size_t slot = found->second.first;
+    if (kind == "C") observed[slot].clear.at = tick;
+    if (kind == "M") observed[slot].mark.at = tick;
+    if (task.size() < 2) continue;
     const int run = found->second.second.at(run_id);
     const int t = std::stoi(task.substr(1));
     auto key = std::make_tuple(dag, run, t, map_index, try_number);

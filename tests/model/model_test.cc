@@ -134,8 +134,7 @@ int process_scenario_count() {
 /// The same invariants with real `sluice scheduler` and `sluice worker`
 /// processes and shell tasks that record their own start and end.
 /// depends_on_past is left out: a task waiting on the previous interval is
-/// re-decided by the scheduler's reconcile pass, every 10 s. So are clears
-/// and marks, which only the in-process rig makes.
+/// re-decided by the scheduler's reconcile pass, every 10 s.
 class ModelProcessTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ModelProcessTest, RandomScenariosKeepEveryInvariantWithRealProcesses) {
@@ -162,11 +161,9 @@ TEST_P(ModelProcessTest, RandomScenariosKeepEveryInvariantWithRealProcesses) {
   for (int first = 0; first < count; first += static_cast<int>(kBatch)) {
     std::vector<Scenario> batch;
     for (int i = first; i < std::min(count, first + static_cast<int>(kBatch)); ++i) {
-      Scenario s = generate(static_cast<uint64_t>(i) + 1);
+      Scenario s = scenario_of(static_cast<uint64_t>(i) + 1);
       s.seed += uint64_t{1} << 32;  // DAG ids apart from the in-process runs
       for (ScenarioTask& task : s.tasks) task.depends_on_past = false;
-      s.clear.reset();  // the in-process rig makes clears and marks
-      s.mark.reset();
       batch.push_back(std::move(s));
     }
     std::vector<Observed> observed = drive_processes(batch, *store, dir.path());

@@ -226,6 +226,21 @@ TEST(ReferenceModel, DependsOnPastHangsAfterAFailureAndHoldsTheRunSlot) {
   EXPECT_FALSE(runs[2].starts);
 }
 
+/// What one run whose `tasks` tasks all succeeded leaves, but for its tries.
+Observed one_successful_run(int tasks) {
+  Observed o;
+  o.runs.resize(1);
+  o.runs[0].state = RunState::kSuccess;
+  o.instances.resize(1);
+  for (int t = 0; t < tasks; ++t) {
+    TaskInstanceRecord rec;
+    rec.task_id = task_id(t);
+    rec.state = TaskState::kSuccess;
+    o.instances[0].push_back(rec);
+  }
+  return o;
+}
+
 TEST(ReferenceModel, CheckFindsATaskStartedBeforeItsUpstreamEnded) {
   // The repro: `sib` started while `slow` still ran.
   Scenario s;
@@ -233,16 +248,7 @@ TEST(ReferenceModel, CheckFindsATaskStartedBeforeItsUpstreamEnded) {
   s.tasks[1].upstream = {0};      // sib <- slow
   s.tasks[3].upstream = {2, 1};   // join <- fast, sib
   s.fails = {{{0}, {0}, {0}, {0}}};
-  Observed o;
-  o.runs.resize(1);
-  o.runs[0].state = RunState::kSuccess;
-  o.instances.resize(1);
-  for (int t = 0; t < 4; ++t) {
-    TaskInstanceRecord rec;
-    rec.task_id = task_id(t);
-    rec.state = TaskState::kSuccess;
-    o.instances[0].push_back(rec);
-  }
+  Observed o = one_successful_run(4);
   o.tries = {{0, 0, -1, 1, 1, 10}, {0, 2, -1, 1, 2, 3}, {0, 1, -1, 1, 4, 5}, {0, 3, -1, 1, 6, 7}};
   std::vector<std::string> problems = check(s, o);
   ASSERT_EQ(problems.size(), 1u);
@@ -314,17 +320,9 @@ TEST(ReferenceModel, AMarkBeforeTheStartIsTheTasksOutcome) {
 /// What a run of `failed_chain()` cleared after its end observed: t0 failed
 /// its try 1, then after the clear (tick 3) succeeded, and t1 ran.
 Observed cleared_chain_history() {
-  Observed o;
-  o.runs.resize(1);
-  o.runs[0].state = RunState::kSuccess;
-  o.instances.resize(1);
-  for (int t = 0; t < 2; ++t) {
-    TaskInstanceRecord rec;
-    rec.task_id = task_id(t);
-    rec.state = TaskState::kSuccess;
-    rec.try_number = t == 0 ? 2 : 1;
-    o.instances[0].push_back(rec);
-  }
+  Observed o = one_successful_run(2);
+  o.instances[0][0].try_number = 2;
+  o.instances[0][1].try_number = 1;
   o.clear.at = 3;
   o.clear.run.state = RunState::kFailed;
   o.clear.instances = o.instances[0];

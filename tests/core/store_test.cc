@@ -96,6 +96,11 @@ Decider worker_decider(const std::string& yaml, SeenSnapshots& seen, Timestamp n
   return decider;
 }
 
+const char* kOneTaskDag = R"(dag: d
+tasks:
+  - {id: a, type: shell, command: "true"}
+)";
+
 const char* kChainDag = R"(dag: d
 tasks:
   - {id: a, type: shell, command: "true"}
@@ -950,6 +955,33 @@ TEST_P(StoreTest, MarkSetsStateByHandThenDecides) {
   EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
   EXPECT_THROW(store_->mark_task_instance(999999, TaskState::kSuccess, noop(), at(7)),
                NotFoundError);
+}
+
+// The model harness's marks after a run's end (tests/model with
+// SLUICE_MODEL_MARKS_AFTER_END=1, e.g. SLUICE_MODEL_SEED=313) find that a
+// mark in a finished run changes the task but never the run: a run stays
+// success with its only task marked failed. Disabled until the intended
+// behaviour is settled: re-decide the run from its tasks, and/or clear the
+// marked task's failed and upstream_failed downstream tasks so that they run
+// again (what Airflow does, which queues the run again).
+TEST_P(StoreTest, DISABLED_MarkInAFinishedRunRedecidesItsState) {
+  int64_t v = add_dag("d");
+  SeenSnapshots seen;
+  RunRecord run = create(new_run("d", RunType::kScheduled, at(0), {"a"}, v),
+                         worker_decider(kOneTaskDag, seen, at(0), /*start_run=*/true));
+  std::vector<ClaimedTask> claimed = claim("w1", 1);
+  ASSERT_EQ(claimed.size(), 1u);
+  store_->finish_task(result_of(claimed[0], TaskState::kSuccess),
+                      worker_decider(kOneTaskDag, seen, at(1)));
+  ASSERT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
+
+  const int64_t a = claimed[0].task.id;
+  store_->mark_task_instance(a, TaskState::kFailed, worker_decider(kOneTaskDag, seen, at(2)),
+                             at(2));
+  EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kFailed);
+  store_->mark_task_instance(a, TaskState::kSuccess, worker_decider(kOneTaskDag, seen, at(3)),
+                             at(3));
+  EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
 }
 
 TEST_P(StoreTest, CancelEndsUnfinishedTasksAndTheRun) {

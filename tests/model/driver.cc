@@ -5,8 +5,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/config.h"
@@ -34,41 +35,85 @@ class ScriptedLauncher : public ProcessLauncher {
     entry.run_index = std::move(run_index);
   }
 
+  /// `mark` makes the scenario's mark before the start: it is called inside
+  /// the first try of the mark's upstream task, which waits for it.
+  void set_mark(const Scenario& scenario, std::function<void()> mark) {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_[dag_id(scenario)].mark = std::move(mark);
+  }
+
+  /// The scenario's clear is about to happen: from now on the tries of its
+  /// cleared instances numbered above their number in `before` (the run's
+  /// instances just before the clear) play the clear's plan.
+  void begin_clear(const Scenario& scenario, const std::vector<TaskInstanceRecord>& before) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& entry = entries_[dag_id(scenario)];
+    entry.cleared.assign(scenario.tasks.size(), 0);
+    for (int t : cleared_tasks(scenario)) entry.cleared[t] = 1;
+    for (const TaskInstanceRecord& ti : before) {
+      entry.base[{std::stoi(ti.task_id.substr(1)), ti.map_index}] = ti.try_number;
+    }
+  }
+
+  /// A tick of the shared clock, for what the driver does in the middle.
+  uint64_t tick() { return clock_.fetch_add(1) + 1; }
+
   ProcessResult run(const ProcessSpec& spec, const OutputSink& on_output,
                     const std::atomic<bool>& /*cancel*/,
                     const std::function<void(int pid)>& /*on_start*/) override {
     Try tr;
     std::string dag;
     std::string error;
-    Scenario scenario;
+    uint64_t seed = 0;
+    int fails = 0;
+    std::function<void()> mark;
     try {
       dag = spec.env.at("SLUICE_DAG_ID");
-      std::lock_guard<std::mutex> lock(mu_);
-      const Entry& entry = entries_.at(dag);
-      scenario = entry.scenario;
-      tr.run = entry.run_index.at(spec.env.at("SLUICE_RUN_ID"));
       tr.task = std::stoi(spec.env.at("SLUICE_TASK_ID").substr(1));
       tr.try_number = std::stoi(spec.env.at("SLUICE_TRY_NUMBER"));
       const std::string& command = spec.argv.back();  // "run" or "run N"
       if (command.size() > 4) tr.map_index = std::stoi(command.substr(4));
+      std::lock_guard<std::mutex> lock(mu_);
+      Entry& entry = entries_.at(dag);
+      const Scenario& scenario = entry.scenario;
+      seed = scenario.seed;
+      tr.run = entry.run_index.at(spec.env.at("SLUICE_RUN_ID"));
+      fails = entry.fails_of(tr);
+      if (entry.mark && !entry.marking && scenario.mark->run == tr.run &&
+          scenario.mark->upstream == tr.task && tr.try_number == 1) {
+        entry.marking = true;
+        mark = entry.mark;
+      }
     } catch (const std::exception& e) {
       error = std::string("the fake launcher cannot tell which try this is: ") + e.what();
     }
-    tr.start = clock_.fetch_add(1) + 1;
+    tr.start = tick();
     ProcessResult result;
     result.exit_code = 1;
     if (error.empty()) {
+      if (mark) {
+        // Taken before the mark commits: nothing it lets start starts earlier.
+        const uint64_t at = tick();
+        std::string failed;
+        try {
+          mark();
+        } catch (const std::exception& e) {
+          failed = std::string("the mark failed: ") + e.what();
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        entries_[dag].marked_at = at;
+        if (!failed.empty()) entries_[dag].errors.push_back(failed);
+      }
       // A short pause on some tries lets other slots interleave with this one.
-      const uint64_t mix = (scenario.seed * 31 + static_cast<uint64_t>(tr.task) * 7 +
+      const uint64_t mix = (seed * 31 + static_cast<uint64_t>(tr.task) * 7 +
                             static_cast<uint64_t>(tr.run) * 13 +
                             static_cast<uint64_t>(tr.try_number) +
                             static_cast<uint64_t>(tr.map_index + 1) * 17) % 8;
       if (mix < 3) std::this_thread::sleep_for(std::chrono::microseconds(300 * (mix + 1)));
-      const int fails = scenario.fails.at(tr.run).at(tr.task).at(std::max(0, tr.map_index));
       result.exit_code = tr.try_number <= fails ? 1 : 0;
       on_output(result.exit_code == 0 ? "ok\n" : "planned failure\n");
     }
-    tr.end = clock_.fetch_add(1) + 1;
+    tr.end = tick();
     std::lock_guard<std::mutex> lock(mu_);
     Entry& entry = entries_[dag];
     if (error.empty()) entry.tries.push_back(tr);
@@ -83,6 +128,7 @@ class ScriptedLauncher : public ProcessLauncher {
     Entry& entry = entries_[dag_id(scenario)];
     observed.tries = entry.tries;
     for (const std::string& e : entry.errors) observed.errors.push_back(e);
+    if (entry.mark) observed.mark.at = entry.marked_at;
   }
 
  private:
@@ -91,6 +137,24 @@ class ScriptedLauncher : public ProcessLauncher {
     std::map<std::string, int> run_index;  // run id -> run index
     std::vector<Try> tries;
     std::vector<std::string> errors;
+    std::function<void()> mark;  // the mark before the start, if any
+    bool marking = false;
+    uint64_t marked_at = 0;
+    std::vector<char> cleared;                // by task, once the clear began
+    std::map<std::pair<int, int>, int> base;  // try numbers at the clear
+
+    /// How many tries of `tr`'s instance fail: a cleared instance's tries
+    /// after the clear count from its try number then.
+    int fails_of(const Try& tr) const {
+      const size_t instance = static_cast<size_t>(std::max(0, tr.map_index));
+      int fails = scenario.fails.at(tr.run).at(tr.task).at(instance);
+      if (!cleared.empty() && tr.run == scenario.clear->run && cleared.at(tr.task)) {
+        auto found = base.find({tr.task, tr.map_index});
+        const int before = found == base.end() ? 0 : found->second;
+        if (tr.try_number > before) fails = before + scenario.clear->fails.at(tr.task).at(instance);
+      }
+      return fails;
+    }
   };
   std::atomic<uint64_t> clock_{0};
   std::mutex mu_;
@@ -159,17 +223,20 @@ Activity look(Store& store, const std::vector<Scenario>& batch,
 
 /// Waits until every run of the batch ended, or nothing was busy and
 /// `progress` did not move for `quiet` (what is left then waits forever).
-/// Past `timeout` every scenario gets an error.
+/// Past `timeout` every scenario gets an error. `act`, when set, is called
+/// first on every poll (it makes the clears and marks that wait for a run's
+/// end) and returns whether some still wait.
 void settle(Store& store, const std::vector<Scenario>& batch,
             const std::vector<std::vector<int64_t>>& run_pks,
-            const std::function<uint64_t()>& progress, Millis quiet, Millis poll,
-            Millis timeout, std::vector<Observed>& observed) {
+            const std::function<uint64_t()>& progress, Millis quiet, Millis poll, Millis timeout,
+            std::vector<Observed>& observed, const std::function<bool()>& act = {}) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto quiet_since = std::chrono::steady_clock::now();
   uint64_t seen = progress();
   while (true) {
+    const bool waiting = act && act();
     const Activity activity = look(store, batch, run_pks);
-    if (activity.all_ended) return;
+    if (activity.all_ended && !waiting) return;
     const uint64_t now_seen = progress();
     if (activity.busy || now_seen != seen) quiet_since = std::chrono::steady_clock::now();
     seen = now_seen;
@@ -185,23 +252,94 @@ void settle(Store& store, const std::vector<Scenario>& batch,
 }
 
 /// The runs' final records; then cancels what a failing scenario left
-/// unfinished, so that it cannot reach a later batch's workers. All are read
-/// before any is canceled: the scheduler still runs, and would start a
-/// queued run in a canceled one's place.
+/// unfinished, so that it cannot reach a later batch's workers. Every run is
+/// read before any is canceled: a canceled run frees its slot under
+/// max_active_runs, and the scheduler could start a queued run of the same
+/// scenario before it is read.
 void collect_runs(Store& store, const std::vector<std::vector<int64_t>>& run_pks,
                   const Clock& clock, std::vector<Observed>& observed) {
+  std::vector<int64_t> unfinished;
   for (size_t b = 0; b < run_pks.size(); ++b) {
     for (int64_t pk : run_pks[b]) {
       auto run = store.get_run_by_pk(pk);
       observed[b].runs.push_back(run ? *run : RunRecord{});
       observed[b].instances.push_back(store.list_task_instances(pk));
+      if (run && !is_finished(run->state)) unfinished.push_back(pk);
     }
   }
-  for (size_t b = 0; b < run_pks.size(); ++b) {
-    for (size_t r = 0; r < run_pks[b].size(); ++r) {
-      if (!is_finished(observed[b].runs[r].state)) store.cancel_run(run_pks[b][r], clock.now());
+  for (int64_t pk : unfinished) store.cancel_run(pk, clock.now());
+}
+
+/// Marks task `task` (unmapped) of `run` as `tasks mark` does: `state`, or
+/// without one success, or failed when it succeeded. Returns the state set.
+TaskState mark_task(Store& store, DagCache& dags, const RunRecord& run, const std::string& task,
+                    std::optional<TaskState> state, Timestamp now) {
+  for (const TaskInstanceRecord& ti : store.list_task_instances(run.id)) {
+    if (ti.task_id != task || ti.map_index != -1) continue;
+    TaskState to = ti.state == TaskState::kSuccess ? TaskState::kFailed : TaskState::kSuccess;
+    if (state) to = *state;
+    store.mark_task_instance(ti.id, to, make_decider(dags.get(run.version_id), now), now);
+    return to;
+  }
+  throw std::runtime_error("run " + run.run_id + " has no task " + task + " to mark");
+}
+
+/// What a driver does around a clear or a mark in the middle.
+struct MiddleHooks {
+  /// Before a clear: the cleared run's instances as the clear finds them.
+  std::function<void(const Scenario&, const std::vector<TaskInstanceRecord>&)> before_clear;
+  /// The moment of a clear ('C') or a mark ('M') in run `run` of the
+  /// scenario, taken just before it: a tick of the driver's clock, or 0 when
+  /// the driver reads it from its events later.
+  std::function<uint64_t(const Scenario&, char what, int run)> stamp;
+  std::function<void()> after;  // wakes whoever takes up the change
+};
+
+/// Makes the clears and marks that wait for a run's end, as `tasks clear`
+/// (every instance of the cleared tasks) and `tasks mark` do, each once
+/// (`acted`), recording in `observed` what the run was just before. Returns
+/// whether some still wait.
+bool act_after_ends(Store& store, DagCache& dags, const std::vector<Scenario>& batch,
+                    const std::vector<std::vector<int64_t>>& run_pks, std::vector<char>& acted,
+                    const MiddleHooks& hooks, const Clock& clock, std::vector<Observed>& observed) {
+  bool waiting = false;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const Scenario& s = batch[b];
+    const bool mark = s.mark && s.mark->kind == ScenarioMark::Kind::kAfterEnd;
+    if ((!s.clear && !mark) || acted[b] || run_pks[b].empty()) continue;
+    const int r = s.clear ? s.clear->run : s.mark->run;
+    std::optional<RunRecord> run = store.get_run_by_pk(run_pks[b][r]);
+    if (!run || !is_finished(run->state)) {
+      waiting = true;
+      continue;
+    }
+    acted[b] = 1;
+    ObservedAction& action = s.clear ? observed[b].clear : observed[b].mark;
+    action.run = *run;
+    action.instances = store.list_task_instances(run->id);
+    const Timestamp now = clock.now();
+    try {
+      if (s.clear) {
+        std::set<std::string> cleared;
+        for (int t : cleared_tasks(s)) cleared.insert(task_id(t));
+        std::vector<int64_t> ids;
+        for (const TaskInstanceRecord& ti : action.instances) {
+          if (cleared.count(ti.task_id)) ids.push_back(ti.id);
+        }
+        hooks.before_clear(s, action.instances);
+        action.at = hooks.stamp(s, 'C', r);
+        store.clear_task_instances(run->id, ids, make_decider(dags.get(run->version_id), now), now);
+      } else {
+        action.at = hooks.stamp(s, 'M', r);
+        action.state = mark_task(store, dags, *run, task_id(s.mark->task), std::nullopt, now);
+      }
+      hooks.after();
+    } catch (const std::exception& e) {
+      observed[b].errors.push_back(std::string("the ") + (s.clear ? "clear" : "mark") +
+                                   " failed: " + e.what());
     }
   }
+  return waiting;
 }
 
 }  // namespace
@@ -284,6 +422,14 @@ std::vector<Observed> InProcessRig::drive(const std::vector<Scenario>& batch, Mi
     std::map<std::string, int> run_index;
     for (int r = 0; r < scenario.runs; ++r) run_index[run_id_of(r)] = r;
     p.launcher.add(scenario, std::move(run_index));
+    if (scenario.mark && scenario.mark->kind == ScenarioMark::Kind::kBeforeStart) {
+      p.launcher.set_mark(scenario, [&p, dag = dag_id(scenario), mark = *scenario.mark] {
+        auto run = p.store.get_run(dag, run_id_of(mark.run));
+        if (!run) throw std::runtime_error("no run " + run_id_of(mark.run));
+        mark_task(p.store, p.dags, *run, task_id(mark.task), mark.state, p.clock.now());
+        p.tasks_signal.notify();
+      });
+    }
   }
   std::vector<std::vector<int64_t>> run_pks(batch.size());
   for (size_t b = 0; b < batch.size(); ++b) {
@@ -295,8 +441,22 @@ std::vector<Observed> InProcessRig::drive(const std::vector<Scenario>& batch, Mi
       observed[b].errors.push_back(std::string("creating the runs failed: ") + e.what());
     }
   }
-  settle(p.store, batch, run_pks, [&p] { return p.launcher.tries_started(); }, Millis(300),
-         Millis(4), timeout, observed);
+  // The clears and marks that wait for a run's end.
+  MiddleHooks hooks;
+  hooks.before_clear = [&p](const Scenario& s, const std::vector<TaskInstanceRecord>& before) {
+    p.launcher.begin_clear(s, before);
+  };
+  hooks.stamp = [&p](const Scenario&, char, int) { return p.launcher.tick(); };
+  hooks.after = [&p] {
+    p.runs_signal.notify();
+    p.tasks_signal.notify();
+  };
+  std::vector<char> acted(batch.size(), 0);
+  auto act = [&] {
+    return act_after_ends(p.store, p.dags, batch, run_pks, acted, hooks, p.clock, observed);
+  };
+  auto tries_started = [&p] { return p.launcher.tries_started(); };
+  settle(p.store, batch, run_pks, tries_started, Millis(300), Millis(4), timeout, observed, act);
   for (size_t b = 0; b < batch.size(); ++b) p.launcher.collect(batch[b], observed[b]);
   collect_runs(p.store, run_pks, p.clock, observed);
   return observed;
@@ -307,16 +467,27 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
   std::vector<Observed> observed(batch.size());
   const std::string events = dir + "/events", plan = dir + "/plan", script = dir + "/task.sh";
   {
-    // The try's own record of its start and end, and its planned exit.
+    // The try's own record of its start and end, and its planned exit: the
+    // plan's last line for the instance whose base is below the try number
+    // ("DAG RUN TASK INDEX BASE FAILS": tries BASE+1..BASE+FAILS fail; a
+    // clear adds lines with the try number at the clear as BASE). A try
+    // that a mark waits in ("H DAG RUN TASK INDEX TRY") holds until the
+    // driver has marked (at most a minute).
     std::ofstream out(script);
     out << "m=${1:--1}\n"
-        << "echo \"S $SLUICE_DAG_ID $SLUICE_RUN_ID $SLUICE_TASK_ID $m $SLUICE_TRY_NUMBER\" >> "
-        << events << "\n"
-        << "f=$(grep -m1 \"^$SLUICE_DAG_ID $SLUICE_RUN_ID $SLUICE_TASK_ID $m \" " << plan
-        << " | cut -d' ' -f5)\n"
-        << "echo \"E $SLUICE_DAG_ID $SLUICE_RUN_ID $SLUICE_TASK_ID $m $SLUICE_TRY_NUMBER\" >> "
-        << events << "\n"
-        << "[ \"$SLUICE_TRY_NUMBER\" -gt \"${f:-0}\" ]\n";
+        << "k=\"$SLUICE_DAG_ID $SLUICE_RUN_ID $SLUICE_TASK_ID $m\"\n"
+        << "echo \"S $k $SLUICE_TRY_NUMBER\" >> " << events << "\n"
+        << "if grep -qx \"H $k $SLUICE_TRY_NUMBER\" " << plan << "; then\n"
+        << "  w=0\n"
+        << "  while [ ! -e \"" << dir << "/go_$SLUICE_DAG_ID\" ] && [ $w -lt 6000 ]; do\n"
+        << "    sleep 0.01; w=$((w + 1))\n"
+        << "  done\n"
+        << "fi\n"
+        << "f=$(awk -v k=\"$k\" -v n=\"$SLUICE_TRY_NUMBER\" "
+        << "'$1\" \"$2\" \"$3\" \"$4 == k && $5 < n + 0 { f = $5 + $6 } END { print f + 0 }' "
+        << plan << ")\n"
+        << "echo \"E $k $SLUICE_TRY_NUMBER\" >> " << events << "\n"
+        << "[ \"$SLUICE_TRY_NUMBER\" -gt \"$f\" ]\n";
   }
   std::remove(events.c_str());
   std::map<std::string, std::pair<size_t, std::map<std::string, int>>> by_dag;
@@ -332,10 +503,15 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
           for (size_t i = 0; i < s.fails[r][t].size(); ++i) {
             int m = s.tasks[t].map_items < 0 ? -1 : static_cast<int>(i);
             out << dag_id(s) << " " << run_id_of(r) << " " << task_id(static_cast<int>(t)) << " "
-                << m << " " << s.fails[r][t][i] << "\n";
+                << m << " 0 " << s.fails[r][t][i] << "\n";
           }
         }
       }
+      if (s.mark && s.mark->kind == ScenarioMark::Kind::kBeforeStart) {
+        out << "H " << dag_id(s) << " " << run_id_of(s.mark->run) << " "
+            << task_id(s.mark->upstream) << " -1 1\n";
+      }
+      std::filesystem::remove(dir + "/go_" + dag_id(s));
     }
   }
   // The DAG files; the scheduler stores them on its next scan.
@@ -369,7 +545,65 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
     uintmax_t size = std::filesystem::file_size(events, ec);
     return ec ? 0 : size;
   };
-  settle(store, batch, run_pks, events_size, Millis(1500), Millis(20), timeout, observed);
+  // Clears and marks: a line in the events file gives their moment.
+  auto note = [&events](const Scenario& s, char what, int run) {
+    std::ofstream(events, std::ios::app)
+        << what << " " << dag_id(s) << " " << run_id_of(run) << std::endl;
+    return uint64_t{0};
+  };
+  MiddleHooks hooks;
+  hooks.before_clear = [&plan](const Scenario& s, const std::vector<TaskInstanceRecord>& before) {
+    // The cleared instances' tries from now on, counted from their number
+    // now; a mapped task that expands only now gets its instances' lines.
+    std::ostringstream lines;
+    const std::string run = run_id_of(s.clear->run);
+    for (int t : cleared_tasks(s)) {
+      std::map<int, int> base;
+      for (const TaskInstanceRecord& ti : before) {
+        if (ti.task_id == task_id(t)) base[ti.map_index] = ti.try_number;
+      }
+      for (size_t i = 0; i < s.clear->fails[t].size(); ++i) {
+        const int m = s.tasks[t].map_items < 0 ? -1 : static_cast<int>(i);
+        lines << dag_id(s) << " " << run << " " << task_id(t) << " " << m << " "
+              << (base.count(m) ? base[m] : 0) << " " << s.clear->fails[t][i] << "\n";
+      }
+    }
+    std::ofstream(plan, std::ios::app) << lines.str() << std::flush;
+  };
+  hooks.stamp = note;
+  hooks.after = [] {};
+  std::vector<char> acted(batch.size(), 0), marked(batch.size(), 0);
+  auto act = [&] {
+    bool waiting = act_after_ends(store, dags, batch, run_pks, acted, hooks, clock, observed);
+    // A mark before the start: once the held first try of its upstream task
+    // runs, the marked task still waits; then the try goes on.
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const Scenario& s = batch[b];
+      if (!s.mark || s.mark->kind != ScenarioMark::Kind::kBeforeStart || marked[b] ||
+          run_pks[b].empty()) {
+        continue;
+      }
+      waiting = true;
+      std::optional<RunRecord> run = store.get_run_by_pk(run_pks[b][s.mark->run]);
+      if (!run) continue;
+      bool held = false;
+      for (const TaskInstanceRecord& ti : store.list_task_instances(run->id)) {
+        held = held || (ti.task_id == task_id(s.mark->upstream) &&
+                        ti.state == TaskState::kRunning && ti.try_number == 1);
+      }
+      if (!held) continue;
+      marked[b] = 1;
+      note(s, 'M', s.mark->run);
+      try {
+        mark_task(store, dags, *run, task_id(s.mark->task), s.mark->state, clock.now());
+      } catch (const std::exception& e) {
+        observed[b].errors.push_back(std::string("the mark failed: ") + e.what());
+      }
+      std::ofstream(dir + "/go_" + dag_id(s)) << "\n";
+    }
+    return waiting;
+  };
+  settle(store, batch, run_pks, events_size, Millis(1500), Millis(20), timeout, observed, act);
   // Each line of the events file is one tick of the clock.
   std::ifstream in(events);
   std::string line;
@@ -382,8 +616,11 @@ std::vector<Observed> drive_processes(const std::vector<Scenario>& batch, Store&
     int map_index = -1, try_number = 0;
     fields >> kind >> dag >> run_id >> task >> map_index >> try_number;
     auto found = by_dag.find(dag);
-    if (found == by_dag.end() || !found->second.second.count(run_id) || task.size() < 2) continue;
+    if (found == by_dag.end() || !found->second.second.count(run_id)) continue;
     const size_t slot = found->second.first;
+    if (kind == "C") observed[slot].clear.at = tick;
+    if (kind == "M") observed[slot].mark.at = tick;
+    if (task.size() < 2) continue;
     const int run = found->second.second.at(run_id);
     const int t = std::stoi(task.substr(1));
     auto key = std::make_tuple(dag, run, t, map_index, try_number);

@@ -40,8 +40,15 @@ struct RunExpectation {
   bool may_hang = false;
 };
 
-/// The reference model: every run's legal outcomes.
+/// The reference model: every run's legal outcomes (a mark before the start
+/// included; a clear's second round and a mark after the end are not).
 std::vector<RunExpectation> expect(const Scenario& scenario);
+
+/// The reference model for the second round of the scenario's cleared run:
+/// the instances that were not cleared keep `at_clear` (each task's states
+/// at the clear, which round one decided), the cleared ones are decided
+/// again by their rules and run as the clear plans.
+RunExpectation expect_after_clear(const Scenario& scenario, const std::vector<Outcome>& at_clear);
 
 /// One try as the fake process launcher saw it, on the shared logical clock.
 struct Try {
@@ -53,11 +60,22 @@ struct Try {
   uint64_t end = 0;
 };
 
+/// A clear or a mark the driver made in the middle.
+struct ObservedAction {
+  uint64_t at = 0;  // when, on the shared clock; 0: it never happened
+  /// The run and its instances just before it (for a clear or a mark after
+  /// the end: what round one left).
+  RunRecord run;
+  std::vector<TaskInstanceRecord> instances;
+  TaskState state = TaskState::kNone;  // the state a mark set
+};
+
 /// What the real system did with a scenario.
 struct Observed {
   std::vector<Try> tries;
   std::vector<RunRecord> runs;  // by run index
   std::vector<std::vector<TaskInstanceRecord>> instances;  // by run index
+  ObservedAction clear, mark;
   std::vector<std::string> errors;  // the driver's own complaints (timeouts...)
 };
 

@@ -1217,6 +1217,14 @@ class PostgresStore final : public Store {
         snap.tasks.push_back(read_view(row));
       }
       decide_and_apply(w, snap, decider, now);
+      // The decider leaves an ended run alone; a mark re-decides its state.
+      std::vector<TaskState> states;
+      for (const TaskStateView& v : snap.tasks) states.push_back(v.state);
+      auto after = run_state_after_mark(snap.run.state, states);
+      if (after && *after != snap.run.state) {
+        w.exec_params("UPDATE dag_runs SET state = $1 WHERE id = $2", to_string(*after),
+                      snap.run.id);
+      }
       return 0;
     });
   }

@@ -909,6 +909,18 @@ class SqliteStore final : public Store {
     }
     if (!run_pk) throw NotFoundError("no task instance " + std::to_string(ti_id));
     apply_decider(*run_pk, decider, now);
+    // The decider leaves an ended run alone; a mark re-decides its state.
+    std::optional<RunRecord> run = run_by_pk_locked(*run_pk);
+    std::vector<TaskState> states;
+    {
+      Stmt s = stmt("SELECT state FROM task_instances WHERE run_pk = ?");
+      s.bind(*run_pk);
+      while (s.step()) states.push_back(task_state_of(s.str(0)));
+    }
+    auto after = run ? run_state_after_mark(run->state, states) : std::nullopt;
+    if (after && *after != run->state) {
+      stmt("UPDATE dag_runs SET state = ? WHERE id = ?").bind(to_string(*after), *run_pk).run();
+    }
     txn.commit();
   }
 

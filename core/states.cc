@@ -54,4 +54,15 @@ bool is_finished(RunState s) {
   return s == RunState::kSuccess || s == RunState::kFailed || s == RunState::kCanceled;
 }
 
+std::optional<RunState> run_state_after_mark(RunState run, const std::vector<TaskState>& tasks) {
+  if (run != RunState::kSuccess && run != RunState::kFailed) return std::nullopt;
+  bool any_failed = false;
+  for (TaskState t : tasks) {
+    if (!is_finished(t)) return std::nullopt;
+    any_failed |= t == TaskState::kFailed || t == TaskState::kUpstreamFailed ||
+                  t == TaskState::kCanceled;
+  }
+  return any_failed ? RunState::kFailed : RunState::kSuccess;
+}
+
 }  // namespace sluice

@@ -33,5 +33,10 @@ std::optional<TaskState> parse_task_state(std::string_view text);
 /// unless cleared.
 bool is_finished(TaskState s);
 bool is_finished(RunState s);
+/// The state of an ended run (success or failed) after one of its tasks was
+/// marked by hand: with every task finished, failed when one failed, was
+/// upstream_failed or canceled, else success. nullopt when the run has not
+/// ended that way or a task is unfinished: the decider handles those.
+std::optional<RunState> run_state_after_mark(RunState run, const std::vector<TaskState>& tasks);
 
 }  // namespace sluice

@@ -957,14 +957,10 @@ TEST_P(StoreTest, MarkSetsStateByHandThenDecides) {
                NotFoundError);
 }
 
-// The model harness's marks after a run's end (tests/model with
-// SLUICE_MODEL_MARKS_AFTER_END=1, e.g. SLUICE_MODEL_SEED=313) find that a
-// mark in a finished run changes the task but never the run: a run stays
-// success with its only task marked failed. Disabled until the intended
-// behaviour is settled: re-decide the run from its tasks, and/or clear the
-// marked task's failed and upstream_failed downstream tasks so that they run
-// again (what Airflow does, which queues the run again).
-TEST_P(StoreTest, DISABLED_MarkInAFinishedRunRedecidesItsState) {
+// A mark in an ended run re-decides the run's state from its tasks (found
+// by the model harness's marks after a run's end, SLUICE_MODEL_SEED=313: the
+// run stayed success with its only task marked failed).
+TEST_P(StoreTest, AMarkInAnEndedRunRedecidesItsState) {
   int64_t v = add_dag("d");
   SeenSnapshots seen;
   RunRecord run = create(new_run("d", RunType::kScheduled, at(0), {"a"}, v),

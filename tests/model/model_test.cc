@@ -29,19 +29,7 @@ int scenario_count() {
 
 constexpr size_t kBatch = 4;  // scenarios run at once, sharing the workers
 
-/// Marks in a finished run are left out unless SLUICE_MODEL_MARKS_AFTER_END=1:
-/// the model expects such a mark to re-decide the run's state, which the
-/// store does not do yet (StoreTest.DISABLED_MarkInAFinishedRunRedecidesItsState).
-bool marks_after_end() {
-  const char* text = std::getenv("SLUICE_MODEL_MARKS_AFTER_END");
-  return text && std::string(text) == "1";
-}
-
-Scenario scenario_of(uint64_t seed) {
-  Scenario s = generate(seed);
-  if (s.mark && s.mark->kind == ScenarioMark::Kind::kAfterEnd && !marks_after_end()) s.mark.reset();
-  return s;
-}
+Scenario scenario_of(uint64_t seed) { return generate(seed); }
 
 std::vector<std::string> run_scenario(const Scenario& scenario, InProcessRig& rig) {
   return check(scenario, rig.drive({scenario}).at(0));

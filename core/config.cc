@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/secrets.h"
 #include "core/text.h"
 
 extern char** environ;
@@ -284,30 +285,10 @@ void check_db_url(const std::string& url, const std::string& source) {
       (url.find("://") == std::string::npos && url.find('=') != std::string::npos)) {
     return;
   }
-  std::string shown = url;
-  try {
-    shown = Connection::parse("db", url).masked_url();
-  } catch (const UserError&) {
-    // Not a URL at all, so there is no password part to hide.
-  }
   throw UserError(source +
                   ": database URL must be sqlite://PATH or "
                   "postgresql://user:pass@host:port/db, got '" +
-                  shown + "'");
-}
-
-// Where the password sits in `scheme://login:PASSWORD@host/...`, as written
-// (maybe percent-encoded); {npos, 0} when there is none.
-std::pair<size_t, size_t> url_password_span(const std::string& url) {
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) return {std::string::npos, 0};
-  size_t authority_end = url.find_first_of("/?#", sep + 3);
-  if (authority_end == std::string::npos) authority_end = url.size();
-  size_t at = url.rfind('@', authority_end);
-  if (at == std::string::npos || at < sep + 3) return {std::string::npos, 0};
-  size_t colon = url.find(':', sep + 3);
-  if (colon == std::string::npos || colon > at) return {std::string::npos, 0};
-  return {colon + 1, at - colon - 1};
+                  mask_url(url) + "'");
 }
 
 bool secret_looking_header(const std::string& name) {
@@ -394,40 +375,6 @@ Connection Connection::parse(std::string name, std::string url) {
     c.options[key] = eq == std::string::npos ? "" : percent_decode(pair.substr(eq + 1));
   }
   return c;
-}
-
-std::string Connection::masked_url() const {
-  if (password.empty()) return url;
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) {
-    // key=value form: mask the password value, quoted or not.
-    std::string out = url;
-    size_t key = out.find("password");
-    while (key != std::string::npos) {
-      size_t eq = out.find_first_not_of(" \t", key + 8);
-      if (eq != std::string::npos && out[eq] == '=') {
-        size_t start = out.find_first_not_of(" \t", eq + 1);
-        if (start == std::string::npos) break;
-        size_t end;
-        if (out[start] == '\'') {
-          end = start + 1;
-          while (end < out.size() && out[end] != '\'') end += out[end] == '\\' ? 2 : 1;
-          end = std::min(end + 1, out.size());
-        } else {
-          end = out.find_first_of(" \t", start);
-          if (end == std::string::npos) end = out.size();
-        }
-        out.replace(start, end - start, "***");
-        key = out.find("password", start + 3);
-      } else {
-        key = out.find("password", key + 8);
-      }
-    }
-    return out;
-  }
-  auto [start, length] = url_password_span(url);
-  if (start == std::string::npos) return url;
-  return url.substr(0, start) + "***" + url.substr(start + length);
 }
 
 nlohmann::json Connection::template_fields() const {
@@ -724,21 +671,6 @@ Config load_config(const ConfigSources& sources) {
   }
   if (sources.dags_flag) config.dags_dir = *sources.dags_flag;
   return config;
-}
-
-std::string mask_secrets(std::string text, const std::vector<std::string>& secrets) {
-  std::vector<std::string> ordered = secrets;
-  std::stable_sort(ordered.begin(), ordered.end(),
-                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  for (const std::string& secret : ordered) {
-    if (secret.empty()) continue;
-    size_t pos = 0;
-    while ((pos = text.find(secret, pos)) != std::string::npos) {
-      text.replace(pos, secret.size(), "***");
-      pos += 3;
-    }
-  }
-  return text;
 }
 
 std::string mask_secrets(std::string text, const Config& config) {

@@ -80,7 +80,7 @@ TEST(ConnectionTest, ParsesPostgresUrlWithEncodedPassword) {
   EXPECT_EQ(c.port, 5433);
   EXPECT_EQ(c.schema, "db");
   EXPECT_EQ(c.options.at("sslmode"), "require");
-  EXPECT_EQ(c.masked_url(), "postgresql://user:***@host:5433/db?sslmode=require");
+  EXPECT_EQ(mask_url(c.url), "postgresql://user:***@host:5433/db?sslmode=require");
 }
 
 TEST(ConnectionTest, FillsTheSchemesUsualPort) {
@@ -96,7 +96,7 @@ TEST(ConnectionTest, ParsesSqlitePaths) {
   EXPECT_EQ(abs.host, "");
   Connection rel = Connection::parse("local", "sqlite://rel.db");
   EXPECT_EQ(rel.schema, "rel.db");
-  EXPECT_EQ(rel.masked_url(), "sqlite://rel.db");
+  EXPECT_EQ(mask_url(rel.url), "sqlite://rel.db");
 }
 
 TEST(ConnectionTest, ParsesHttpsUrlWithoutUserInfo) {
@@ -114,7 +114,7 @@ TEST(ConnectionTest, ParsesRawAtSignsAndIpv6Hosts) {
   EXPECT_EQ(c.password, "a@b");
   EXPECT_EQ(c.host, "::1");
   EXPECT_EQ(c.port, 6000);
-  EXPECT_EQ(c.masked_url(), "postgresql://me:***@[::1]:6000/app");
+  EXPECT_EQ(mask_url(c.url), "postgresql://me:***@[::1]:6000/app");
 }
 
 TEST(ConnectionTest, ParsesLibpqKeyValueStrings) {
@@ -126,7 +126,7 @@ TEST(ConnectionTest, ParsesLibpqKeyValueStrings) {
   EXPECT_EQ(c.schema, "app");
   EXPECT_EQ(c.login, "etl");
   EXPECT_EQ(c.password, "s3 cret");
-  EXPECT_EQ(c.masked_url(), "host=db.internal port=5433 dbname=app user=etl password=***");
+  EXPECT_EQ(mask_url(c.url), "host=db.internal port=5433 dbname=app user=etl password=***");
 }
 
 TEST(ConnectionTest, RejectsMalformedUrls) {
@@ -402,7 +402,18 @@ web: {api_token: api-token-xyz}
   EXPECT_EQ(masked,
             "connecting to postgresql://user:***@host:5433/db with ***; token ***; "
             "Authorization: *** (***) tenant acme; signed with ***; api ***; meta ***");
-  EXPECT_EQ(config.connections.at("warehouse").masked_url(), "postgresql://user:***@host:5433/db");
+  EXPECT_EQ(mask_url(config.connections.at("warehouse").url), "postgresql://user:***@host:5433/db");
+}
+
+TEST(MaskSecretsTest, APasswordWithARawAtSignIsASecretWhole) {
+  Config config = from_yaml(R"(
+connections:
+  warehouse: postgresql://u:Post@Secret42@host/x
+)");
+  EXPECT_EQ(config.connections.at("warehouse").password, "Post@Secret42");
+  EXPECT_EQ(config.connections.at("warehouse").host, "host");
+  EXPECT_EQ(mask_secrets("pw Post@Secret42 and Secret42", config), "pw *** and Secret42");
+  EXPECT_EQ(mask_url(config.connections.at("warehouse").url), "postgresql://u:***@host/x");
 }
 
 TEST(MaskSecretsTest, LongerSecretsAreMaskedWhole) {

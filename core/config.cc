@@ -81,7 +81,8 @@ void parse_key_value_url(Connection& c) {
     if (rest.empty()) break;
     size_t eq = rest.find('=');
     if (eq == std::string_view::npos)
-      bad_url(c.name, "expected key=value, got '" + std::string(rest) + "'");
+      bad_url(c.name, "expected key=value pairs such as host=db user=me, but a word has no '=' "
+                      "(the value is not shown, as it may hold a password)");
     std::string key(trim(rest.substr(0, eq)));
     rest = trim(rest.substr(eq + 1));
     std::string value;
@@ -102,7 +103,7 @@ void parse_key_value_url(Connection& c) {
     if (key == "host" || key == "hostaddr") {
       c.host = value;
     } else if (key == "port") {
-      if (!parse_port(value, &c.port)) bad_url(c.name, "bad port '" + value + "'");
+      if (!parse_port(value, &c.port)) bad_url(c.name, "port must be a number from 1 to 65535");
     } else if (key == "dbname") {
       c.schema = value;
     } else if (key == "user") {
@@ -280,15 +281,21 @@ std::string read_file(const std::string& path) {
 }
 
 void check_db_url(const std::string& url, const std::string& source) {
-  if (starts_with(url, "sqlite://") || starts_with(url, "postgresql://") ||
-      starts_with(url, "postgres://") ||
-      (url.find("://") == std::string::npos && url.find('=') != std::string::npos)) {
-    return;
+  // Neither message quotes the value back: a password pasted in the wrong place would be.
+  if (!starts_with(url, "sqlite://") && !starts_with(url, "postgresql://") &&
+      !starts_with(url, "postgres://") &&
+      (url.find("://") != std::string::npos || url.find('=') == std::string::npos)) {
+    throw UserError(source +
+                    ": the database URL must be sqlite://PATH or "
+                    "postgresql://user:pass@host:port/db (or libpq key=value pairs), but " +
+                    describe_url_safely(url) +
+                    "; the value is not shown, as it may hold a password");
   }
-  throw UserError(source +
-                  ": database URL must be sqlite://PATH or "
-                  "postgresql://user:pass@host:port/db, got '" +
-                  mask_url(url) + "'");
+  try {
+    Connection::parse("db", url);
+  } catch (const UserError& e) {
+    throw UserError(source + ": " + e.what());
+  }
 }
 
 bool secret_looking_header(const std::string& name) {
@@ -314,7 +321,8 @@ Connection Connection::parse(std::string name, std::string url) {
       parse_key_value_url(c);
       return c;
     }
-    bad_url(c.name, "'" + c.url + "' is not a URL (expected scheme://...)");
+    bad_url(c.name, "the value is not a URL: expected scheme://[user[:password]@]host[:port]/... "
+                    "or key=value pairs (the value is not shown, as it may hold a password)");
   }
   c.scheme = to_lower(s.substr(0, sep));
   if (c.scheme.empty()) bad_url(c.name, "URL has no scheme");
@@ -364,7 +372,12 @@ Connection Connection::parse(std::string name, std::string url) {
   }
   c.host = percent_decode(host);
   if (!port.empty()) {
-    if (!parse_port(port, &c.port)) bad_url(c.name, "bad port '" + std::string(port) + "'");
+    if (!parse_port(port, &c.port)) {
+      // Not quoted back: with a raw '/' or '?' in a password, the "port" is part of it.
+      bad_url(c.name,
+              "the port after the host must be a number from 1 to 65535 (percent-encode a "
+              "'/', '?' or '#' in a password as %2F, %3F, %23)");
+    }
   } else {
     c.port = default_port(c.scheme);
   }

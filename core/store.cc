@@ -29,8 +29,8 @@ std::unique_ptr<Store> Store::open(const std::string& url) {
       url.find('=') != std::string::npos) {
     return open_postgres_store(url);
   }
-  throw UserError("unsupported database URL '" + mask_url(url) +
-                  "': use sqlite://PATH or postgresql://user:pass@host:port/db");
+  throw UserError("unsupported database URL: " + describe_url_safely(url) +
+                  "; use sqlite://PATH or postgresql://user:pass@host:port/db");
 }
 
 void Store::require_current_schema() {

@@ -132,7 +132,8 @@ TEST(ConnectionTest, ParsesLibpqKeyValueStrings) {
 TEST(ConnectionTest, RejectsMalformedUrls) {
   EXPECT_NE(user_error([] { Connection::parse("w", "not a url"); }).find("connection 'w'"),
             std::string::npos);
-  EXPECT_NE(user_error([] { Connection::parse("w", "postgresql://h:99999/db"); }).find("bad port"),
+  EXPECT_NE(user_error([] { Connection::parse("w", "postgresql://h:99999/db"); })
+                .find("port after the host must be a number"),
             std::string::npos);
   EXPECT_NE(user_error([] { Connection::parse("w", "sqlite://"); }).find("file path"),
             std::string::npos);
@@ -364,6 +365,40 @@ TEST(ConfigLayeringTest, BadEnvironmentValuesNameTheVariable) {
   EXPECT_NE(user_error([&] { load_config(sources); }).find("SLUICE_CONN_W"), std::string::npos);
   sources.env = {{"SLUICE_DB", "oracle://x"}};
   EXPECT_NE(user_error([&] { load_config(sources); }).find("SLUICE_DB"), std::string::npos);
+}
+
+TEST(ConfigLayeringTest, MalformedUrlsAreDescribedWithoutTheirValue) {
+  // given values that are secrets pasted in the wrong place
+  TempDir dir;
+  ConfigSources sources = sources_in(dir.path());
+  sources.db_flag = "SuperSecret123";
+  std::string db = user_error([&] { load_config(sources); });
+  sources.db_flag.reset();
+  sources.env = {{"SLUICE_CONN_W", "SuperSecret123"}};
+  std::string conn = user_error([&] { load_config(sources); });
+  sources.env = {{"SLUICE_CONN_W", "host=db SuperSecret123"}};
+  std::string key_value = user_error([&] { load_config(sources); });
+  sources.env = {{"SLUICE_CONN_W", "postgresql://u:Super/Secret123@db/x"}};
+  std::string raw_slash = user_error([&] { load_config(sources); });
+  sources.env = {{"SLUICE_DB", "mysql://u:SuperSecret123@db/x"}};
+  std::string scheme = user_error([&] { load_config(sources); });
+  sources.env = {{"SLUICE_DB", "host=db SuperSecret123"}};
+  std::string db_key_value = user_error([&] { load_config(sources); });
+
+  // then each message says what is wrong, names the source, and never quotes the value
+  for (const std::string& message : {db, conn, key_value, raw_slash, scheme, db_key_value}) {
+    EXPECT_EQ(message.find("Secret123"), std::string::npos) << message;
+  }
+  EXPECT_NE(db.find("--db: the database URL must be sqlite://PATH"), std::string::npos) << db;
+  EXPECT_NE(db.find("no scheme://"), std::string::npos) << db;
+  EXPECT_NE(conn.find("SLUICE_CONN_W: connection 'w': the value is not a URL"), std::string::npos)
+      << conn;
+  EXPECT_NE(key_value.find("a word has no '='"), std::string::npos) << key_value;
+  EXPECT_NE(raw_slash.find("percent-encode"), std::string::npos) << raw_slash;
+  EXPECT_NE(scheme.find("its scheme is 'mysql'"), std::string::npos) << scheme;
+  EXPECT_NE(db_key_value.find("SLUICE_DB: connection 'db': expected key=value pairs"),
+            std::string::npos)
+      << db_key_value;
 }
 
 TEST(ConfigLayeringTest, EnvironmentSnapshotSeesTheProcessEnvironment) {

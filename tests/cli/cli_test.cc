@@ -84,6 +84,17 @@ TEST(CliTest, ASecretWrittenInADagFileIsWarnedAboutAndNeverShown) {
   EXPECT_EQ(nlohmann::json::parse(shown.out)["alerts"]["secret"], "***") << shown.out;
 }
 
+TEST(CliTest, AnUnreachableDatabaseIsNamedWithItsPasswordMasked) {
+  TempDir dir;
+  // given a password with a raw '@', which libpq would split at the first one
+  auto result = run_sluice({"runs", "list", "--db", "postgresql://u:Post@Secret42@127.0.0.1:1/x"},
+                           dir.path());
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.err.find("postgresql://u:***@127.0.0.1:1/x"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("Secret42"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("Post@"), std::string::npos) << result.err;
+}
+
 TEST(CliTest, ListAndShowWorkWithoutADatabase) {
   TempDir dir;
   auto list = run_sluice({"dags", "list", "--dags", kExamples}, dir.path());

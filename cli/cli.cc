@@ -3,20 +3,71 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <streambuf>
 
 #include <CLI/CLI.hpp>
 
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/secrets.h"
 #include "core/store.h"
 #include "core/text.h"
 #include "scheduler/alerts.h"
 
 namespace sluice {
 
-CliContext::CliContext(std::ostream& o, std::ostream& e) : out(o), err(e) {}
-CliContext::~CliContext() = default;
+/// A stream buffer that masks secrets on the way to another one, so that no
+/// command prints a secret whatever it reads (logs, errors, JSON).
+class MaskingStreambuf : public std::streambuf {
+ public:
+  explicit MaskingStreambuf(std::streambuf* out) : out_(out) {}
+
+  void set_secrets(const std::vector<std::string>& secrets) {
+    // JSON output escapes some characters: mask a secret in that form too.
+    masker_.set_secrets(with_json_forms(secrets));
+  }
+  /// Passes on what is held back (the start of what may be a secret).
+  void finish() {
+    pass(masker_.finish());
+    out_->pubsync();
+  }
+
+ protected:
+  int_type overflow(int_type ch) override {
+    if (traits_type::eq_int_type(ch, traits_type::eof())) return traits_type::not_eof(ch);
+    char c = traits_type::to_char_type(ch);
+    pass(masker_.feed(std::string_view(&c, 1)));
+    return ch;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    pass(masker_.feed(std::string_view(s, static_cast<size_t>(n))));
+    return n;
+  }
+  // A flush keeps what is held back: it may be the first part of a secret.
+  int sync() override { return out_->pubsync(); }
+
+ private:
+  void pass(const std::string& text) {
+    if (!text.empty()) out_->sputn(text.data(), static_cast<std::streamsize>(text.size()));
+  }
+
+  std::streambuf* out_;
+  SecretMasker masker_;
+};
+
+CliContext::CliContext(std::ostream& o, std::ostream& e)
+    : out_buf_(std::make_unique<MaskingStreambuf>(o.rdbuf())),
+      err_buf_(std::make_unique<MaskingStreambuf>(e.rdbuf())),
+      out_stream_(std::make_unique<std::ostream>(out_buf_.get())),
+      err_stream_(std::make_unique<std::ostream>(err_buf_.get())),
+      out(*out_stream_),
+      err(*err_stream_) {}
+
+CliContext::~CliContext() {
+  out_buf_->finish();
+  err_buf_->finish();
+}
 
 const Config& CliContext::config() {
   if (!config_) {
@@ -27,6 +78,10 @@ const Config& CliContext::config() {
     if (!options.dags.empty()) sources.dags_flag = options.dags;
     config_ = std::make_unique<Config>(load_config(sources));
     set_alert_policy(alert_policy_from(*config_));
+    const std::vector<std::string> secrets = config_->secrets();
+    out_buf_->set_secrets(secrets);
+    err_buf_->set_secrets(secrets);
+    set_log_secrets(secrets);
   }
   return *config_;
 }
@@ -67,14 +122,16 @@ nlohmann::json parse_conf_flag(const std::string& text) {
   return conf;
 }
 
-int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int run_cli(const std::vector<std::string>& args, std::ostream& raw_out, std::ostream& raw_err) {
   if (const char* level = std::getenv("SLUICE_LOG_LEVEL")) {
     std::string l = level;
     if (l == "debug") set_log_level(LogLevel::kDebug);
     if (l == "warn") set_log_level(LogLevel::kWarn);
     if (l == "error") set_log_level(LogLevel::kError);
   }
-  CliContext ctx(out, err);
+  CliContext ctx(raw_out, raw_err);
+  std::ostream& out = ctx.out;
+  std::ostream& err = ctx.err;
   CommandResult result = kExitOk;
   CLI::App app{
       "Sluice: a batch ELT orchestrator. DAGs in YAML, state in SQLite or Postgres.\n"

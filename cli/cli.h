@@ -18,6 +18,7 @@ namespace sluice {
 
 class Store;
 struct Config;
+class MaskingStreambuf;
 
 /// Exit codes of every command (SPEC section 2).
 enum ExitCode {
@@ -40,8 +41,21 @@ class CliContext {
  public:
   CliContext(std::ostream& out, std::ostream& err);
   ~CliContext();
+  CliContext(const CliContext&) = delete;
+  CliContext& operator=(const CliContext&) = delete;
 
   GlobalOptions options;
+
+ private:
+  // Before `out` and `err`, which print through them.
+  std::unique_ptr<MaskingStreambuf> out_buf_;
+  std::unique_ptr<MaskingStreambuf> err_buf_;
+  std::unique_ptr<std::ostream> out_stream_;
+  std::unique_ptr<std::ostream> err_stream_;
+
+ public:
+  /// What commands print. Every secret of the configuration is masked on the
+  /// way out, once the configuration is loaded.
   std::ostream& out;
   std::ostream& err;
 

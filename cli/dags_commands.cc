@@ -43,6 +43,7 @@ int validate(CliContext& ctx, std::vector<std::string> paths) {
       }
     } else if (std::filesystem::exists(path, ec)) {
       LoadResult result = load_dag_file(path);
+      for (const Diagnostic& d : result.warnings) ctx.err << "warning: " << d.to_string() << "\n";
       for (const Diagnostic& d : result.errors) {
         ctx.out << d.to_string() << "\n";
         ++problems;
@@ -193,7 +194,7 @@ int show_dag(CliContext& ctx, const std::string& dag_id) {
     }
   }
   if (ctx.options.json) {
-    nlohmann::json j = dag_to_json(dag);
+    nlohmann::json j = mask_secrets_json(dag_to_json(dag), literal_secrets(dag));
     nlohmann::json intervals = nlohmann::json::array();
     for (const DataInterval& i : next) {
       intervals.push_back({{"start", format_iso(i.start)}, {"end", format_iso(i.end)}});

@@ -261,7 +261,9 @@ int tasks_test(CliContext& ctx, const std::string& dag_id, const std::string& ta
   }
   std::unique_ptr<TaskExecutor> executor = make_executor(task->type);
   if (!executor) throw UserError("task type '" + task->type + "' cannot run here yet");
-  TerminalLog log(ctx.out);
+  TerminalLog terminal(ctx.out);
+  const std::vector<std::string> secrets = task_secrets(config, dag);
+  MaskingLogWriter log(terminal, secrets);
   std::atomic<bool> cancel{false};
   RealProcessLauncher launcher;
   RealClock clock;
@@ -270,6 +272,8 @@ int tasks_test(CliContext& ctx, const std::string& dag_id, const std::string& ta
   ctx.err << "[sluice] testing " << dag.id << "." << task->id << " for interval "
           << format_iso(run.interval.start) << " (nothing is stored)\n";
   TaskOutcome outcome = executor->execute(tctx);
+  log.finish();
+  outcome.outputs = mask_secrets_json(std::move(outcome.outputs), secrets);
   for (auto it = outcome.outputs.begin(); it != outcome.outputs.end(); ++it) {
     ctx.err << "[sluice] output " << it.key() << " = " << it.value().dump() << "\n";
   }
@@ -280,7 +284,7 @@ int tasks_test(CliContext& ctx, const std::string& dag_id, const std::string& ta
   ctx.err << "[sluice] task " << (outcome.status == TaskOutcome::Status::kSkipped ? "skipped"
                                   : outcome.status == TaskOutcome::Status::kReschedule
                                       ? "not ready yet (would reschedule)"
-                                      : "failed: " + mask_secrets(outcome.error, config))
+                                      : "failed: " + mask_secrets(outcome.error, secrets))
           << "\n";
   return outcome.status == TaskOutcome::Status::kSkipped ? kExitOk : kExitRunFailed;
 }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/secrets.h"
 #include "core/text.h"
 
 extern char** environ;
@@ -80,7 +81,8 @@ void parse_key_value_url(Connection& c) {
     if (rest.empty()) break;
     size_t eq = rest.find('=');
     if (eq == std::string_view::npos)
-      bad_url(c.name, "expected key=value, got '" + std::string(rest) + "'");
+      bad_url(c.name, "expected key=value pairs such as host=db user=me, but a word has no '=' "
+                      "(the value is not shown, as it may hold a password)");
     std::string key(trim(rest.substr(0, eq)));
     rest = trim(rest.substr(eq + 1));
     std::string value;
@@ -101,7 +103,7 @@ void parse_key_value_url(Connection& c) {
     if (key == "host" || key == "hostaddr") {
       c.host = value;
     } else if (key == "port") {
-      if (!parse_port(value, &c.port)) bad_url(c.name, "bad port '" + value + "'");
+      if (!parse_port(value, &c.port)) bad_url(c.name, "port must be a number from 1 to 65535");
     } else if (key == "dbname") {
       c.schema = value;
     } else if (key == "user") {
@@ -279,35 +281,21 @@ std::string read_file(const std::string& path) {
 }
 
 void check_db_url(const std::string& url, const std::string& source) {
-  if (starts_with(url, "sqlite://") || starts_with(url, "postgresql://") ||
-      starts_with(url, "postgres://") ||
-      (url.find("://") == std::string::npos && url.find('=') != std::string::npos)) {
-    return;
+  // Neither message quotes the value back: a password pasted in the wrong place would be.
+  if (!starts_with(url, "sqlite://") && !starts_with(url, "postgresql://") &&
+      !starts_with(url, "postgres://") &&
+      (url.find("://") != std::string::npos || url.find('=') == std::string::npos)) {
+    throw UserError(source +
+                    ": the database URL must be sqlite://PATH or "
+                    "postgresql://user:pass@host:port/db (or libpq key=value pairs), but " +
+                    describe_url_safely(url) +
+                    "; the value is not shown, as it may hold a password");
   }
-  std::string shown = url;
   try {
-    shown = Connection::parse("db", url).masked_url();
-  } catch (const UserError&) {
-    // Not a URL at all, so there is no password part to hide.
+    Connection::parse("db", url);
+  } catch (const UserError& e) {
+    throw UserError(source + ": " + e.what());
   }
-  throw UserError(source +
-                  ": database URL must be sqlite://PATH or "
-                  "postgresql://user:pass@host:port/db, got '" +
-                  shown + "'");
-}
-
-// Where the password sits in `scheme://login:PASSWORD@host/...`, as written
-// (maybe percent-encoded); {npos, 0} when there is none.
-std::pair<size_t, size_t> url_password_span(const std::string& url) {
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) return {std::string::npos, 0};
-  size_t authority_end = url.find_first_of("/?#", sep + 3);
-  if (authority_end == std::string::npos) authority_end = url.size();
-  size_t at = url.rfind('@', authority_end);
-  if (at == std::string::npos || at < sep + 3) return {std::string::npos, 0};
-  size_t colon = url.find(':', sep + 3);
-  if (colon == std::string::npos || colon > at) return {std::string::npos, 0};
-  return {colon + 1, at - colon - 1};
 }
 
 bool secret_looking_header(const std::string& name) {
@@ -333,7 +321,8 @@ Connection Connection::parse(std::string name, std::string url) {
       parse_key_value_url(c);
       return c;
     }
-    bad_url(c.name, "'" + c.url + "' is not a URL (expected scheme://...)");
+    bad_url(c.name, "the value is not a URL: expected scheme://[user[:password]@]host[:port]/... "
+                    "or key=value pairs (the value is not shown, as it may hold a password)");
   }
   c.scheme = to_lower(s.substr(0, sep));
   if (c.scheme.empty()) bad_url(c.name, "URL has no scheme");
@@ -383,7 +372,12 @@ Connection Connection::parse(std::string name, std::string url) {
   }
   c.host = percent_decode(host);
   if (!port.empty()) {
-    if (!parse_port(port, &c.port)) bad_url(c.name, "bad port '" + std::string(port) + "'");
+    if (!parse_port(port, &c.port)) {
+      // Not quoted back: with a raw '/' or '?' in a password, the "port" is part of it.
+      bad_url(c.name,
+              "the port after the host must be a number from 1 to 65535 (percent-encode a "
+              "'/', '?' or '#' in a password as %2F, %3F, %23)");
+    }
   } else {
     c.port = default_port(c.scheme);
   }
@@ -394,40 +388,6 @@ Connection Connection::parse(std::string name, std::string url) {
     c.options[key] = eq == std::string::npos ? "" : percent_decode(pair.substr(eq + 1));
   }
   return c;
-}
-
-std::string Connection::masked_url() const {
-  if (password.empty()) return url;
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) {
-    // key=value form: mask the password value, quoted or not.
-    std::string out = url;
-    size_t key = out.find("password");
-    while (key != std::string::npos) {
-      size_t eq = out.find_first_not_of(" \t", key + 8);
-      if (eq != std::string::npos && out[eq] == '=') {
-        size_t start = out.find_first_not_of(" \t", eq + 1);
-        if (start == std::string::npos) break;
-        size_t end;
-        if (out[start] == '\'') {
-          end = start + 1;
-          while (end < out.size() && out[end] != '\'') end += out[end] == '\\' ? 2 : 1;
-          end = std::min(end + 1, out.size());
-        } else {
-          end = out.find_first_of(" \t", start);
-          if (end == std::string::npos) end = out.size();
-        }
-        out.replace(start, end - start, "***");
-        key = out.find("password", start + 3);
-      } else {
-        key = out.find("password", key + 8);
-      }
-    }
-    return out;
-  }
-  auto [start, length] = url_password_span(url);
-  if (start == std::string::npos) return url;
-  return url.substr(0, start) + "***" + url.substr(start + length);
 }
 
 nlohmann::json Connection::template_fields() const {
@@ -724,21 +684,6 @@ Config load_config(const ConfigSources& sources) {
   }
   if (sources.dags_flag) config.dags_dir = *sources.dags_flag;
   return config;
-}
-
-std::string mask_secrets(std::string text, const std::vector<std::string>& secrets) {
-  std::vector<std::string> ordered = secrets;
-  std::stable_sort(ordered.begin(), ordered.end(),
-                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  for (const std::string& secret : ordered) {
-    if (secret.empty()) continue;
-    size_t pos = 0;
-    while ((pos = text.find(secret, pos)) != std::string::npos) {
-      text.replace(pos, secret.size(), "***");
-      pos += 3;
-    }
-  }
-  return text;
 }
 
 std::string mask_secrets(std::string text, const Config& config) {

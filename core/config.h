@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/secrets.h"
 #include "core/time.h"
 
 namespace sluice {
@@ -35,8 +36,6 @@ struct Connection {
   /// `sqlite://PATH`, or a libpq `key=value ...` string); throws UserError.
   static Connection parse(std::string name, std::string url);
 
-  /// `url` with the password replaced by `***`.
-  std::string masked_url() const;
   /// What templates see as `conn.NAME`: scheme, host, port, schema, login
   /// (never the password or token).
   nlohmann::json template_fields() const;
@@ -129,9 +128,6 @@ void apply_config_yaml(Config& config, const std::string& text, const std::strin
 
 /// Replaces every secret of `config` in `text` with `***`.
 std::string mask_secrets(std::string text, const Config& config);
-/// Replaces every non-empty one of `secrets` in `text` with `***`, longest
-/// first so that a secret containing another is hidden whole.
-std::string mask_secrets(std::string text, const std::vector<std::string>& secrets);
 
 /// Parses a byte size: 1048576, "512KB", "10 MB", "1GiB" (units are powers of 1024).
 std::optional<int64_t> parse_byte_size(std::string_view text);

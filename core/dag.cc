@@ -392,6 +392,12 @@ Task task_from_json(const json& j) {
 
 }  // namespace
 
+std::vector<std::string> literal_secrets(const Dag& dag) {
+  const std::string& secret = dag.alerts.secret;
+  if (secret.empty() || secret.find("{{") != std::string::npos) return {};
+  return {secret};
+}
+
 nlohmann::json dag_to_json(const Dag& dag) {
   json tasks = json::array();
   for (const Task& task : dag.tasks) tasks.push_back(task_to_json(task));

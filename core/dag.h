@@ -195,7 +195,7 @@ struct DagSla {
 /// Where and when a DAG's alerts go.
 struct AlertSettings {
   std::string webhook;  // may hold templates such as {{ env.X }}
-  std::string secret;
+  std::string secret;   // as written: a template such as {{ env.X }}, or the key itself
   std::vector<std::string> on;  // events; empty means the default set
 };
 
@@ -221,6 +221,10 @@ struct Dag {
   const Task* find_task(std::string_view task_id) const;
   ScheduleBounds bounds() const { return {start_date, end_date}; }
 };
+
+/// Secret values written in the DAG file itself (an `alerts.secret` that is
+/// not a template), to be masked wherever the DAG or its output is shown.
+std::vector<std::string> literal_secrets(const Dag& dag);
 
 /// Serialises a DAG (with SQL file contents inlined) for the store, and back.
 /// The round trip is exact: dag_from_json(dag_to_json(d)) equals d.

@@ -392,6 +392,7 @@ class Loader {
   std::string dir_;      // the DAG file's folder as given ("" for the current one)
   std::string abs_dir_;  // the same, absolute
   std::vector<Diagnostic> errors_;
+  std::vector<Diagnostic> warnings_;
   std::set<std::tuple<int, int, std::string>> seen_errors_;
   std::vector<std::string> sql_contents_;
   std::vector<TemplateUse> template_uses_;
@@ -833,6 +834,7 @@ LoadResult Loader::load() {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
   result.errors = std::move(errors_);
+  result.warnings = std::move(warnings_);
   if (result.errors.empty()) result.dag = std::move(dag_);
   return result;
 }
@@ -980,6 +982,14 @@ void Loader::parse_dag_settings(const Fields& root) {
       }
       if (const Entry* w = alerts->find("secret")) {
         if (auto s = as_template(*w, -1)) dag_.alerts.secret = *s;
+        if (!literal_secrets(dag_).empty()) {
+          const YAML::Mark mark = w->value.Mark();
+          warnings_.push_back(Diagnostic{
+              file_, mark.line + 1, mark.column + 1,
+              "alerts.secret holds the key itself, so it is stored with the DAG; put it in "
+              "sluice.yaml (alerts: {secret: ...}) or the environment "
+              "(secret: \"{{ env.NAME }}\")"});
+        }
       }
       if (const Entry* w = alerts->find("on")) {
         if (auto events = as_string_list(*w, -1, false)) {
@@ -1910,6 +1920,7 @@ FolderLoadResult load_dag_folder(const std::string& folder) {
       }
     }
     out.errors.insert(out.errors.end(), result.errors.begin(), result.errors.end());
+    out.warnings.insert(out.warnings.end(), result.warnings.begin(), result.warnings.end());
     out.files.push_back(std::move(result));
   }
   return out;

@@ -31,6 +31,7 @@ struct Diagnostic {
 struct LoadResult {
   std::optional<Dag> dag;
   std::vector<Diagnostic> errors;
+  std::vector<Diagnostic> warnings;  // the DAG loads, but something should change
   std::string content;       // the raw file text
   std::string content_hash;  // hex SHA-256 of the content and of any SQL files it reads
 };
@@ -46,7 +47,7 @@ struct FolderLoadResult {
   std::vector<Dag> dags;
   std::vector<LoadResult> files;  // one per file, in path order
   std::vector<Diagnostic> errors;
-  std::vector<Diagnostic> warnings;  // files skipped for not being regular files
+  std::vector<Diagnostic> warnings;  // files skipped, and the warnings of loaded files
 };
 
 /// Loads every `*.yaml` / `*.yml` below `folder` (subfolders included), in

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "core/secrets.h"
 #include "core/time.h"
 
 namespace sluice {
@@ -11,6 +12,7 @@ namespace {
 
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
 std::mutex g_mu;
+std::vector<std::string> g_secrets;  // GUARDED_BY(g_mu)
 
 const char* level_name(LogLevel level) {
   switch (level) {
@@ -25,6 +27,11 @@ const char* level_name(LogLevel level) {
 }  // namespace
 
 void set_log_level(LogLevel level) { g_level = level; }
+
+void set_log_secrets(std::vector<std::string> secrets) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_secrets = std::move(secrets);
+}
 LogLevel log_level() { return g_level; }
 
 void log(LogLevel level, const std::string& component, const std::string& message) {
@@ -32,6 +39,7 @@ void log(LogLevel level, const std::string& component, const std::string& messag
   std::string line = format_iso(RealClock().now()) + " " + level_name(level) + " " + component +
                      ": " + message + "\n";
   std::lock_guard<std::mutex> lock(g_mu);
+  if (!g_secrets.empty()) line = mask_secrets(line, g_secrets);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

@@ -2,6 +2,7 @@
 // Process log lines on stderr: "2026-02-03T02:00:00.123Z INFO scheduler: text".
 
 #include <string>
+#include <vector>
 
 namespace sluice {
 
@@ -10,6 +11,9 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError };
 /// Lines below this level are dropped (default kInfo; SLUICE_LOG_LEVEL=debug).
 void set_log_level(LogLevel level);
 LogLevel log_level();
+
+/// Secrets masked in every line logged from now on (the configuration's).
+void set_log_secrets(std::vector<std::string> secrets);
 
 void log(LogLevel level, const std::string& component, const std::string& message);
 inline void log_info(const std::string& component, const std::string& message) {

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/secrets.h"
 #include "core/store.h"
 
 namespace sluice {
@@ -31,11 +32,13 @@ std::string trim(std::string s) {
 
 std::string with_keepalives(const std::string& conninfo, Millis connect_timeout) {
   char* error = nullptr;
-  PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &error);
+  PQconninfoOption* parsed = PQconninfoParse(encode_userinfo(conninfo).c_str(), &error);
   if (!parsed) {
     std::string message = error ? error : "out of memory";
     if (error) PQfreemem(error);
-    throw UserError("malformed Postgres URL '" + mask_url(conninfo) + "': " + trim(message));
+    // libpq's message may quote the URL, password included.
+    throw UserError("malformed Postgres URL '" + mask_url(conninfo) + "': " +
+                    mask_url(trim(message)));
   }
   std::map<std::string, std::string> values;
   for (PQconninfoOption* o = parsed; o->keyword; ++o) {
@@ -70,7 +73,7 @@ PgSession::PgSession(const std::string& conninfo, Millis connect_timeout) {
     std::string message = conn_ ? trim(PQerrorMessage(conn_)) : "out of memory";
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
-    throw StoreError("cannot connect to Postgres at " + mask_url(conninfo) + ": " + message,
+    throw StoreError("cannot connect to Postgres at " + mask_url(conninfo) + ": " + mask_url(message),
                      /*retryable=*/true);
   }
   // Server notices (and libpq's FATAL echo on a lost session) would go

@@ -32,6 +32,7 @@
 #include "core/error.h"
 #include "core/migrations.h"
 #include "core/pg_session.h"
+#include "core/secrets.h"
 #include "core/store.h"
 
 namespace sluice {
@@ -1846,7 +1847,7 @@ class PostgresStore final : public Store {
       conn = std::make_unique<pqxx::connection>(session_info_);
     } catch (const std::exception& e) {
       throw StoreError("cannot connect to Postgres at " + mask_url(conninfo_) + ": " +
-                           trim_message(e.what()),
+                           mask_url(trim_message(e.what())),
                        /*retryable=*/true);
     }
     // After a lost connection libpqxx 6 would silently open a new session
@@ -2038,12 +2039,12 @@ class PostgresStore final : public Store {
 
 std::unique_ptr<Store> open_postgres_store(const std::string& conninfo) {
   char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  PQconninfoOption* options = PQconninfoParse(encode_userinfo(conninfo).c_str(), &error);
   if (!options) {
     std::string message = error ? error : "out of memory";
     if (error) PQfreemem(error);
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    throw UserError("malformed Postgres URL '" + mask_url(conninfo) + "': " + message +
+    throw UserError("malformed Postgres URL '" + mask_url(conninfo) + "': " + mask_url(message) +
                     " (use postgresql://user:pass@host:port/db or key=value pairs)");
   }
   PQconninfoFree(options);

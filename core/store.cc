@@ -1,9 +1,8 @@
 #include "core/store.h"
 
-#include <regex>
-
 #include "core/error.h"
 #include "core/postgres_store.h"
+#include "core/secrets.h"
 #include "core/sqlite_store.h"
 
 namespace sluice {
@@ -30,8 +29,8 @@ std::unique_ptr<Store> Store::open(const std::string& url) {
       url.find('=') != std::string::npos) {
     return open_postgres_store(url);
   }
-  throw UserError("unsupported database URL '" + mask_url(url) +
-                  "': use sqlite://PATH or postgresql://user:pass@host:port/db");
+  throw UserError("unsupported database URL: " + describe_url_safely(url) +
+                  "; use sqlite://PATH or postgresql://user:pass@host:port/db");
 }
 
 void Store::require_current_schema() {
@@ -49,15 +48,6 @@ void Store::require_current_schema() {
                       ") is newer than this sluice understands (" +
                       std::to_string(status.latest) + "): upgrade sluice");
   }
-}
-
-std::string mask_url(const std::string& url) {
-  // scheme://user:password@host -> scheme://user:***@host
-  static const std::regex url_password(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)([^@]*)@)");
-  std::string out = std::regex_replace(url, url_password, "$1***@");
-  // key=value strings: password=secret
-  static const std::regex kv_password(R"((password\s*=\s*)('[^']*'|\S+))");
-  return std::regex_replace(out, kv_password, "$1***");
 }
 
 }  // namespace sluice

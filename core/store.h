@@ -573,7 +573,4 @@ class Store {
   virtual int64_t clean_finished_runs(Timestamp cutoff, int batch = 500) = 0;
 };
 
-/// Masks the password in a database URL: "postgresql://u:***@h/db".
-std::string mask_url(const std::string& url);
-
 }  // namespace sluice

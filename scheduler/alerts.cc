@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/dag.h"
+#include "core/secrets.h"
 #include "core/text.h"
 
 namespace sluice {
@@ -194,19 +195,6 @@ Decider with_alerts(Decider decider, std::vector<AlertEvent> alerts) {
     return decisions;
   };
   return decider;
-}
-
-nlohmann::json mask_secrets_json(nlohmann::json j, const std::vector<std::string>& secrets) {
-  if (secrets.empty()) return j;
-  std::function<void(nlohmann::json&)> walk = [&](nlohmann::json& node) {
-    if (node.is_string()) {
-      node = mask_secrets(node.get_ref<const std::string&>(), secrets);
-    } else if (node.is_structured()) {
-      for (auto& child : node) walk(child);
-    }
-  };
-  walk(j);
-  return j;
 }
 
 std::string alert_status(const AlertRecord& alert) {

@@ -66,10 +66,6 @@ std::vector<AlertEvent> try_alerts(const Dag& dag, const AlertPolicy& policy, co
 /// `decider` that also writes `alerts` in its transaction.
 Decider with_alerts(Decider decider, std::vector<AlertEvent> alerts);
 
-/// Every string in `j` with the secrets masked (mask_secrets, node by node:
-/// the result is still valid JSON whatever a secret contains).
-nlohmann::json mask_secrets_json(nlohmann::json j, const std::vector<std::string>& secrets);
-
 /// An outbox row's delivery: "delivered", "gave up", "pending" or "retrying".
 std::string alert_status(const AlertRecord& alert);
 

@@ -1,16 +1,22 @@
 #include "tests/test_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include <httplib.h>
 
 namespace sluice::testing {
 
@@ -126,6 +132,74 @@ int Process::wait(std::chrono::milliseconds timeout) {
   bool done = wait_until([&] { return !running(); }, timeout);
   if (!done) return -1;
   return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t length = sizeof(addr);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+struct WebhookReceiver::Server {
+  httplib::Server http;
+  std::thread thread;
+  std::mutex mu;
+  std::vector<Hit> hits;  // GUARDED_BY(mu)
+};
+
+WebhookReceiver::WebhookReceiver() = default;
+WebhookReceiver::~WebhookReceiver() { stop(); }
+
+int WebhookReceiver::start(int port) {
+  stop();
+  server_ = std::make_unique<Server>();
+  Server* s = server_.get();
+  s->http.Post("/hook", [s](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->hits.push_back({nlohmann::json::parse(req.body, nullptr, false), req.body,
+                       req.get_header_value("X-Sluice-Signature")});
+    res.status = 200;
+  });
+  int bound = port == 0 ? s->http.bind_to_any_port("127.0.0.1")
+                        : (s->http.bind_to_port("127.0.0.1", port) ? port : -1);
+  if (bound < 0) {
+    server_.reset();
+    return -1;
+  }
+  s->thread = std::thread([s] { s->http.listen_after_bind(); });
+  while (!s->http.is_running()) std::this_thread::yield();
+  return bound;
+}
+
+void WebhookReceiver::stop() {
+  if (!server_) return;
+  server_->http.stop();
+  if (server_->thread.joinable()) server_->thread.join();
+  server_.reset();
+}
+
+std::vector<WebhookReceiver::Hit> WebhookReceiver::hits() {
+  if (!server_) return {};
+  std::lock_guard<std::mutex> lock(server_->mu);
+  return server_->hits;
+}
+
+std::vector<WebhookReceiver::Hit> WebhookReceiver::hits_of(const std::string& event) {
+  std::vector<Hit> out;
+  for (const Hit& h : hits()) {
+    if (h.body.value("event", "") == event) out.push_back(h);
+  }
+  return out;
 }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -4,8 +4,11 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace sluice::testing {
 
@@ -67,5 +70,33 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 /// The path of the sluice binary under test.
 std::string sluice_binary();
+
+/// A port of 127.0.0.1 that nothing listened on a moment ago.
+int free_port();
+
+/// A webhook receiver on 127.0.0.1: records the body and signature of each
+/// POST to /hook.
+class WebhookReceiver {
+ public:
+  struct Hit {
+    nlohmann::json body;
+    std::string raw;
+    std::string signature;  // X-Sluice-Signature
+  };
+  WebhookReceiver();
+  ~WebhookReceiver();
+  WebhookReceiver(const WebhookReceiver&) = delete;
+  WebhookReceiver& operator=(const WebhookReceiver&) = delete;
+
+  /// Listens on `port` (0: any free port); returns the port, -1 when taken.
+  int start(int port = 0);
+  void stop();
+  std::vector<Hit> hits();
+  std::vector<Hit> hits_of(const std::string& event);
+
+ private:
+  struct Server;
+  std::unique_ptr<Server> server_;
+};
 
 }  // namespace sluice::testing

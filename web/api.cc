@@ -13,6 +13,7 @@
 #include "core/dag.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/secrets.h"
 #include "core/store.h"
 #include "core/text.h"
 #include "scheduler/alerts.h"
@@ -201,6 +202,16 @@ Api::Api(Store& store, DagCache& dags, const Config& config, const Clock& clock)
 std::string Api::masked(const std::string& text) const { return mask_secrets(text, secrets_); }
 
 json Api::masked_json(json j) const { return mask_secrets_json(std::move(j), secrets_); }
+
+std::vector<std::string> Api::secrets_of_version(int64_t version_id) {
+  std::vector<std::string> secrets = secrets_;
+  try {
+    for (std::string& s : literal_secrets(*dags_.get(version_id))) secrets.push_back(std::move(s));
+  } catch (const UserError&) {
+    // A stored definition this binary cannot read: the configured secrets still apply.
+  }
+  return secrets;
+}
 
 void Api::install(httplib::Server& server) {
   // Every handler runs guarded: typed errors become fitting statuses, and
@@ -397,8 +408,9 @@ json Api::dag_detail(const std::string& dag_id) {
   j["tasks"] = json::array();
   if (!record.version_id) return j;
   DagVersion version = store_.get_version(*record.version_id);
-  j["yaml"] = masked(version.yaml);
-  j["definition"] = masked_json(version.definition);
+  const std::vector<std::string> secrets = secrets_of_version(version.id);
+  j["yaml"] = mask_secrets(version.yaml, secrets);
+  j["definition"] = mask_secrets_json(version.definition, secrets);
   j["version"] = {{"id", version.id},
                   {"content_hash", version.content_hash},
                   {"created_at", format_iso(version.created_at)}};
@@ -721,13 +733,25 @@ void Api::get_logs(const httplib::Request& req, httplib::Response& res) {
     }
   }
   int64_t limit = int_param(req, "limit", kDefaultLogBytes, 1, kMaxLogBytes);
-  LogSlice slice = store_.read_log(ti.id, try_number, offset, limit);
-  slice.next_offset -= static_cast<int64_t>(trim_partial_utf8(slice.data));
+  // The slice is read with a secret's length of the log around it and masked
+  // as part of that, so that a secret crossing its edges is masked on both
+  // sides and slices put together never rebuild one.
+  const std::vector<std::string> secrets = secrets_of_version(run.version_id);
+  int64_t margin = 0;
+  for (const std::string& s : secrets) margin = std::max(margin, static_cast<int64_t>(s.size()) - 1);
+  int64_t before = std::min(offset, margin);
+  LogSlice around = store_.read_log(ti.id, try_number, offset - before, before + limit + margin);
+  size_t begin = std::min(static_cast<size_t>(before), around.data.size());
+  size_t end = std::min(around.data.size(), begin + static_cast<size_t>(limit));
+  std::string visible = around.data.substr(begin, end - begin);
+  end -= trim_partial_utf8(visible);
+  LogSlice slice{mask_secrets_slice(around.data, begin, end, secrets),
+                 offset + static_cast<int64_t>(end - begin)};
   // A try is complete once a later one started or the task left `running`.
   bool complete = ti.try_number == 0 ? is_finished(ti.state)
                                      : try_number < ti.try_number || ti.state != TaskState::kRunning;
   send_json(res, 200,
-            {{"data", masked(slice.data)},
+            {{"data", slice.data},
              {"offset", offset},
              {"next_offset", slice.next_offset},
              {"try_number", try_number},

@@ -51,6 +51,8 @@ class Api {
   /// Replaces every configured secret in every string of `j`.
   nlohmann::json masked_json(nlohmann::json j) const;
   std::string masked(const std::string& text) const;
+  /// The configured secrets plus those written in a DAG version's file.
+  std::vector<std::string> secrets_of_version(int64_t version_id);
 
   void get_dags(const httplib::Request& req, httplib::Response& res);
   void get_dag(const httplib::Request& req, httplib::Response& res);

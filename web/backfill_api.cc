@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/secrets.h"
 #include "core/store.h"
 #include "core/text.h"
 #include "core/time.h"

@@ -5,11 +5,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/secrets.h"
 #include "core/time.h"
 
 namespace sluice {
@@ -28,6 +31,28 @@ class LogWriter {
   virtual ~LogWriter() = default;
   virtual void write(std::string_view text) = 0;
 };
+
+/// Passes a try's output on to another LogWriter with every secret masked,
+/// before anything is stored or shown; a secret split across writes is masked
+/// too (see SecretMasker).
+class MaskingLogWriter : public LogWriter {
+ public:
+  MaskingLogWriter(LogWriter& out, std::vector<std::string> secrets);
+  /// Replaces the secrets (once the DAG, with its own, is known).
+  void set_secrets(std::vector<std::string> secrets);
+  void write(std::string_view text) override;
+  /// Passes on what is held back; call once the try's output has ended.
+  void finish();
+
+ private:
+  LogWriter& out_;
+  std::mutex mu_;
+  SecretMasker masker_;  // GUARDED_BY(mu_)
+};
+
+/// The secrets a try of a task of `dag` must never show: the configuration's
+/// (connections, tokens, alerts secret, API token) and the DAG file's own.
+std::vector<std::string> task_secrets(const Config& config, const Dag& dag);
 
 /// Everything one try of a task needs.
 struct TaskContext {

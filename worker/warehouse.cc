@@ -8,6 +8,7 @@
 #include <pqxx/tablewriter>
 
 #include "core/config.h"
+#include "core/secrets.h"
 #include "core/text.h"
 #include "worker/executor.h"
 
@@ -127,9 +128,9 @@ class PgWarehouse : public Warehouse {
  public:
   explicit PgWarehouse(const std::string& url) {
     try {
-      conn_ = std::make_unique<pqxx::connection>(url);
+      conn_ = std::make_unique<pqxx::connection>(encode_userinfo(url));
     } catch (const std::exception& e) {
-      throw WarehouseError("cannot connect: " + clean_message(e.what()));
+      throw WarehouseError("cannot connect: " + mask_url(clean_message(e.what())));
     }
   }
   ~PgWarehouse() override { rollback(); }
@@ -687,7 +688,7 @@ std::unique_ptr<Warehouse> open_warehouse(const Config& config, const std::strin
   try {
     return Warehouse::open(it->second);
   } catch (const WarehouseError& e) {
-    throw WarehouseError("connection '" + name + "' (" + it->second.masked_url() +
+    throw WarehouseError("connection '" + name + "' (" + mask_url(it->second.url) +
                          "): " + e.what());
   }
 }

@@ -388,14 +388,19 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
     if (!flag) flag = std::make_shared<std::atomic<bool>>(false);
     cancel = flag;
   }
-  StoreLogWriter log(store_, clock_, ti.id, ti.try_number, options_.log_flush_interval,
-                     options_.max_log_bytes_per_try);
+  StoreLogWriter stored_log(store_, clock_, ti.id, ti.try_number, options_.log_flush_interval,
+                            options_.max_log_bytes_per_try);
+  // Everything the try writes is masked before it is stored.
+  std::vector<std::string> secrets = config_.secrets();
+  MaskingLogWriter log(stored_log, secrets);
   std::shared_ptr<const Dag> dag;
   const Task* task = nullptr;
   TaskOutcome outcome;
   bool no_retry = false;
   try {
     dag = dags_.get(run.version_id);
+    secrets = task_secrets(config_, *dag);
+    log.set_secrets(secrets);
     task = dags_.index(run.version_id)->find_task(*dag, ti.task_id);
     if (!task) throw UserError("task '" + ti.task_id + "' is not in this run's DAG version");
     std::unique_ptr<TaskExecutor> executor = make_executor(task->type);
@@ -445,13 +450,10 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
   result.try_number = ti.try_number;
   result.worker_id = options_.worker_id;
   result.exit_code = outcome.exit_code;
-  result.outputs = outcome.outputs;
-  result.error = mask_secrets(outcome.error, config_);
+  result.outputs = mask_secrets_json(outcome.outputs, secrets);
+  result.error = mask_secrets(outcome.error, secrets);
   result.ended_at = now;
-  if (!outcome.rendered.is_null()) {
-    std::string masked = mask_secrets(outcome.rendered.dump(), config_);
-    result.rendered = nlohmann::json::parse(masked, nullptr, false);
-  }
+  if (!outcome.rendered.is_null()) result.rendered = mask_secrets_json(outcome.rendered, secrets);
   switch (outcome.status) {
     case TaskOutcome::Status::kSuccess:
       result.state = TaskState::kSuccess;
@@ -482,13 +484,14 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
   result.frees_next_interval =
       task && task->depends_on_past &&
       (result.state == TaskState::kSuccess || result.state == TaskState::kSkipped);
+  log.finish();
   std::vector<AlertEvent> alerts;
   if (dag) {
     alerts = try_alerts(*dag, *alert_policy(), run, ti.task_id, ti.try_number, result.state,
-                        result.error, log.tail());
+                        result.error, stored_log.tail());
   }
-  auto [rest, seq] = log.take_rest();
-  result.final_log = mask_secrets(std::move(rest), config_);
+  auto [rest, seq] = stored_log.take_rest();
+  result.final_log = std::move(rest);
   result.final_log_seq = seq;
 
   if (claim_next) {

@@ -57,6 +57,44 @@ TEST(CliTest, ValidateReportsEveryProblemWithPositionAndExitsOne) {
   EXPECT_NE(result.out.find("1 DAG valid"), std::string::npos) << result.out;
 }
 
+TEST(CliTest, ASecretWrittenInADagFileIsWarnedAboutAndNeverShown) {
+  TempDir dir;
+  dir.write("dags/signed.yaml",
+            "dag: signed\nschedule: null\nalerts:\n  webhook: http://127.0.0.1:9/hook\n"
+            "  secret: DagYamlSecret64\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  dir.write("dags/templated.yaml",
+            "dag: templated\nschedule: null\nalerts:\n  webhook: http://127.0.0.1:9/hook\n"
+            "  secret: \"{{ env.HOOK_SECRET }}\"\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  // when the folder is validated, then the file with the key itself is warned about, at the key
+  auto validated = run_sluice({"dags", "validate", dir.file("dags")}, dir.path());
+  EXPECT_EQ(validated.exit_code, 0) << validated.out << validated.err;
+  EXPECT_NE(validated.err.find("signed.yaml:5:11: alerts.secret holds the key itself"),
+            std::string::npos)
+      << validated.err;
+  EXPECT_NE(validated.err.find("sluice.yaml"), std::string::npos) << validated.err;
+  EXPECT_EQ(validated.err.find("templated.yaml"), std::string::npos) << validated.err;
+  auto one_file = run_sluice({"dags", "validate", dir.file("dags/signed.yaml")}, dir.path());
+  EXPECT_NE(one_file.err.find("alerts.secret holds the key itself"), std::string::npos)
+      << one_file.err;
+  // when the DAG is shown, then its key is masked
+  auto shown = run_sluice({"dags", "show", "signed", "--json", "--dags", dir.file("dags")},
+                          dir.path());
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(shown.out.find("DagYamlSecret64"), std::string::npos) << shown.out;
+  EXPECT_EQ(nlohmann::json::parse(shown.out)["alerts"]["secret"], "***") << shown.out;
+}
+
+TEST(CliTest, AnUnreachableDatabaseIsNamedWithItsPasswordMasked) {
+  TempDir dir;
+  // given a password with a raw '@', which libpq would split at the first one
+  auto result = run_sluice({"runs", "list", "--db", "postgresql://u:Post@Secret42@127.0.0.1:1/x"},
+                           dir.path());
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.err.find("postgresql://u:***@127.0.0.1:1/x"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("Secret42"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("Post@"), std::string::npos) << result.err;
+}
+
 TEST(CliTest, ListAndShowWorkWithoutADatabase) {
   TempDir dir;
   auto list = run_sluice({"dags", "list", "--dags", kExamples}, dir.path());

@@ -80,7 +80,7 @@ TEST(ConnectionTest, ParsesPostgresUrlWithEncodedPassword) {
   EXPECT_EQ(c.port, 5433);
   EXPECT_EQ(c.schema, "db");
   EXPECT_EQ(c.options.at("sslmode"), "require");
-  EXPECT_EQ(c.masked_url(), "postgresql://user:***@host:5433/db?sslmode=require");
+  EXPECT_EQ(mask_url(c.url), "postgresql://user:***@host:5433/db?sslmode=require");
 }
 
 TEST(ConnectionTest, FillsTheSchemesUsualPort) {
@@ -96,7 +96,7 @@ TEST(ConnectionTest, ParsesSqlitePaths) {
   EXPECT_EQ(abs.host, "");
   Connection rel = Connection::parse("local", "sqlite://rel.db");
   EXPECT_EQ(rel.schema, "rel.db");
-  EXPECT_EQ(rel.masked_url(), "sqlite://rel.db");
+  EXPECT_EQ(mask_url(rel.url), "sqlite://rel.db");
 }
 
 TEST(ConnectionTest, ParsesHttpsUrlWithoutUserInfo) {
@@ -114,7 +114,7 @@ TEST(ConnectionTest, ParsesRawAtSignsAndIpv6Hosts) {
   EXPECT_EQ(c.password, "a@b");
   EXPECT_EQ(c.host, "::1");
   EXPECT_EQ(c.port, 6000);
-  EXPECT_EQ(c.masked_url(), "postgresql://me:***@[::1]:6000/app");
+  EXPECT_EQ(mask_url(c.url), "postgresql://me:***@[::1]:6000/app");
 }
 
 TEST(ConnectionTest, ParsesLibpqKeyValueStrings) {
@@ -126,13 +126,14 @@ TEST(ConnectionTest, ParsesLibpqKeyValueStrings) {
   EXPECT_EQ(c.schema, "app");
   EXPECT_EQ(c.login, "etl");
   EXPECT_EQ(c.password, "s3 cret");
-  EXPECT_EQ(c.masked_url(), "host=db.internal port=5433 dbname=app user=etl password=***");
+  EXPECT_EQ(mask_url(c.url), "host=db.internal port=5433 dbname=app user=etl password=***");
 }
 
 TEST(ConnectionTest, RejectsMalformedUrls) {
   EXPECT_NE(user_error([] { Connection::parse("w", "not a url"); }).find("connection 'w'"),
             std::string::npos);
-  EXPECT_NE(user_error([] { Connection::parse("w", "postgresql://h:99999/db"); }).find("bad port"),
+  EXPECT_NE(user_error([] { Connection::parse("w", "postgresql://h:99999/db"); })
+                .find("port after the host must be a number"),
             std::string::npos);
   EXPECT_NE(user_error([] { Connection::parse("w", "sqlite://"); }).find("file path"),
             std::string::npos);
@@ -366,6 +367,40 @@ TEST(ConfigLayeringTest, BadEnvironmentValuesNameTheVariable) {
   EXPECT_NE(user_error([&] { load_config(sources); }).find("SLUICE_DB"), std::string::npos);
 }
 
+TEST(ConfigLayeringTest, MalformedUrlsAreDescribedWithoutTheirValue) {
+  // given values that are secrets pasted in the wrong place
+  TempDir dir;
+  ConfigSources sources = sources_in(dir.path());
+  sources.db_flag = "SuperSecret123";
+  std::string db = user_error([&] { load_config(sources); });
+  sources.db_flag.reset();
+  sources.env = {{"SLUICE_CONN_W", "SuperSecret123"}};
+  std::string conn = user_error([&] { load_config(sources); });
+  sources.env = {{"SLUICE_CONN_W", "host=db SuperSecret123"}};
+  std::string key_value = user_error([&] { load_config(sources); });
+  sources.env = {{"SLUICE_CONN_W", "postgresql://u:Super/Secret123@db/x"}};
+  std::string raw_slash = user_error([&] { load_config(sources); });
+  sources.env = {{"SLUICE_DB", "mysql://u:SuperSecret123@db/x"}};
+  std::string scheme = user_error([&] { load_config(sources); });
+  sources.env = {{"SLUICE_DB", "host=db SuperSecret123"}};
+  std::string db_key_value = user_error([&] { load_config(sources); });
+
+  // then each message says what is wrong, names the source, and never quotes the value
+  for (const std::string& message : {db, conn, key_value, raw_slash, scheme, db_key_value}) {
+    EXPECT_EQ(message.find("Secret123"), std::string::npos) << message;
+  }
+  EXPECT_NE(db.find("--db: the database URL must be sqlite://PATH"), std::string::npos) << db;
+  EXPECT_NE(db.find("no scheme://"), std::string::npos) << db;
+  EXPECT_NE(conn.find("SLUICE_CONN_W: connection 'w': the value is not a URL"), std::string::npos)
+      << conn;
+  EXPECT_NE(key_value.find("a word has no '='"), std::string::npos) << key_value;
+  EXPECT_NE(raw_slash.find("percent-encode"), std::string::npos) << raw_slash;
+  EXPECT_NE(scheme.find("its scheme is 'mysql'"), std::string::npos) << scheme;
+  EXPECT_NE(db_key_value.find("SLUICE_DB: connection 'db': expected key=value pairs"),
+            std::string::npos)
+      << db_key_value;
+}
+
 TEST(ConfigLayeringTest, EnvironmentSnapshotSeesTheProcessEnvironment) {
   setenv("SLUICE_CONFIG_TEST_MARKER", "here", 1);
   auto env = environment_snapshot();
@@ -402,7 +437,18 @@ web: {api_token: api-token-xyz}
   EXPECT_EQ(masked,
             "connecting to postgresql://user:***@host:5433/db with ***; token ***; "
             "Authorization: *** (***) tenant acme; signed with ***; api ***; meta ***");
-  EXPECT_EQ(config.connections.at("warehouse").masked_url(), "postgresql://user:***@host:5433/db");
+  EXPECT_EQ(mask_url(config.connections.at("warehouse").url), "postgresql://user:***@host:5433/db");
+}
+
+TEST(MaskSecretsTest, APasswordWithARawAtSignIsASecretWhole) {
+  Config config = from_yaml(R"(
+connections:
+  warehouse: postgresql://u:Post@Secret42@host/x
+)");
+  EXPECT_EQ(config.connections.at("warehouse").password, "Post@Secret42");
+  EXPECT_EQ(config.connections.at("warehouse").host, "host");
+  EXPECT_EQ(mask_secrets("pw Post@Secret42 and Secret42", config), "pw *** and Secret42");
+  EXPECT_EQ(mask_url(config.connections.at("warehouse").url), "postgresql://u:***@host/x");
 }
 
 TEST(MaskSecretsTest, LongerSecretsAreMaskedWhole) {

@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 
 #include "core/error.h"
+#include "core/secrets.h"
 #include "core/store.h"
 #include "tests/core/store_test_util.h"
 

@@ -21,58 +21,8 @@ namespace {
 
 using testing::Process;
 using testing::TempDir;
+using Receiver = testing::WebhookReceiver;
 using namespace std::chrono_literals;
-
-/// A webhook receiver: records each request's body and signature.
-class Receiver {
- public:
-  struct Hit {
-    nlohmann::json body;
-    std::string raw;
-    std::string signature;
-  };
-  /// Listens on `port` (0: any free port); returns the port.
-  int start(int port = 0) {
-    server_ = std::make_unique<httplib::Server>();
-    server_->Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      hits_.push_back({nlohmann::json::parse(req.body, nullptr, false), req.body,
-                       req.get_header_value("X-Sluice-Signature")});
-      res.status = 200;
-    });
-    port_ = port == 0 ? server_->bind_to_any_port("127.0.0.1")
-                      : (server_->bind_to_port("127.0.0.1", port) ? port : -1);
-    if (port_ < 0) return port_;
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::yield();
-    return port_;
-  }
-  void stop() {
-    if (!server_) return;
-    server_->stop();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
-  }
-  ~Receiver() { stop(); }
-  std::vector<Hit> hits() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return hits_;
-  }
-  std::vector<Hit> hits_of(const std::string& event) {
-    std::vector<Hit> out;
-    for (const Hit& h : hits()) {
-      if (h.body.value("event", "") == event) out.push_back(h);
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
-  std::mutex mu_;
-  std::vector<Hit> hits_;
-};
 
 class AlertsIntegrationTest : public ::testing::TestWithParam<std::string> {
  protected:

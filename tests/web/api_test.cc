@@ -205,6 +205,17 @@ class ApiTest : public ::testing::Test {
     store_->finish_task(result, make_decider(dag, clock_.now()));
   }
 
+  /// Restarts the server with a connection `wh` at `url` and stores `text`
+  /// as the log of a new run's first task; returns the log's API path.
+  std::string stored_log(const std::string& url, const std::string& text) {
+    config_.connections["wh"] = Connection::parse("wh", url);
+    start_server("");
+    std::string run_id = trigger("orders");
+    auto claimed = start_and_claim("orders", run_id);
+    store_->append_log(claimed[0].task.id, 1, 0, text);
+    return "/api/v1/dags/orders/runs/" + run_id + "/tasks/extract/logs";
+  }
+
   std::string task_state(const std::string& dag_id, const std::string& run_id,
                          const std::string& task_id) {
     RunRecord run = *store_->get_run(dag_id, run_id);
@@ -444,13 +455,49 @@ TEST_F(ApiTest, LogsTailWhileRunningAndCarryRawText) {
 }
 
 TEST_F(ApiTest, LogsAndErrorsAreMasked) {
-  config_.connections["wh"] = Connection::parse("wh", "postgresql://u:hunter2secret@db/x");
-  start_server("");
-  std::string run_id = trigger("orders");
-  auto claimed = start_and_claim("orders", run_id);
-  store_->append_log(claimed[0].task.id, 1, 0, "connecting with hunter2secret\n");
-  json log = body(get("/api/v1/dags/orders/runs/" + run_id + "/tasks/extract/logs"));
-  EXPECT_EQ(log["data"], "connecting with ***\n");
+  std::string logs =
+      stored_log("postgresql://u:hunter2secret@db/x", "connecting with hunter2secret\n");
+  EXPECT_EQ(body(get(logs))["data"], "connecting with ***\n");
+}
+
+TEST_F(ApiTest, LogSlicesPutTogetherNeverRebuildASecret) {
+  // given a stored log that holds a secret verbatim (written before masking)
+  std::string logs =
+      stored_log("postgresql://u:Post@Secret42@db/x", "connecting with Post@Secret42 to db\n");
+  for (int size : {1, 3, 5, 10, 13}) {
+    // when it is read in slices of `size` bytes
+    std::string joined;
+    int64_t offset = 0;
+    while (true) {
+      json slice = body(get(logs + "?offset=" + std::to_string(offset) +
+                            "&limit=" + std::to_string(size)));
+      joined += slice["data"].get<std::string>();
+      if (slice["next_offset"] == offset) break;
+      offset = slice["next_offset"];
+    }
+    // then no slice shows a byte of it
+    EXPECT_EQ(offset, 36);
+    EXPECT_EQ(joined.find("Post"), std::string::npos) << size << ": " << joined;
+    EXPECT_EQ(joined.find("Secret42"), std::string::npos) << size << ": " << joined;
+    EXPECT_EQ(joined.find("@S"), std::string::npos) << size << ": " << joined;
+    EXPECT_EQ(joined.rfind("connecting with ***", 0), 0u) << size << ": " << joined;
+    EXPECT_NE(joined.find("*** to db\n"), std::string::npos) << size << ": " << joined;
+  }
+}
+
+TEST_F(ApiTest, ASecretWrittenInADagFileIsMaskedInItsYamlAndDefinition) {
+  // given a DAG whose file holds its alerts key itself
+  add_dag("dag: signed\nschedule: null\nstart_date: 2026-01-01\n"
+          "alerts: {webhook: \"http://127.0.0.1:9/hook\", secret: DagYamlSecret64}\n"
+          "tasks:\n  - {id: a, type: shell, command: \"true\"}\n",
+          "signed.yaml");
+  auto res = get("/api/v1/dags/signed");
+  ASSERT_EQ(res->status, 200) << res->body;
+  // then neither the YAML nor the definition shows it
+  EXPECT_EQ(res->body.find("DagYamlSecret64"), std::string::npos) << res->body;
+  json dag = body(res);
+  EXPECT_NE(dag["yaml"].get<std::string>().find("secret: ***}"), std::string::npos) << dag["yaml"];
+  EXPECT_EQ(dag["definition"]["alerts"]["secret"], "***");
 }
 
 TEST_F(ApiTest, MarksAndClearsTasksWithDownstream) {

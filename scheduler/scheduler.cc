@@ -35,7 +35,8 @@ Scheduler::Scheduler(Store& store, DagCache& dags, const Clock& clock, Scheduler
       signal_(signal),
       tasks_signal_(tasks_signal ? tasks_signal : signal) {
   if (!options_.dags_folder.empty()) {
-    sync_ = std::make_unique<DagFolderSync>(store_, options_.dags_folder);
+    sync_ = std::make_unique<DagFolderSync>(store_, options_.dags_folder,
+                                            options_.sync_parse_budget);
   }
 }
 
@@ -104,7 +105,8 @@ Timestamp Scheduler::tick() {
   Timestamp next = now + std::max(options_.idle_poll_interval, options_.poll_interval);
   if (sync_ && now >= next_sync_) {
     sync_files(now);
-    next_sync_ = now + options_.sync_interval;
+    // Files the pass had no time for are parsed in the next one, right away.
+    next_sync_ = last_sync_.waiting > 0 ? now : now + options_.sync_interval;
     if (last_sync_.parsed > 0) next_dag_refresh_ = now;
   }
   if (now >= next_dag_refresh_) {
@@ -117,7 +119,7 @@ Timestamp Scheduler::tick() {
   }
   bool started = start_queued_runs(now);
   bool requeued = requeue_due_tasks(now);
-  active_ = started || requeued || runs_created_ != runs_before;
+  active_ = started || requeued || runs_created_ != runs_before || last_sync_.waiting > 0;
   if (now >= next_orphan_check_) {
     fail_orphaned_tasks(now);
     next_orphan_check_ = now + std::max(Millis(500), options_.heartbeat_timeout / 4);
@@ -183,7 +185,10 @@ void Scheduler::sync_files(Timestamp now) {
     log_info("scheduler", "DAG folder: " + std::to_string(report.files) + " files, " +
                               std::to_string(report.parsed) + " parsed, " +
                               std::to_string(report.stored) + " new versions, " +
-                              std::to_string(report.errors) + " with errors");
+                              std::to_string(report.errors) + " with errors" +
+                              (report.waiting > 0 ? ", " + std::to_string(report.waiting) +
+                                                        " left for the next pass"
+                                                  : ""));
     for (const std::string& message : report.error_messages) {
       log_warn("scheduler", "DAG file not loaded:\n" + message);
     }

@@ -31,6 +31,9 @@ struct SchedulerOptions {
   std::string dags_folder;           // empty: do not sync files (DAGs come from the store)
   std::string scheduler_id = "scheduler";
   Millis sync_interval{2000};        // how often the DAG folder is checked for changes
+  // How long one pass may parse changed DAG files; the rest wait for the
+  // next pass, which follows at once.
+  Millis sync_parse_budget = DagFolderSync::kDefaultParseBudget;
   Millis poll_interval{50};          // how often to look for runs made by other processes
   // While passes find nothing to do, the poll backs off from poll_interval to
   // this (doubling); any work found or wake-up returns it to poll_interval.

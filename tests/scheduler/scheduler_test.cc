@@ -263,6 +263,30 @@ TEST_F(SchedulerTest, UnchangedFilesAreNotParsedAgain) {
   EXPECT_FALSE(store_->get_dag("one")->active);
 }
 
+TEST_F(SchedulerTest, ChangedFilesAreParsedSmallestFirstWithinTheParseBudget) {
+  // given a large file that sorts first and two small ones
+  std::string big = "dag: a_big\nschedule: null\nparams:\n";
+  for (int i = 0; i < 20000; ++i) big += "  k" + std::to_string(i) + ": v\n";
+  write_dag("a_big", big + "tasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  write_dag("b_small", "dag: b_small\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  write_dag("c_small", "dag: c_small\nschedule: null\ntasks:\n  - {id: b, type: shell, command: \"true\"}\n");
+  // and no parse budget: each pass parses one file
+  DagFolderSync sync(*store_, dir_.path(), 0ms);
+
+  // then the small files come first, one a pass, and the big one last
+  SyncReport first = sync.sync(clock_.now());
+  EXPECT_EQ(first.parsed, 1);
+  EXPECT_EQ(first.waiting, 2);
+  EXPECT_TRUE(store_->get_dag("b_small"));
+  EXPECT_EQ(sync.sync(clock_.now()).waiting, 1);
+  EXPECT_TRUE(store_->get_dag("c_small"));
+  EXPECT_FALSE(store_->get_dag("a_big"));
+  SyncReport third = sync.sync(clock_.now());
+  EXPECT_EQ(third.waiting, 0);
+  EXPECT_TRUE(store_->get_dag("a_big"));
+  EXPECT_EQ(sync.sync(clock_.now()).parsed, 0);
+}
+
 TEST_F(SchedulerTest, SyncSkipsFifosAndDeviceLinksAndSaysSoOnce) {
   write_dag("good", "dag: good\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
   ASSERT_EQ(mkfifo(dir_.file("fifo.yaml").c_str(), 0600), 0);

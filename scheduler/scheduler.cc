@@ -198,6 +198,21 @@ void Scheduler::sync_files(Timestamp now) {
 
 std::optional<Timestamp> Scheduler::create_scheduled_runs(Timestamp now) {
   std::optional<Timestamp> next;
+  // Queued runs per DAG (backfills have their own limit), read once a pass
+  // and only when some DAG has a run due.
+  std::optional<std::map<std::string, int>> queued;
+  auto room_for = [&](const std::string& dag_id) {
+    if (!queued) {
+      queued.emplace();
+      for (const RunRecord& run : store_.list_unfinished_runs()) {
+        if (run.state == RunState::kQueued && !run.backfill_id && run.type != RunType::kBackfill) {
+          ++(*queued)[run.dag_id];
+        }
+      }
+    }
+    auto it = queued->find(dag_id);
+    return options_.max_queued_runs_per_dag - (it == queued->end() ? 0 : it->second);
+  };
   for (const DagRecord& record : dag_records_) {
     if (!record.active || !record.version_id) continue;
     DagDue& due = due_[record.dag_id];
@@ -213,20 +228,29 @@ std::optional<Timestamp> Scheduler::create_scheduled_runs(Timestamp now) {
     if (!changed && !due.due && due.version_id != 0) continue;  // nothing ever due
     due.version_id = *record.version_id;
     due.paused = false;
+    bool waits_for_room = false;
     bool done = for_dag(record.dag_id, [&] {
       std::shared_ptr<const Dag> dag = dags_.get(*record.version_id);
-      due.due = create_runs_for(record, *dag, *record.version_id, now);
+      due.due = create_runs_for(record, *dag, *record.version_id, now, room_for(record.dag_id),
+                                waits_for_room);
     });
     if (!done) due.due.reset();
-    if (due.due) next = next ? std::min(*next, *due.due) : *due.due;
+    // Runs waiting for room are looked at again in the next pass, which a
+    // run that starts or ends brings about; they make no pass due sooner.
+    if (due.due && !waits_for_room) next = next ? std::min(*next, *due.due) : *due.due;
   }
   return next;
 }
 
 std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, const Dag& dag,
-                                                     int64_t version_id, Timestamp now) {
+                                                     int64_t version_id, Timestamp now, int room,
+                                                     bool& waits_for_room) {
   const Schedule& schedule = dag.schedule;
   if (schedule.kind() == Schedule::Kind::kNone) return std::nullopt;
+  if (room <= 0) {
+    waits_for_room = true;
+    return now;
+  }
   ScheduleBounds bounds = dag.bounds();
   std::optional<RunRecord> latest = store_.latest_interval_run(record.dag_id);
 
@@ -243,7 +267,7 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
     while (true) {
       auto interval = next_interval_after(schedule, bounds, from);
       if (!interval || interval->end > now) break;
-      if (static_cast<int>(todo.size()) >= options_.max_runs_per_dag_per_tick) {
+      if (static_cast<int>(todo.size()) >= room) {
         more = true;
         break;
       }
@@ -270,7 +294,10 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
     }
   }
   if (schedule.kind() == Schedule::Kind::kOnce) return std::nullopt;
-  if (more) return now;
+  if (more) {
+    waits_for_room = true;
+    return now;
+  }
   Timestamp last_start = !todo.empty() ? todo.back().start
                          : latest      ? latest->interval.start
                                        : bounds.start_date - Millis(1);

@@ -1,6 +1,7 @@
 // sluice dags validate | list | show | pause | unpause
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include <CLI/CLI.hpp>
@@ -25,18 +26,55 @@ std::string schedule_text(const Dag& dag) {
   return dag.schedule.expression().empty() ? "null" : dag.schedule.expression();
 }
 
+/// Catch-up beyond this many runs earns a warning from `dags validate`.
+constexpr size_t kCatchupWarnRuns = 1000;
+
+/// A warning when catch-up would run more than kCatchupWarnRuns intervals,
+/// at the line of `catchup:` in `content`; nullopt otherwise.
+std::optional<Diagnostic> catchup_warning(const Dag& dag, const std::string& content,
+                                          Timestamp now) {
+  if (!dag.catchup || dag.schedule.kind() != Schedule::Kind::kCron) return std::nullopt;
+  if (count_complete_intervals(dag.schedule, dag.bounds(), now, kCatchupWarnRuns) <=
+      kCatchupWarnRuns) {
+    return std::nullopt;
+  }
+  int line = 1;
+  for (size_t at = 0, number = 1; at < content.size(); ++number) {
+    if (content.compare(at, 8, "catchup:") == 0) {
+      line = static_cast<int>(number);
+      break;
+    }
+    size_t next = content.find('\n', at);
+    if (next == std::string::npos) break;
+    at = next + 1;
+  }
+  return Diagnostic{dag.file, line, 1,
+                    "catchup: true from start_date " + format_iso(dag.start_date).substr(0, 10) +
+                        " with schedule '" + dag.schedule.expression() +
+                        "' has more than 1,000 runs to catch up; the scheduler queues them a "
+                        "few at a time as earlier ones start. To skip them set catchup: false "
+                        "or a later start_date (and run the past with `sluice backfill`)"};
+}
+
 /// Validates files and folders; prints every problem. Returns the exit code.
 int validate(CliContext& ctx, std::vector<std::string> paths) {
   if (paths.empty()) paths.push_back(ctx.config().dags_dir);
   int dags = 0;
   int problems = 0;
   std::set<std::string> seen_ids;
+  Timestamp now = RealClock().now();
   for (const std::string& path : paths) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
       FolderLoadResult folder = load_dag_folder(path);
       dags += static_cast<int>(folder.dags.size());
       for (const Diagnostic& d : folder.warnings) ctx.err << "warning: " << d.to_string() << "\n";
+      for (const LoadResult& file : folder.files) {
+        if (!file.dag) continue;
+        if (auto d = catchup_warning(*file.dag, file.content, now)) {
+          ctx.err << "warning: " << d->to_string() << "\n";
+        }
+      }
       for (const Diagnostic& d : folder.errors) {
         ctx.out << d.to_string() << "\n";
         ++problems;
@@ -49,6 +87,9 @@ int validate(CliContext& ctx, std::vector<std::string> paths) {
         ++problems;
       }
       if (result.errors.empty() && result.dag) {
+        if (auto d = catchup_warning(*result.dag, result.content, now)) {
+          ctx.err << "warning: " << d->to_string() << "\n";
+        }
         if (!seen_ids.insert(result.dag->id).second) {
           ctx.out << path << ":1:1: DAG id '" << result.dag->id
                   << "' is defined by another file given; rename one of them\n";

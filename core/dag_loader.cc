@@ -1792,7 +1792,7 @@ std::pair<int, int> dag_key_position(const std::string& content) {
     pos = next + 1;
     ++line;
   }
-  return {0, 0};
+  return {1, 1};  // a flow mapping, or an id from the file name
 }
 
 }  // namespace
@@ -1800,7 +1800,7 @@ std::pair<int, int> dag_key_position(const std::string& content) {
 LoadResult load_dag_text(const std::string& file, const std::string& text) {
   if (text.size() > kMaxDagFileBytes) {
     LoadResult result;
-    result.errors.push_back(Diagnostic{file, 0, 0, too_large_message(text.size())});
+    result.errors.push_back(Diagnostic{file, 1, 0, too_large_message(text.size())});
     return result;
   }
   try {
@@ -1811,7 +1811,7 @@ LoadResult load_dag_text(const std::string& file, const std::string& text) {
     LoadResult result;
     result.content = text;
     result.errors.push_back(
-        Diagnostic{file, 0, 0, std::string("internal error while loading this DAG: ") + e.what()});
+        Diagnostic{file, 1, 0, std::string("internal error while loading this DAG: ") + e.what()});
     return result;
   }
 }
@@ -1821,7 +1821,7 @@ LoadResult load_dag_file(const std::string& file) {
   std::string problem = read_dag_file(file, &text);
   if (!problem.empty()) {
     LoadResult result;
-    result.errors.push_back(Diagnostic{file, 0, 0, problem});
+    result.errors.push_back(Diagnostic{file, 1, 0, problem});
     return result;
   }
   return load_dag_text(file, text);

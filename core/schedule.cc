@@ -240,6 +240,19 @@ std::optional<DataInterval> latest_complete_interval(const Schedule& schedule,
   return DataInterval{*start, *end};
 }
 
+size_t count_complete_intervals(const Schedule& schedule, const ScheduleBounds& bounds,
+                                Timestamp now, size_t limit) {
+  size_t count = 0;
+  Timestamp from = bounds.start_date;
+  while (count <= limit) {
+    auto interval = next_interval_after(schedule, bounds, from);
+    if (!interval || interval->end > now) break;
+    ++count;
+    from = interval->start + Millis(1);
+  }
+  return count;
+}
+
 std::vector<DataInterval> intervals_in_range(const Schedule& schedule, const ScheduleBounds& bounds,
                                              Timestamp from, Timestamp to) {
   std::vector<DataInterval> out;

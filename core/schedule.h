@@ -81,6 +81,11 @@ std::vector<DataInterval> intervals_in_range(const Schedule& schedule,
                                              const ScheduleBounds& bounds, Timestamp from,
                                              Timestamp to);
 
+/// How many intervals within bounds have ended by `now` (what catch-up
+/// would run), counted up to `limit` + 1: enough to tell "more than limit".
+size_t count_complete_intervals(const Schedule& schedule, const ScheduleBounds& bounds,
+                                Timestamp now, size_t limit);
+
 /// The interval that contains `t` (start <= t < end), regardless of bounds;
 /// nullopt for kOnce/kNone.
 std::optional<DataInterval> interval_containing(const Schedule& schedule, Timestamp t);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <set>
 
@@ -28,20 +29,12 @@ bool DagFolderSync::unchanged(const std::string& file, const FileState& state) c
   return true;
 }
 
-void DagFolderSync::sync_file(const std::string& file, Timestamp now,
-                              std::map<std::string, std::string>& owner, SyncReport& report) {
+void DagFolderSync::store_file(const std::string& file, Stamp stamp, LoadResult result,
+                              Timestamp now, std::map<std::string, std::string>& owner,
+                              SyncReport& report) {
   auto known = files_.find(file);
-  if (known != files_.end() && unchanged(file, known->second)) {
-    if (!known->second.ok) {
-      ++report.errors;
-      report.error_messages.push_back(known->second.error);
-    }
-    return;
-  }
   FileState state;
-  state.stamp = stamp_of(file);
-  LoadResult result = load_dag_file(file);
-  ++report.parsed;
+  state.stamp = stamp;
   state.hash = result.content_hash;
   if (result.dag) {
     state.dag_id = result.dag->id;
@@ -102,16 +95,50 @@ SyncReport DagFolderSync::sync(Timestamp now) {
     if (state.ok) owner[state.dag_id] = file;
   }
 
+  // Unchanged files cost a stat. The changed ones are parsed smallest first,
+  // as parsing costs about the same per byte, until the budget is spent.
+  std::vector<std::pair<Stamp, std::string>> changed;
   for (const std::string& file : present) {
+    auto known = files_.find(file);
+    if (known != files_.end() && unchanged(file, known->second)) {
+      if (!known->second.ok) ++report.errors;
+      continue;
+    }
+    changed.emplace_back(stamp_of(file), file);
+  }
+  std::stable_sort(changed.begin(), changed.end(), [](const auto& a, const auto& b) {
+    return a.first.size < b.first.size;
+  });
+  std::map<std::string, std::pair<Stamp, LoadResult>> parsed;  // in path order
+  auto deadline = std::chrono::steady_clock::now() + parse_budget_;
+  for (size_t i = 0; i < changed.size(); ++i) {
+    if (i > 0 && std::chrono::steady_clock::now() >= deadline) {
+      report.waiting = static_cast<int>(changed.size() - i);
+      break;
+    }
+    const auto& [stamp, file] = changed[i];
+    LoadResult result;
     try {
-      sync_file(file, now, owner, report);
+      result = load_dag_file(file);
+    } catch (const std::exception& e) {
+      // A bug with one file must not keep the files after it from loading.
+      result.errors.push_back(
+          {file, 1, 1, std::string("internal error while loading this DAG: ") + e.what()});
+    }
+    ++report.parsed;
+    parsed.emplace(file, std::make_pair(stamp, std::move(result)));
+  }
+  // Stored in path order: of two new files with one DAG id, the first keeps it.
+  for (auto& [file, stamp_and_result] : parsed) {
+    try {
+      store_file(file, stamp_and_result.first, std::move(stamp_and_result.second), now, owner,
+                 report);
     } catch (const StoreError&) {
       throw;  // the scheduler waits out store outages
     } catch (const std::exception& e) {
-      // A bug with one file must not keep the files after it from loading.
       FileState state;
-      state.stamp = stamp_of(file);
-      state.error = file + ": internal error while loading this DAG: " + e.what();
+      state.stamp = stamp_and_result.first;
+      state.error = file + ":1:1: internal error while loading this DAG: " + e.what();
       ++report.errors;
       report.error_messages.push_back(state.error);
       files_[file] = std::move(state);

@@ -10,6 +10,7 @@
 namespace sluice {
 
 class Store;
+struct LoadResult;
 
 /// What one sync pass did.
 struct SyncReport {
@@ -17,7 +18,8 @@ struct SyncReport {
   int parsed = 0;    // files read and parsed this pass (new or changed)
   int stored = 0;    // new DAG versions stored
   int errors = 0;    // files with errors
-  std::vector<std::string> error_messages;
+  int waiting = 0;   // changed files left for the next pass: the parse budget ran out
+  std::vector<std::string> error_messages;  // of the files parsed in this pass
   std::vector<std::string> newly_skipped;  // "FILE: why", for files not skipped last pass
 };
 
@@ -26,11 +28,18 @@ struct SyncReport {
 /// unchanged files parses nothing. Not thread-safe: one per scheduler.
 class DagFolderSync {
  public:
-  DagFolderSync(Store& store, std::string folder) : store_(store), folder_(std::move(folder)) {}
+  /// How long one pass may spend parsing before it leaves the remaining
+  /// changed files to the next pass (it always parses at least one).
+  static constexpr Millis kDefaultParseBudget{500};
 
-  /// One pass: new and changed files parsed and stored (a version only when
-  /// the content hash is new), errors recorded per file, DAGs of removed
-  /// files marked inactive.
+  DagFolderSync(Store& store, std::string folder, Millis parse_budget = kDefaultParseBudget)
+      : store_(store), folder_(std::move(folder)), parse_budget_(parse_budget) {}
+
+  /// One pass: new and changed files parsed, smallest first, while the parse
+  /// budget lasts, then stored in path order (a version only when the
+  /// content hash is new); errors recorded per file; DAGs of removed files
+  /// marked inactive. A large file so never holds back the small ones, and a
+  /// pass never holds the scheduler for long.
   SyncReport sync(Timestamp now);
 
  private:
@@ -48,13 +57,15 @@ class DagFolderSync {
     std::string error;
   };
   static Stamp stamp_of(const std::string& path);
-  /// Parses and stores one new or changed file; `owner` maps DAG ids to files.
-  void sync_file(const std::string& file, Timestamp now, std::map<std::string, std::string>& owner,
-                 SyncReport& report);
+  /// Stores what parsing one new or changed file gave; `owner` maps DAG ids
+  /// to files.
+  void store_file(const std::string& file, Stamp stamp, LoadResult result, Timestamp now,
+                  std::map<std::string, std::string>& owner, SyncReport& report);
   bool unchanged(const std::string& file, const FileState& state) const;
 
   Store& store_;
   std::string folder_;
+  Millis parse_budget_;
   std::map<std::string, FileState> files_;
   std::vector<std::string> skipped_;  // non-regular files named like DAG files, sorted
 };

@@ -36,7 +36,8 @@ Scheduler::Scheduler(Store& store, DagCache& dags, const Clock& clock, Scheduler
       signal_(signal),
       tasks_signal_(tasks_signal ? tasks_signal : signal) {
   if (!options_.dags_folder.empty()) {
-    sync_ = std::make_unique<DagFolderSync>(store_, options_.dags_folder);
+    sync_ = std::make_unique<DagFolderSync>(store_, options_.dags_folder,
+                                            options_.sync_parse_budget);
   }
 }
 
@@ -105,7 +106,8 @@ Timestamp Scheduler::tick() {
   Timestamp next = now + std::max(options_.idle_poll_interval, options_.poll_interval);
   if (sync_ && now >= next_sync_) {
     sync_files(now);
-    next_sync_ = now + options_.sync_interval;
+    // Files the pass had no time for are parsed in the next one, right away.
+    next_sync_ = last_sync_.waiting > 0 ? now : now + options_.sync_interval;
     if (last_sync_.parsed > 0) next_dag_refresh_ = now;
   }
   if (now >= next_dag_refresh_) {
@@ -118,7 +120,7 @@ Timestamp Scheduler::tick() {
   }
   bool started = start_queued_runs(now);
   bool requeued = requeue_due_tasks(now);
-  active_ = started || requeued || runs_created_ != runs_before;
+  active_ = started || requeued || runs_created_ != runs_before || last_sync_.waiting > 0;
   if (now >= next_orphan_check_) {
     fail_orphaned_tasks(now);
     next_orphan_check_ = now + std::max(Millis(500), options_.heartbeat_timeout / 4);
@@ -185,7 +187,10 @@ void Scheduler::sync_files(Timestamp now) {
     log_info("scheduler", "DAG folder: " + std::to_string(report.files) + " files, " +
                               std::to_string(report.parsed) + " parsed, " +
                               std::to_string(report.stored) + " new versions, " +
-                              std::to_string(report.errors) + " with errors");
+                              std::to_string(report.errors) + " with errors" +
+                              (report.waiting > 0 ? ", " + std::to_string(report.waiting) +
+                                                        " left for the next pass"
+                                                  : ""));
     for (const std::string& message : report.error_messages) {
       log_warn("scheduler", "DAG file not loaded:\n" + message);
     }
@@ -195,6 +200,21 @@ void Scheduler::sync_files(Timestamp now) {
 
 std::optional<Timestamp> Scheduler::create_scheduled_runs(Timestamp now) {
   std::optional<Timestamp> next;
+  // Queued runs per DAG (backfills have their own limit), read once a pass
+  // and only when some DAG has a run due.
+  std::optional<std::map<std::string, int>> queued;
+  auto room_for = [&](const std::string& dag_id) {
+    if (!queued) {
+      queued.emplace();
+      for (const RunRecord& run : store_.list_unfinished_runs()) {
+        if (run.state == RunState::kQueued && !run.backfill_id && run.type != RunType::kBackfill) {
+          ++(*queued)[run.dag_id];
+        }
+      }
+    }
+    auto it = queued->find(dag_id);
+    return options_.max_queued_runs_per_dag - (it == queued->end() ? 0 : it->second);
+  };
   for (const DagRecord& record : dag_records_) {
     if (!record.active || !record.version_id) continue;
     DagDue& due = due_[record.dag_id];
@@ -210,20 +230,29 @@ std::optional<Timestamp> Scheduler::create_scheduled_runs(Timestamp now) {
     if (!changed && !due.due && due.version_id != 0) continue;  // nothing ever due
     due.version_id = *record.version_id;
     due.paused = false;
+    bool waits_for_room = false;
     bool done = for_dag(record.dag_id, [&] {
       std::shared_ptr<const Dag> dag = dags_.get(*record.version_id);
-      due.due = create_runs_for(record, *dag, *record.version_id, now);
+      due.due = create_runs_for(record, *dag, *record.version_id, now, room_for(record.dag_id),
+                                waits_for_room);
     });
     if (!done) due.due.reset();
-    if (due.due) next = next ? std::min(*next, *due.due) : *due.due;
+    // Runs waiting for room are looked at again in the next pass, which a
+    // run that starts or ends brings about; they make no pass due sooner.
+    if (due.due && !waits_for_room) next = next ? std::min(*next, *due.due) : *due.due;
   }
   return next;
 }
 
 std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, const Dag& dag,
-                                                     int64_t version_id, Timestamp now) {
+                                                     int64_t version_id, Timestamp now, int room,
+                                                     bool& waits_for_room) {
   const Schedule& schedule = dag.schedule;
   if (schedule.kind() == Schedule::Kind::kNone) return std::nullopt;
+  if (room <= 0) {
+    waits_for_room = true;
+    return now;
+  }
   ScheduleBounds bounds = dag.bounds();
   std::optional<RunRecord> latest = store_.latest_interval_run(record.dag_id);
 
@@ -240,7 +269,7 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
     while (true) {
       auto interval = next_interval_after(schedule, bounds, from);
       if (!interval || interval->end > now) break;
-      if (static_cast<int>(todo.size()) >= options_.max_runs_per_dag_per_tick) {
+      if (static_cast<int>(todo.size()) >= room) {
         more = true;
         break;
       }
@@ -267,7 +296,10 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
     }
   }
   if (schedule.kind() == Schedule::Kind::kOnce) return std::nullopt;
-  if (more) return now;
+  if (more) {
+    waits_for_room = true;
+    return now;
+  }
   Timestamp last_start = !todo.empty() ? todo.back().start
                          : latest      ? latest->interval.start
                                        : bounds.start_date - Millis(1);

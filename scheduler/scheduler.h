@@ -31,6 +31,9 @@ struct SchedulerOptions {
   std::string dags_folder;           // empty: do not sync files (DAGs come from the store)
   std::string scheduler_id = "scheduler";
   Millis sync_interval{2000};        // how often the DAG folder is checked for changes
+  // How long one pass may parse changed DAG files; the rest wait for the
+  // next pass, which follows at once.
+  Millis sync_parse_budget = DagFolderSync::kDefaultParseBudget;
   Millis poll_interval{50};          // how often to look for runs made by other processes
   // While passes find nothing to do, the poll backs off from poll_interval to
   // this (doubling); any work found or wake-up returns it to poll_interval.
@@ -39,7 +42,10 @@ struct SchedulerOptions {
   Millis dag_refresh_interval{1000}; // how often DAG rows (paused, versions) are re-read
   Millis reconcile_interval{10000};  // safety-net pass over every unfinished run
   Millis heartbeat_timeout{30000};   // a worker silent this long has lost its tasks
-  int max_runs_per_dag_per_tick = 256;  // bounds catch-up work per pass
+  // Scheduled runs are created only while a DAG has fewer queued runs (runs
+  // waiting for max_active_runs) than this: catch-up from far in the past
+  // creates its runs as earlier ones start, not all at once.
+  int max_queued_runs_per_dag = 16;
   bool create_scheduled_runs = true;  // false: only runs made elsewhere (`dags test`)
   LeaderElector* leader = nullptr;   // several schedulers (Postgres); null: always leads
 };
@@ -72,8 +78,11 @@ class Scheduler {
  private:
   void sync_files(Timestamp now);
   std::optional<Timestamp> create_scheduled_runs(Timestamp now);
+  /// Creates at most `room` of the DAG's due runs. Returns when its next run
+  /// falls due; `now`, with `waits_for_room` set, when due runs remain.
   std::optional<Timestamp> create_runs_for(const DagRecord& record, const Dag& dag,
-                                           int64_t version_id, Timestamp now);
+                                           int64_t version_id, Timestamp now, int room,
+                                           bool& waits_for_room);
   /// Each returns whether it changed something (an active pass).
   bool start_queued_runs(Timestamp now);
   bool requeue_due_tasks(Timestamp now);

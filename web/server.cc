@@ -1,7 +1,6 @@
 #include "web/server.h"
 
-#include <sys/socket.h>
-
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -18,6 +17,7 @@
 #include "web/assets.h"
 #include "web/host_allowlist.h"
 #include "web/http_body.h"
+#include "web/request_router.h"
 #include "web/sessions.h"
 
 namespace sluice {
@@ -122,7 +122,7 @@ WebServer::WebServer(Store& store, DagCache& dags, const Config& config, const C
       allowed_hosts_(std::make_unique<HostAllowList>(config.web)),
       sessions_(std::make_unique<SessionStore>(clock)),
       throttle_(std::make_unique<LoginThrottle>(clock)),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(std::make_unique<RequestRouter>()) {
   install_routes();
 }
 
@@ -131,13 +131,6 @@ WebServer::~WebServer() { stop(); }
 void WebServer::install_routes() {
   httplib::Server& server = *server_;
   server.set_payload_max_length(kMaxBodyBytes);
-  // httplib's default SO_REUSEPORT would let a second server share the port
-  // silently; SO_REUSEADDR alone still allows a quick restart.
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  server.set_read_timeout(std::chrono::seconds(30));
   server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     bool mutating = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
                     req.method == "DELETE";
@@ -326,38 +319,31 @@ void WebServer::install_routes() {
 }
 
 int WebServer::start(const std::string& bind, int port) {
-  if (thread_.joinable()) throw UserError("the web server is already running");
+  if (listener_) throw UserError("the web server is already running");
   allowed_hosts_->allow_bind_address(bind);
-  int bound = port;
-  if (port == 0) {
-    bound = server_->bind_to_any_port(bind);
-  } else if (!server_->bind_to_port(bind, port)) {
-    bound = -1;
-  }
+  HttpListenerOptions limits = limits_;
+  limits.max_body_bytes = kMaxBodyBytes;
+  // The Keep-Alive header httplib writes tells clients the listener's limits.
+  auto idle = std::chrono::ceil<std::chrono::seconds>(limits.request_timeout).count();
+  server_->set_keep_alive_timeout(std::max<time_t>(1, idle));
+  server_->set_keep_alive_max_count(limits.max_requests_per_connection);
+  server_->start_accept_loop();
+  listener_ = std::make_unique<HttpListener>(
+      limits, [this](httplib::Stream& stream, bool close, bool& closed) {
+        return server_->process_request(stream, close, closed, nullptr);
+      });
+  int bound = listener_->listen(bind, port);
   if (bound <= 0) {
+    stop();
     throw UserError("cannot listen on " + bind + ":" + std::to_string(port) +
                     ": the port is in use or the address is not local; pick another with --port/--bind");
   }
-  listen_returned_ = false;
-  thread_ = std::thread([this] {
-    server_->listen_after_bind();
-    listen_returned_ = true;
-  });
   return bound;
 }
 
 void WebServer::stop() {
-  if (!thread_.joinable()) return;
-  // stop() only takes effect once the listen loop runs; a stop right after
-  // start must wait for it to begin.
-  while (!listen_returned_) {
-    if (server_->is_running()) {
-      server_->stop();
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  thread_.join();
+  listener_.reset();
+  server_->stop_accept_loop();
 }
 
 }  // namespace sluice

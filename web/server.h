@@ -2,16 +2,12 @@
 // The web server: the REST API under /api/v1, /healthz, /metrics and the
 // embedded browser UI (SPEC section 8).
 
-#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
-namespace httplib {
-class Server;
-}
+#include "web/http_listener.h"
 
 namespace sluice {
 
@@ -20,6 +16,7 @@ class Clock;
 class DagCache;
 class HostAllowList;
 class LoginThrottle;
+class RequestRouter;
 class SessionStore;
 class Store;
 struct Config;
@@ -37,12 +34,16 @@ class WebServer {
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;
 
-  /// Listens on `bind`:`port` (port 0: any free port) and serves from a
-  /// background thread. Returns the bound port. Throws UserError when the
+  /// Limits on connections (timeouts, connections per client, threads).
+  /// Set before start(); the body limit is always kMaxBodyBytes.
+  void set_connection_limits(const HttpListenerOptions& limits) { limits_ = limits; }
+
+  /// Listens on `bind`:`port` (port 0: any free port) and serves from
+  /// background threads. Returns the bound port. Throws UserError when the
   /// address cannot be bound (in use, not local). Requests may name `bind`
   /// in their Host header besides loopback names and the configured hosts.
   int start(const std::string& bind, int port);
-  /// Stops listening and waits for the serving thread. Safe to call twice.
+  /// Stops listening and waits for the serving threads. Safe to call twice.
   void stop();
 
   /// Called after every API call that changed something (a successful POST,
@@ -59,9 +60,9 @@ class WebServer {
   std::unique_ptr<HostAllowList> allowed_hosts_;
   std::unique_ptr<SessionStore> sessions_;
   std::unique_ptr<LoginThrottle> throttle_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::atomic<bool> listen_returned_{false};
+  std::unique_ptr<RequestRouter> server_;
+  HttpListenerOptions limits_;
+  std::unique_ptr<HttpListener> listener_;
   std::function<void()> on_change_;
 };
 

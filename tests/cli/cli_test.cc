@@ -95,6 +95,26 @@ TEST(CliTest, AnUnreachableDatabaseIsNamedWithItsPasswordMasked) {
   EXPECT_EQ(result.err.find("Post@"), std::string::npos) << result.err;
 }
 
+TEST(CliTest, ValidateWarnsWhenCatchupWouldMakeMoreThanAThousandRuns) {
+  TempDir dir;
+  dir.write("dags/flood.yaml",
+            "dag: flood\nschedule: \"* * * * *\"\nstart_date: 1970-01-01\ncatchup: true\n"
+            "tasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  dir.write("dags/yearly.yaml",
+            "dag: yearly\nschedule: \"@yearly\"\nstart_date: 1970-01-01\ncatchup: true\n"
+            "tasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  auto result = run_sluice({"dags", "validate", dir.file("dags")}, dir.path());
+  // A warning, not a problem: the DAG is valid.
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("2 DAGs valid"), std::string::npos) << result.out;
+  EXPECT_NE(result.err.find("warning: " + dir.file("dags/flood.yaml") + ":4:1: catchup: true "
+                            "from start_date 1970-01-01 with schedule '* * * * *' has more than "
+                            "1,000 runs to catch up"),
+            std::string::npos)
+      << result.err;
+  EXPECT_EQ(result.err.find("yearly"), std::string::npos) << result.err;
+}
+
 TEST(CliTest, ListAndShowWorkWithoutADatabase) {
   TempDir dir;
   auto list = run_sluice({"dags", "list", "--dags", kExamples}, dir.path());

@@ -99,6 +99,50 @@ tasks:
   EXPECT_EQ(runs("daily").size(), 6u);
 }
 
+TEST_F(SchedulerTest, CatchupFromFarInThePastCreatesRunsOnlyAsEarlierOnesStart) {
+  // given a per-minute schedule from 1970 with catch-up: 29 million intervals
+  write_dag("flood", R"(dag: flood
+schedule: "* * * * *"
+start_date: 1970-01-01
+catchup: true
+max_active_runs: 2
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  SchedulerOptions options;  // the default intervals: a pass is not due at once
+  options.dags_folder = dir_.path();
+  Scheduler scheduler(*store_, dags_, clock_, options);
+
+  // then a pass creates 16 queued runs, the oldest intervals, and starts 2
+  Timestamp next = scheduler.tick();
+  auto created = runs("flood");
+  ASSERT_EQ(created.size(), 16u);
+  EXPECT_EQ(created.back().interval.start, at("1970-01-01T00:00:00Z"));
+  // and waiting for room makes no pass due at once
+  EXPECT_GT(next, clock_.now());
+  // the next pass tops the queue up to 16 again, no more
+  scheduler.tick();
+  EXPECT_EQ(runs("flood").size(), 18u);
+  scheduler.tick();
+  EXPECT_EQ(runs("flood").size(), 18u);
+
+  // when the running runs end, the next ones start and the queue refills
+  for (const RunRecord& run : runs("flood")) {
+    if (run.state == RunState::kRunning) store_->cancel_run(run.id, clock_.now());
+  }
+  scheduler.tick();
+  scheduler.tick();
+  int queued = 0;
+  int running = 0;
+  for (const RunRecord& run : runs("flood")) {
+    queued += run.state == RunState::kQueued;
+    running += run.state == RunState::kRunning;
+  }
+  EXPECT_EQ(queued, 16);
+  EXPECT_EQ(running, 2);
+  EXPECT_EQ(runs("flood").size(), 20u);
+}
+
 TEST_F(SchedulerTest, WithoutCatchupOnlyTheLatestIntervalRuns) {
   write_dag("nocatch", R"(dag: nocatch
 schedule: "@daily"
@@ -261,6 +305,30 @@ TEST_F(SchedulerTest, UnchangedFilesAreNotParsedAgain) {
   std::filesystem::remove(dir_.file("one.yaml"));
   sync.sync(clock_.now());
   EXPECT_FALSE(store_->get_dag("one")->active);
+}
+
+TEST_F(SchedulerTest, ChangedFilesAreParsedSmallestFirstWithinTheParseBudget) {
+  // given a large file that sorts first and two small ones
+  std::string big = "dag: a_big\nschedule: null\nparams:\n";
+  for (int i = 0; i < 20000; ++i) big += "  k" + std::to_string(i) + ": v\n";
+  write_dag("a_big", big + "tasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  write_dag("b_small", "dag: b_small\nschedule: null\ntasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  write_dag("c_small", "dag: c_small\nschedule: null\ntasks:\n  - {id: b, type: shell, command: \"true\"}\n");
+  // and no parse budget: each pass parses one file
+  DagFolderSync sync(*store_, dir_.path(), 0ms);
+
+  // then the small files come first, one a pass, and the big one last
+  SyncReport first = sync.sync(clock_.now());
+  EXPECT_EQ(first.parsed, 1);
+  EXPECT_EQ(first.waiting, 2);
+  EXPECT_TRUE(store_->get_dag("b_small"));
+  EXPECT_EQ(sync.sync(clock_.now()).waiting, 1);
+  EXPECT_TRUE(store_->get_dag("c_small"));
+  EXPECT_FALSE(store_->get_dag("a_big"));
+  SyncReport third = sync.sync(clock_.now());
+  EXPECT_EQ(third.waiting, 0);
+  EXPECT_TRUE(store_->get_dag("a_big"));
+  EXPECT_EQ(sync.sync(clock_.now()).parsed, 0);
 }
 
 TEST_F(SchedulerTest, SyncSkipsFifosAndDeviceLinksAndSaysSoOnce) {

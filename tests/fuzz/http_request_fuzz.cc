@@ -182,9 +182,18 @@ struct Harness {
     std::filesystem::remove_all(dir, ec);
   }
 
-  /// Runs of two DAGs, one with a finished task and a log, so that run, task
-  /// and log routes find something.
+  /// Runs of two DAGs, one with a finished task and a log, a worker and a
+  /// scheduler, so that every route finds something.
   void add_runs() {
+    sluice::WorkerRecord worker;
+    worker.id = "fuzz-worker";
+    worker.host = "fuzz \"host\"\n";  // metrics labels quote and escape it
+    worker.slots = 4;
+    worker.queues = {"default", "spark"};
+    worker.started_at = worker.last_heartbeat = clock.now();
+    store->register_worker(worker);
+    store->heartbeat_scheduler("fuzz-scheduler", "fuzz\\host", true, Millis(12), clock.now());
+
     std::string run_id;
     for (const char* dag : {"orders_elt", "hello_shell"}) {
       std::string answer = round_trip(port, std::string("POST /api/v1/dags/") + dag +
@@ -202,7 +211,7 @@ struct Harness {
     auto dag = cache->get(run.version_id);
     store->reconcile_run(run.id, sluice::make_decider(dag, clock.now(), true), clock.now());
     sluice::ClaimRequest claim;
-    claim.worker_id = "fuzz-worker";
+    claim.worker_id = worker.id;
     claim.now = clock.now();
     claim.max_tasks = 1;
     for (const sluice::ClaimedTask& claimed : store->claim_tasks(claim)) {

@@ -475,7 +475,19 @@ bool Loader::check_shape(const YAML::Node& node, std::vector<YAML::Node>& path, 
                     "is used); use fewer aliases or split the DAG");
     return false;
   }
-  if (!node.IsMap() && !node.IsSequence()) return true;
+  if (!node.IsMap() && !node.IsSequence()) {
+    // The file is UTF-8 (check_encoding), but yaml-cpp reads the escapes \N
+    // and \_ of a double-quoted string as the single bytes 0x85 and 0xA0.
+    if (node.IsScalar()) {
+      const std::string& text = node.Scalar();
+      if (size_t bad = find_invalid_utf8(text); bad != std::string::npos) {
+        error(node, "this value is not UTF-8 once its escapes are read (byte " +
+                        hex_byte(text[bad]) +
+                        "): \\N and \\_ come out as single bytes; write the character itself");
+      }
+    }
+    return true;
+  }
   for (const YAML::Node& outer : path) {
     if (outer.is(node)) {
       error(node, "recursive alias: this anchored node contains an alias of itself");

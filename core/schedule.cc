@@ -254,7 +254,7 @@ size_t count_complete_intervals(const Schedule& schedule, const ScheduleBounds& 
 }
 
 std::vector<DataInterval> intervals_in_range(const Schedule& schedule, const ScheduleBounds& bounds,
-                                             Timestamp from, Timestamp to) {
+                                             Timestamp from, Timestamp to, size_t limit) {
   std::vector<DataInterval> out;
   Timestamp lo = std::max(from, bounds.start_date);
   Timestamp hi = bounds.end_date ? std::min(to, *bounds.end_date) : to;
@@ -263,7 +263,7 @@ std::vector<DataInterval> intervals_in_range(const Schedule& schedule, const Sch
     case Schedule::Kind::kNone:
       return out;
     case Schedule::Kind::kOnce:
-      if (bounds.start_date >= lo && bounds.start_date <= hi) {
+      if (limit > 0 && bounds.start_date >= lo && bounds.start_date <= hi) {
         out.push_back(DataInterval{bounds.start_date, bounds.start_date});
       }
       return out;
@@ -271,7 +271,7 @@ std::vector<DataInterval> intervals_in_range(const Schedule& schedule, const Sch
       break;
   }
   auto start = schedule.next_tick_after(lo - Millis{1});
-  while (start && *start <= hi) {
+  while (start && *start <= hi && out.size() < limit) {
     auto end = schedule.next_tick_after(*start);
     if (!end) break;
     out.push_back(DataInterval{*start, *end});

@@ -1,6 +1,8 @@
 #pragma once
 // Schedules and the data intervals they cut time into.
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,10 +78,11 @@ std::optional<DataInterval> latest_complete_interval(const Schedule& schedule,
                                                      Timestamp now);
 
 /// Every interval whose start lies in [from, to] and within bounds, in order
-/// (for backfills). Empty for kNone.
+/// (for backfills), but at most `limit`: a range of centuries of a minutely
+/// schedule would not fit in memory. Empty for kNone.
 std::vector<DataInterval> intervals_in_range(const Schedule& schedule,
                                              const ScheduleBounds& bounds, Timestamp from,
-                                             Timestamp to);
+                                             Timestamp to, size_t limit = SIZE_MAX);
 
 /// How many intervals within bounds have ended by `now` (what catch-up
 /// would run), counted up to `limit` + 1: enough to tell "more than limit".

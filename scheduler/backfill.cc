@@ -111,8 +111,18 @@ std::vector<PlannedInterval> plan_backfill(const Dag& dag, const std::vector<Run
                           : std::min(from, dag.start_date),
                       std::nullopt};
   ScheduleBounds bounds = dag.bounds();
+  // Counted before they are all made: a range of centuries of a minutely
+  // schedule is billions of intervals.
+  std::vector<DataInterval> intervals =
+      intervals_in_range(dag.schedule, open, from, to, kMaxBackfillIntervals + 1);
+  if (intervals.size() > kMaxBackfillIntervals) {
+    throw UserError("DAG '" + dag.id + "' has more than " + std::to_string(kMaxBackfillIntervals) +
+                    " data intervals from " + format_iso(from) + " to " + format_iso(to) +
+                    " (schedule " + dag.schedule.expression() + "); a backfill covers at most " +
+                    std::to_string(kMaxBackfillIntervals) + ": split the range");
+  }
   std::vector<PlannedInterval> out;
-  for (const DataInterval& interval : intervals_in_range(dag.schedule, open, from, to)) {
+  for (const DataInterval& interval : intervals) {
     bool within = interval.start >= bounds.start_date &&
                   (!bounds.end_date || interval.start <= *bounds.end_date);
     auto it = by_start.find(interval.start);

@@ -2,6 +2,7 @@
 // Backfills (SPEC section 2): a date range of one DAG, planned once, stored,
 // and worked through by the scheduler. One code path for the CLI and the API.
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,11 +39,15 @@ struct PlannedInterval {
 PlannedInterval classify_interval(const DataInterval& interval, const RunRecord* existing,
                                   Reprocess reprocess, bool within_bounds);
 
+/// The most data intervals one backfill covers, skipped ones included.
+inline constexpr size_t kMaxBackfillIntervals = 10000;
+
 /// The plan of a backfill of `dag` over intervals starting in [from, to],
 /// given the DAG's existing scheduled and backfill runs: one entry per
 /// interval, in the order they would run (latest first with `backwards`).
 /// Intervals outside the DAG's start_date/end_date are listed as skipped.
-/// Pure.
+/// Pure; throws UserError when the range holds more than
+/// kMaxBackfillIntervals intervals.
 std::vector<PlannedInterval> plan_backfill(const Dag& dag, const std::vector<RunRecord>& existing,
                                            Timestamp from, Timestamp to, Reprocess reprocess,
                                            bool backwards = false);

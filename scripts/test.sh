@@ -2,6 +2,10 @@
 # The test command: installs what is missing, builds with ASan + UBSan
 # (build-asan/), starts a throwaway Postgres and runs every test with CTest,
 # two at a time. SLUICE_SANITIZE=0 uses the plain Release build (build/).
+# Meanwhile the fuzz targets build with clang and run 30 s each
+# (scripts/fuzz.sh), in the background at a lower priority, so they add
+# little to the wall time. They run on a full run only: not when arguments
+# for CTest are given, nor with SLUICE_FUZZ=0 (SLUICE_FUZZ=1 forces them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -18,4 +22,25 @@ if [ ! -d tests/web/e2e/node_modules/playwright-core ]; then
 fi
 export SLUICE_TEST_OUTPUT="$PWD/$dir/test-output"
 mkdir -p "$SLUICE_TEST_OUTPUT"
-scripts/with-postgres.sh ctest --test-dir "$dir" -j2 --output-on-failure --timeout 600 "$@"
+fuzz=${SLUICE_FUZZ:-$([ $# -eq 0 ] && echo 1 || echo 0)}
+fuzz_pid=
+if [ "$fuzz" = 1 ]; then
+  fuzz_log=$SLUICE_TEST_OUTPUT/fuzz.log
+  # Its own process group, so that an interrupted test command stops it too.
+  setsid nice -n 10 scripts/fuzz.sh >"$fuzz_log" 2>&1 &
+  fuzz_pid=$!
+  trap 'kill -- -"$fuzz_pid" 2>/dev/null || true' EXIT
+fi
+status=0
+scripts/with-postgres.sh ctest --test-dir "$dir" -j2 --output-on-failure --timeout 600 "$@" ||
+  status=$?
+if [ -n "$fuzz_pid" ]; then
+  if wait "$fuzz_pid"; then
+    grep '^fuzz ' "$fuzz_log"
+  else
+    cat "$fuzz_log"
+    echo "fuzzing failed (log: $fuzz_log)"
+    status=1
+  fi
+fi
+exit "$status"

@@ -446,6 +446,19 @@ TEST(ScheduleIntervalTest, IntervalsInRangeCountsAndBounds) {
                   .empty());
 }
 
+TEST(ScheduleIntervalTest, IntervalsInRangeStopAtTheLimit) {
+  // Two thousand years of a minutely job would be a billion intervals.
+  Schedule s = schedule("* * * * *");
+  ScheduleBounds open{utc("2020-01-01T00:00:00Z"), std::nullopt};
+  auto first = intervals_in_range(s, open, utc("2026-01-01T00:00:00Z"),
+                                  utc("4052-01-05T00:00:00Z"), 3);
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first.back().start, utc("2026-01-01T00:02:00Z"));
+  EXPECT_TRUE(intervals_in_range(schedule("@once"), open, utc("2019-01-01T00:00:00Z"),
+                                 utc("2027-01-01T00:00:00Z"), 0)
+                  .empty());
+}
+
 TEST(ScheduleIntervalTest, IntervalsInRangeInLocalZone) {
   // Berlin daily at midnight over January: 31 intervals, each starting at
   // 23:00Z the day before.

@@ -195,6 +195,23 @@ tasks:
   }
 }
 
+TEST(BackfillPlanTest, RangesOverTheIntervalLimitAreRefusedWithoutListingThem) {
+  // A daily DAG from 2025-01-01: the limit is exactly reachable, one more
+  // interval is refused, and two thousand years are refused as quickly.
+  Dag dag = load(kDaily);
+  Timestamp from = at("2025-01-01T00:00:00Z");
+  Timestamp last = from + std::chrono::days(kMaxBackfillIntervals - 1);
+  EXPECT_EQ(plan_backfill(dag, {}, from, last, Reprocess::kNone).size(), kMaxBackfillIntervals);
+  EXPECT_THROW(plan_backfill(dag, {}, from, last + 24h, Reprocess::kNone), UserError);
+  try {
+    plan_backfill(dag, {}, from, at("4052-01-05T00:00:00Z"), Reprocess::kNone);
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 10000 data intervals"), std::string::npos)
+        << e.what();
+  }
+}
+
 /// The scheduler's backfill pass over a real SQLite store; runs are ended by
 /// marking their tasks, as a worker would finish them.
 class BackfillPassTest : public ::testing::Test {

@@ -137,5 +137,22 @@ TEST_F(BackfillApiTest, BadRequestsNameTheJsonField) {
   EXPECT_EQ(missing->status, 404);
 }
 
+TEST_F(BackfillApiTest, RangesOfTooManyIntervalsAreRefused) {
+  // Found by the HTTP fuzz target: a dry run over two thousand years listed
+  // every day of them (740,000 intervals) and held a server thread for
+  // seconds; stored, it would have been as many rows.
+  for (const char* dry_run : {"true", "false"}) {
+    auto res = post("/api/v1/backfills",
+                    std::string(R"({"dag_id": "orders", "from": "2026-01-01", "to": "4052-01-05",
+                                    "dry_run": )") +
+                        dry_run + "}");
+    ASSERT_EQ(res->status, 400) << dry_run;
+    EXPECT_NE(body(res)["error"].get<std::string>().find("more than 10000 data intervals"),
+              std::string::npos)
+        << res->body;
+  }
+  EXPECT_TRUE(store_->list_backfills("orders", false, 10).empty());
+}
+
 }  // namespace
 }  // namespace sluice

@@ -26,6 +26,9 @@ work=$(mktemp -d /tmp/sluice-hostile-bench.XXXXXX)
 standalone_pid=
 cleanup() {
   if [ -n "$standalone_pid" ]; then
+    # A second signal ends running tasks (hostile DAGs that load hold sensors).
+    kill "$standalone_pid" 2>/dev/null || true
+    sleep 0.5
     kill "$standalone_pid" 2>/dev/null || true
     wait "$standalone_pid" 2>/dev/null || true
   fi

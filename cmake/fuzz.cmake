@@ -34,7 +34,7 @@ endfunction()
 
 # The loader, and what the scheduler and a worker do with a DAG.
 sluice_fuzz_library(sluice_fuzz_dag
-  core/config.cc core/cron.cc core/dag.cc core/dag_loader.cc core/posix_tz.cc
+  core/config.cc core/cron.cc core/dag.cc core/dag_loader.cc core/posix_tz.cc core/secrets.cc
   core/schedule.cc core/states.cc core/template.cc core/text.cc core/time.cc
   scheduler/readiness.cc worker/mapping.cc worker/template_context.cc)
 target_precompile_headers(sluice_fuzz_dag PRIVATE

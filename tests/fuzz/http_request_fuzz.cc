@@ -3,21 +3,17 @@
 // How: one real WebServer (its routes, the host allowlist, the token check,
 // sessions, CSRF, the API over a SQLite store holding the example DAGs, a
 // few runs and a task log, the embedded assets) listens on 127.0.0.1. Each
-// input is one client connection: the bytes are sent as they are, then 8 KB
-// of empty lines, then the sending side is shut down, and the answer is read
-// until the server closes. The padding is there because httplib answers a
-// request only while it cannot see that the client has shut down, and it
-// reads 4 KB ahead; to httplib the padding is a bad request or two (400s) at
-// the end. httplib 0.11 drops what it read ahead after each request, so a
-// second request in one input is mostly lost, as it would be from a real
-// pipelining client.
+// input is one client connection: the bytes are sent as they are, the
+// sending side is shut down, and the answer is read until the server closes.
+// The server answers every whole request of an input in turn, as it would a
+// pipelining client, and then closes on the half-close.
 //
 // Why a socket rather than handing the bytes to httplib in-process: httplib's
 // request parsing entry point is not public, and a socket reaches all of the
 // server's code a client reaches, the connection handling included (read
 // timeouts, request framing and limits, the response writer, which is where
 // ranges over-read), with no seam added to the server for the fuzzer. The
-// cost is a loopback connection per input, a few milliseconds under ASan.
+// cost is a loopback connection per input, about a millisecond under ASan.
 // Debian builds httplib as a shared library, so its own code runs without
 // coverage: what guides the fuzzer is coverage of Sluice's code.
 //
@@ -75,12 +71,10 @@ connections:
   std::abort();
 }
 
-/// Sends `request` and the padding (see the top of the file) on a new
-/// connection to `port`, shuts down the sending side and returns every byte
-/// the server answers until it closes. Sending and receiving interleave, so
-/// a large answer never blocks a large request.
-std::string round_trip(int port, std::string request) {
-  request.append(8 << 10, '\n');
+/// Sends `request` on a new connection to `port`, shuts down the sending
+/// side and returns every byte the server answers until it closes. Sending
+/// and receiving interleave, so a large answer never blocks a large request.
+std::string round_trip(int port, const std::string& request) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) finding("cannot create a socket");
   sockaddr_in addr{};

@@ -293,7 +293,17 @@ class HttpListener::Loop {
 
   /// Decides, from the bytes buffered, whether the request is whole.
   void frame(Connection& conn, SteadyClock::time_point now) {
-    if (conn.fd < 0 || conn.buffer.empty() || conn.draining) return;
+    if (conn.fd < 0 || conn.draining) return;
+    if (conn.framer.head_bytes() == 0) {
+      // Empty lines before a request line are ignored (RFC 9112 2.2), as
+      // clients that end a body with an extra CRLF send them.
+      size_t blank = std::min(conn.buffer.find_first_not_of("\r\n"), conn.buffer.size());
+      if (blank > 0) {
+        conn.buffer.erase(0, blank);
+        conn.framer.reset();
+      }
+    }
+    if (conn.buffer.empty()) return;
     bool head_was_complete = conn.framer.head_bytes() > 0;
     switch (conn.framer.scan(conn.buffer)) {
       case RequestFramer::Status::kNeedMore:

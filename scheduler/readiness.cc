@@ -303,11 +303,22 @@ RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnap
   // of the scope that are not fully loaded had "wait" before and keep it.
   // The one exception is a cascade: a task decided here that becomes
   // skipped or upstream_failed changes the verdicts of its own downstream
-  // tasks, which may not be loaded. Then the decision is marked incomplete
-  // and the store decides again on the whole run (RunDecisions::incomplete).
+  // tasks, which this pass may not decide: they were not loaded, or they
+  // were loaded without all their own upstream tasks. Then the decision is
+  // marked incomplete and the store decides again on the whole run
+  // (RunDecisions::incomplete).
   std::vector<char> loaded(task_count, 1);
   if (snapshot.partial) {
     for (int t = 0; t < task_count; ++t) loaded[t] = begin[t] != begin[t + 1];
+  }
+  // decidable[t]: t and each of its upstream tasks were loaded.
+  std::vector<char> decidable(loaded);
+  if (snapshot.partial) {
+    for (int t = 0; t < task_count; ++t) {
+      for (int u = index.upstream_begin[t]; u < index.upstream_begin[t + 1]; ++u) {
+        if (!loaded[index.upstream[u]]) decidable[t] = 0;
+      }
+    }
   }
 
   // One pass in topological order settles whole chains: when `a` failed, `b`
@@ -317,11 +328,7 @@ RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnap
     if (!loaded[t]) continue;
     const int* ups_begin = index.upstream.data() + index.upstream_begin[t];
     const int* ups_end = index.upstream.data() + index.upstream_begin[t + 1];
-    bool upstream_loaded = true;
-    for (const int* u = ups_begin; u != ups_end; ++u) {
-      if (!loaded[*u]) upstream_loaded = false;
-    }
-    if (!upstream_loaded) {
+    if (!decidable[t]) {
       counts[t] = count_states(states, members, begin[t], begin[t + 1]);
       continue;
     }
@@ -388,7 +395,7 @@ RunDecisions decide_run(const Dag& /*dag*/, const DagIndex& index, const RunSnap
         }
         if (snapshot.partial && to != TaskState::kQueued) {
           for (int k = index.downstream_begin[t]; k < index.downstream_begin[t + 1]; ++k) {
-            if (!loaded[index.downstream[k]]) decisions.incomplete = true;
+            if (!decidable[index.downstream[k]]) decisions.incomplete = true;
           }
         }
       }

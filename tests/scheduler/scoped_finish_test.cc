@@ -219,6 +219,35 @@ tasks:
   EXPECT_EQ(*last_.run_state, RunState::kFailed);
 }
 
+TEST_P(ScopedFinishTest, ACascadeReachingATaskWithUnloadedUpstreamDecidesTheWholeRun) {
+  // `a` fails while `x` runs. a's scope holds b and d and their upstream
+  // tasks, so `c` is loaded but its upstream `x` is not: the cascade from b
+  // cannot be settled on that snapshot. c and d must still become
+  // upstream_failed in this finish (found by the model harness: d stayed
+  // `none` and the run never ended until a reconcile pass).
+  RunRecord run = start_run(R"(dag: cascade_through_partial
+schedule: null
+tasks:
+  - {id: a, type: shell, command: "false"}
+  - {id: b, type: shell, command: "true", depends_on: [a]}
+  - {id: c, type: shell, command: "true", depends_on: [x, b]}
+  - {id: d, type: shell, command: "true", depends_on: [a, c]}
+  - {id: x, type: shell, command: "true"}
+)");
+  auto claimed = claim(2);
+  ASSERT_EQ(claimed.size(), 2u);
+  ASSERT_EQ(claimed[0].task.task_id, "a");
+  finish(claimed[0].task, TaskState::kFailed);
+  for (const auto& ti : store_->list_task_instances(run.id)) {
+    if (ti.task_id == "b" || ti.task_id == "c" || ti.task_id == "d") {
+      EXPECT_EQ(ti.state, TaskState::kUpstreamFailed) << ti.task_id;
+    }
+  }
+  finish(claimed[1].task, TaskState::kSuccess);
+  ASSERT_TRUE(last_.run_state);
+  EXPECT_EQ(*last_.run_state, RunState::kFailed);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ScopedFinishTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

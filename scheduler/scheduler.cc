@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <set>
 
 #include "core/dag.h"
 #include "core/error.h"
@@ -118,14 +117,16 @@ Timestamp Scheduler::tick() {
   if (options_.create_scheduled_runs) {
     if (auto due = create_scheduled_runs(now)) next = std::min(next, *due);
   }
-  bool started = start_queued_runs(now);
+  // One read of the unfinished runs serves both passes that need it.
+  const std::vector<RunRecord> unfinished = store_.list_unfinished_runs();
+  bool started = start_queued_runs(now, unfinished);
   bool requeued = requeue_due_tasks(now);
   active_ = started || requeued || runs_created_ != runs_before || last_sync_.waiting > 0;
   if (now >= next_orphan_check_) {
     fail_orphaned_tasks(now);
     next_orphan_check_ = now + std::max(Millis(500), options_.heartbeat_timeout / 4);
   }
-  decide_waits_on_the_past(now);
+  decide_waits_on_the_past(now, unfinished);
   if (now >= next_reconcile_) {
     reconcile_all(now);
     next_reconcile_ = now + options_.reconcile_interval;
@@ -308,8 +309,7 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
   return std::max(upcoming->end, now + Millis(1));
 }
 
-bool Scheduler::start_queued_runs(Timestamp now) {
-  std::vector<RunRecord> runs = store_.list_unfinished_runs();
+bool Scheduler::start_queued_runs(Timestamp now, const std::vector<RunRecord>& runs) {
   if (runs.empty()) return false;
   std::map<std::string, int> running;
   std::vector<const RunRecord*> queued;
@@ -379,25 +379,20 @@ void Scheduler::fail_orphaned_tasks(Timestamp now) {
   }
 }
 
-void Scheduler::decide_waits_on_the_past(Timestamp now) {
+void Scheduler::decide_waits_on_the_past(Timestamp now, const std::vector<RunRecord>& runs) {
   const uint64_t generation = signal_ ? signal_->generation() : 0;
   if (generation == past_generation_ && now < next_past_check_) return;
   past_generation_ = generation;
   next_past_check_ = now + std::max(options_.idle_poll_interval, options_.poll_interval);
-  std::set<std::string> past_dags;
-  for (const DagRecord& record : dag_records_) {
-    if (!record.active || !record.version_id) continue;
-    for_dag(record.dag_id, [&] {
-      if (dags_.index(*record.version_id)->any_depends_on_past) past_dags.insert(record.dag_id);
-    });
-  }
-  if (past_dags.empty()) return;
   bool queued = false;
-  for (const RunRecord& run : store_.list_unfinished_runs()) {
-    if (run.state != RunState::kRunning || !past_dags.count(run.dag_id)) continue;
+  for (const RunRecord& run : runs) {
+    // Runs this pass started were decided as they started.
+    if (run.state != RunState::kRunning) continue;
     for_dag(run.dag_id, [&] {
-      RunDecisions decided = store_.reconcile_run(
-          run.id, make_decider(dags_.get(run.version_id), dags_.index(run.version_id), now), now);
+      std::shared_ptr<const DagIndex> index = dags_.index(run.version_id);
+      if (!index->any_depends_on_past) return;
+      RunDecisions decided =
+          store_.reconcile_run(run.id, make_decider(dags_.get(run.version_id), index, now), now);
       for (const TaskTransition& t : decided.tasks) queued |= t.to == TaskState::kQueued;
     });
   }

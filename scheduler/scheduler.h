@@ -84,14 +84,14 @@ class Scheduler {
                                            int64_t version_id, Timestamp now, int room,
                                            bool& waits_for_room);
   /// Each returns whether it changed something (an active pass).
-  bool start_queued_runs(Timestamp now);
+  bool start_queued_runs(Timestamp now, const std::vector<RunRecord>& runs);
   bool requeue_due_tasks(Timestamp now);
   void fail_orphaned_tasks(Timestamp now);
   void reconcile_all(Timestamp now);
   /// Decides again the running runs of DAGs with depends_on_past tasks,
   /// whose waits end when an earlier run's task ends: on a wake-up (a worker
   /// reports such an end) and at least every idle poll.
-  void decide_waits_on_the_past(Timestamp now);
+  void decide_waits_on_the_past(Timestamp now, const std::vector<RunRecord>& runs);
   /// A standby's pass: records its heartbeat (leader = false) and nothing else.
   void standby_heartbeat(Timestamp now);
   /// Forgets per-leadership caches, so a new term starts with a full pass.

@@ -14,7 +14,7 @@ year=${1:-2025}
 if [ -n "${SLUICE_BIN:-}" ]; then
   sluice=$SLUICE_BIN
 else
-  scripts/build.sh release >/dev/null
+  scripts/build.sh release sluice >/dev/null
   sluice=$root/build/sluice
 fi
 work=$(mktemp -d /tmp/sluice-backfill-bench.XXXXXX)

@@ -13,7 +13,7 @@ reps=5
 idle_secs=30
 if [ "${1:-}" = --quick ]; then reps=1; idle_secs=10; fi
 
-scripts/build.sh release >/dev/null
+scripts/build.sh release sluice >/dev/null
 sluice=$root/build/sluice
 work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 pids=()

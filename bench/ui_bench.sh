@@ -19,7 +19,7 @@ tasks=10
 if [ -n "${SLUICE_BIN:-}" ]; then
   sluice=$(cd "$(dirname "$SLUICE_BIN")" && pwd)/$(basename "$SLUICE_BIN")
 else
-  scripts/build.sh release >/dev/null
+  scripts/build.sh release sluice >/dev/null
   sluice=$root/build/sluice
 fi
 for tool in sqlite3 python3; do

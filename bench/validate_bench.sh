@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-scripts/build.sh release >/dev/null
+scripts/build.sh release sluice >/dev/null
 sluice=$PWD/build/sluice
 work=$(mktemp -d /tmp/sluice-validate.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -13,7 +13,7 @@ tries=${1:-20}
 if [ -n "${SLUICE_BIN:-}" ]; then
   sluice=$(cd "$(dirname "$SLUICE_BIN")" && pwd)/$(basename "$SLUICE_BIN")
 else
-  scripts/build.sh release >/dev/null
+  scripts/build.sh release sluice >/dev/null
   sluice=$PWD/build/sluice
 fi
 command -v python3 >/dev/null || { echo "web_starvation_bench: python3 is needed" >&2; exit 1; }

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -58,16 +60,52 @@ std::vector<std::string> sluice_argv(const std::vector<std::string>& args) {
 
 namespace {
 
-[[noreturn]] void exec_child(const std::vector<std::string>& argv, const std::string& cwd,
-                             const std::map<std::string, std::string>& env) {
-  if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-  for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  execvp(args[0], args.data());
-  _exit(127);
-}
+/// What a forked child needs to exec a command, built before the fork: a
+/// test process has threads (webhook receivers, web servers), and a child
+/// forked from it may only make async-signal-safe calls. Allocating or
+/// setenv() there can deadlock on a lock another thread held at the fork,
+/// leaving a child that never starts.
+class ChildCommand {
+ public:
+  ChildCommand(const std::vector<std::string>& argv, const std::string& cwd,
+               const std::map<std::string, std::string>& env)
+      : argv_(argv), cwd_(cwd) {
+    std::map<std::string, std::string> merged;
+    for (char** e = environ; *e; ++e) {
+      std::string entry(*e);
+      size_t eq = entry.find('=');
+      if (eq != std::string::npos) merged[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    for (const auto& [k, v] : env) merged[k] = v;
+    for (const auto& [k, v] : merged) env_.push_back(k + "=" + v);
+    for (std::string& a : argv_) argv_ptrs_.push_back(a.data());
+    argv_ptrs_.push_back(nullptr);
+    for (std::string& e : env_) env_ptrs_.push_back(e.data());
+    env_ptrs_.push_back(nullptr);
+  }
+
+  /// In the child: changes directory and execs; never returns.
+  [[noreturn]] void exec() const {
+    if (!cwd_.empty() && chdir(cwd_.c_str()) != 0) _exit(126);
+    execvpe(argv_ptrs_[0], argv_ptrs_.data(), env_ptrs_.data());
+    // Only async-signal-safe calls here: say why on stderr and end.
+    const char* what = strerror(errno);
+    const char prefix[] = "test helper: cannot exec ";
+    (void)!write(2, prefix, sizeof(prefix) - 1);
+    (void)!write(2, argv_ptrs_[0], strlen(argv_ptrs_[0]));
+    (void)!write(2, ": ", 2);
+    (void)!write(2, what, strlen(what));
+    (void)!write(2, "\n", 1);
+    _exit(127);
+  }
+
+ private:
+  std::vector<std::string> argv_;
+  std::string cwd_;
+  std::vector<std::string> env_;
+  std::vector<char*> argv_ptrs_;
+  std::vector<char*> env_ptrs_;
+};
 
 }  // namespace
 
@@ -76,6 +114,7 @@ CommandOutput run_sluice(const std::vector<std::string>& args, const std::string
   TempDir tmp;
   std::string out_file = tmp.file("out");
   std::string err_file = tmp.file("err");
+  ChildCommand command(sluice_argv(args), cwd, env);
   pid_t pid = fork();
   if (pid == 0) {
     int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -84,7 +123,7 @@ CommandOutput run_sluice(const std::vector<std::string>& args, const std::string
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    exec_child(sluice_argv(args), cwd, env);
+    command.exec();
   }
   int status = 0;
   waitpid(pid, &status, 0);
@@ -97,6 +136,7 @@ CommandOutput run_sluice(const std::vector<std::string>& args, const std::string
 
 Process::Process(const std::vector<std::string>& argv, const std::string& cwd,
                  const std::string& log_file, const std::map<std::string, std::string>& env) {
+  ChildCommand command(argv, cwd, env);
   pid_ = fork();
   if (pid_ == 0) {
     setpgid(0, 0);
@@ -105,7 +145,7 @@ Process::Process(const std::vector<std::string>& argv, const std::string& cwd,
     dup2(in, 0);
     dup2(log, 1);
     dup2(log, 2);
-    exec_child(argv, cwd, env);
+    command.exec();
   }
   setpgid(pid_, pid_);
 }
@@ -126,6 +166,12 @@ bool Process::running() {
   int r = waitpid(pid_, &status_, WNOHANG);
   if (r == pid_) reaped_ = true;
   return !reaped_;
+}
+
+std::string Process::status_text() {
+  if (running()) return "still running";
+  if (WIFEXITED(status_)) return "exited with " + std::to_string(WEXITSTATUS(status_));
+  return "killed by signal " + std::to_string(WTERMSIG(status_));
 }
 
 int Process::wait(std::chrono::milliseconds timeout) {

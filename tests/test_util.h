@@ -55,6 +55,9 @@ class Process {
   /// Waits for the process to exit; returns its exit status or -1 on timeout.
   int wait(std::chrono::milliseconds timeout);
   bool running();
+  /// "still running", "exited with N" or "killed by signal N": for failure
+  /// messages of tests that wait on the process.
+  std::string status_text();
 
  private:
   int pid_ = -1;

@@ -240,7 +240,10 @@ TEST_P(SecretMaskingTest, NoChannelShowsAnySecret) {
   auto standalone = std::make_unique<testing::Process>(
       testing::sluice_argv({"standalone", "--port", std::to_string(web_port_), "--slots", "4"}),
       dir_.path(), dir_.file("standalone.log"), env_);
-  auto process_log = [&] { return testing::read_file(dir_.file("standalone.log")); };
+  auto process_log = [&] {
+    return "standalone " + standalone->status_text() + ", its log:\n" +
+           testing::read_file(dir_.file("standalone.log"));
+  };
   ASSERT_TRUE(testing::wait_until(
       [&] { return store_->get_dag("leaky").has_value() && store_->get_dag("signed").has_value(); },
       30s))

@@ -2,7 +2,8 @@
 # Scheduler benchmarks (issue C), figures side by side with their references:
 #   1. a chain of 1,000 `true` tasks: standalone on SQLite vs GNU make (target ratio <= 2.0)
 #   2. the same chain on Postgres with a separate worker process (target ratio <= 3.0)
-#   3. hop latency, a task's end to its downstream's start, p50 / p99 (targets 5 ms / 50 ms)
+#   3. hop latency, a task's end to its downstream's start, p50 / p99 (targets 5 ms / 50 ms),
+#      and start to start beside make running the same commands (what a hop adds to make's)
 #   4. fan-out: 10,000 independent `true` tasks, 8 slots vs make -j8 (target >= 50% of make)
 #   5. idle: a scheduler with 1,000 DAGs and nothing due: CPU over 30 s and RSS
 # Usage: bench/scheduler_bench.sh [--quick]   (--quick: 1 repetition, 10 s idle window)
@@ -47,6 +48,13 @@ mkdir -p "$work/chain/dags" "$work/fan/dags" "$work/idle/dags"
   for i in $(seq 1 999); do echo "t$i: t$((i-1))"; echo "	true"; done
   echo ".PHONY: $(seq -f 't%g' 0 999 | tr '\n' ' ')"
 } >"$work/chain.mk"
+# The hop chain for make: the same commands, so that the cost of starting
+# `sh` and `date` is measured beside Sluice's.
+{
+  echo "t0:"; echo "	date +%s%N >>$work/make_hop_starts"
+  for i in $(seq 1 999); do echo "t$i: t$((i-1))"; echo "	date +%s%N >>$work/make_hop_starts"; done
+  echo ".PHONY: $(seq -f 't%g' 0 999 | tr '\n' ' ')"
+} >"$work/hop.mk"
 {
   echo "dag: fan"; echo "schedule: null"; echo "max_active_tasks: 10000"; echo "tasks:"
   for i in $(seq 0 9999); do echo "  - {id: t$i, type: shell, command: \"true\"}"; done
@@ -88,6 +96,8 @@ PY
 # start is what the task's own `date` printed (file $2, one line per task in
 # chain order); the end is the task's ended_at in the store, taken before
 # its finish commits, so each figure is an upper bound of commit -> start.
+# It includes starting `sh` and `date`. Third: the p50 of start-to-start,
+# which make's run of the same chain gives too (start_to_start).
 hops() {
   python3 - "$1" "$2" <<'PY'
 import json, sys, datetime
@@ -97,7 +107,17 @@ p = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestam
 t = sorted(r["tasks"], key=lambda x: int(x["task_id"][1:]))
 assert len(starts) == len(t), (len(starts), len(t))
 h = sorted(s - p(a["ended_at"]) for a, s in zip(t, starts[1:]))
-print(f"{h[len(h)//2]:.1f} {h[int(len(h)*0.99)]:.1f}")
+d = sorted(b - a for a, b in zip(starts, starts[1:]))
+print(f"{h[len(h)//2]:.1f} {h[int(len(h)*0.99)]:.1f} {d[len(d)//2]:.2f}")
+PY
+}
+# p50, in ms, of the differences between consecutive lines of file $1.
+start_to_start() {
+  python3 - "$1" <<'PY'
+import sys
+s = [int(x) / 1e6 for x in open(sys.argv[1]).read().split()]
+d = sorted(b - a for a, b in zip(s, s[1:]))
+print(f"{d[len(d)//2]:.2f}")
 PY
 }
 
@@ -110,20 +130,24 @@ port=$(free_port)
 (cd "$work/chain" && exec "$sluice" standalone --port "$port" --slots 2 >/dev/null 2>"$work/chain/standalone.log") &
 pids+=($!)
 wait_port "$port"
-make_times=(); sq_times=(); hop50=(); hop99=()
+make_times=(); sq_times=(); hop50=(); hop99=(); step=(); make_step=()
 for r in $(seq 1 "$reps"); do
   s=$(date +%s.%N); make -s -f "$work/chain.mk" t999; e=$(date +%s.%N)
   make_times+=("$(python3 -c "print($e-$s)")")
   sq_times+=("$(run_once "$work/chain" chain "$work/chain/run.json")")
-  rm -f "$work/hop_starts"
+  rm -f "$work/hop_starts" "$work/make_hop_starts"
   run_once "$work/chain" hop "$work/chain/hop.json" >/dev/null
-  read -r a b < <(hops "$work/chain/hop.json" "$work/hop_starts"); hop50+=("$a"); hop99+=("$b")
+  read -r a b c < <(hops "$work/chain/hop.json" "$work/hop_starts")
+  hop50+=("$a"); hop99+=("$b"); step+=("$c")
+  make -s -f "$work/hop.mk" t999
+  make_step+=("$(start_to_start "$work/make_hop_starts")")
 done
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 echo "make chain runs: ${make_times[*]} s; SQLite chain runs: ${sq_times[*]} s" >&2
 make_chain=$(median "${make_times[@]}")
 sq_chain=$(median "${sq_times[@]}")
 h50=$(median "${hop50[@]}"); h99=$(median "${hop99[@]}")
+st=$(median "${step[@]}"); mst=$(median "${make_step[@]}")
 
 # --- 2: chain, Postgres, separate scheduler and worker ----------------------
 pg_chain=$(scripts/with-postgres.sh bash -c '
@@ -179,14 +203,15 @@ rss_mb=$(awk '/VmRSS/ {print $2/1024}' "/proc/$pid/status")
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 # --- report ------------------------------------------------------------------
-python3 - "$make_chain" "$sq_chain" "$pg_chain" "$h50" "$h99" "$make_fan" "$sq_fan" "$idle_cpu" "$rss_mb" "$reps" "$idle_secs" "$pg_make" <<'PY'
+python3 - "$make_chain" "$sq_chain" "$pg_chain" "$h50" "$h99" "$make_fan" "$sq_fan" "$idle_cpu" "$rss_mb" "$reps" "$idle_secs" "$pg_make" "$st" "$mst" <<'PY'
 import sys
-mc, sc, pc, h50, h99, mf, sf, cpu, rss, reps, idle, pm = map(float, sys.argv[1:])
+mc, sc, pc, h50, h99, mf, sf, cpu, rss, reps, idle, pm, st, mst = map(float, sys.argv[1:])
 rows = [
     ("chain 1000 x true, SQLite standalone", f"{sc:.2f} s", f"make {mc:.2f} s", f"ratio {sc/mc:.2f}", "<= 2.0"),
     ("chain 1000 x true, Postgres + worker", f"{pc:.2f} s", f"make {pm:.2f} s", f"ratio {pc/pm:.2f}", "<= 3.0"),
     ("hop latency p50", f"{h50:.1f} ms", "Airflow 2.x: 2000-4000 ms", "", "<= 5 ms"),
     ("hop latency p99", f"{h99:.1f} ms", "", "", "<= 50 ms"),
+    ("hop chain, start to start p50", f"{st:.2f} ms", f"make {mst:.2f} ms", f"+{st - mst:.2f} ms", ""),
     ("fan-out 10000 x true, 8 slots", f"{10000/sf:.0f} tasks/s", f"make -j8 {10000/mf:.0f} tasks/s", f"{100*mf/sf:.0f}% of make", ">= 50%"),
     ("idle scheduler, 1000 DAGs", f"{cpu:.2f}% CPU", f"over {idle:.0f} s", "", "< 1%"),
     ("idle scheduler RSS", f"{rss:.1f} MB", "", "", "< 100 MB"),

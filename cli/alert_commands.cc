@@ -7,7 +7,7 @@
 #include "core/config.h"
 #include "core/store.h"
 #include "core/text.h"
-#include "scheduler/alerts.h"
+#include "engine/alerts.h"
 
 namespace sluice {
 namespace {

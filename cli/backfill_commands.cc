@@ -12,9 +12,9 @@
 #include "core/error.h"
 #include "core/store.h"
 #include "core/text.h"
-#include "scheduler/backfill.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/dag_sync.h"
+#include "engine/backfill.h"
+#include "engine/dag_cache.h"
+#include "engine/dag_sync.h"
 
 namespace sluice {
 namespace {

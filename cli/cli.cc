@@ -13,7 +13,7 @@
 #include "core/secrets.h"
 #include "core/store.h"
 #include "core/text.h"
-#include "scheduler/alerts.h"
+#include "engine/alerts.h"
 
 namespace sluice {
 

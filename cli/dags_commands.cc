@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/store.h"
 #include "core/text.h"
+#include "engine/next_run.h"
 
 namespace sluice {
 namespace {
@@ -130,16 +131,8 @@ int list_dags(CliContext& ctx) {
     std::optional<DataInterval> next_interval;
     if (dag.schedule.kind() != Schedule::Kind::kNone) {
       std::optional<RunRecord> latest = store ? store->latest_interval_run(dag.id) : std::nullopt;
-      Timestamp from = latest ? latest->interval.start + Millis(1) : dag.start_date;
-      if (!dag.catchup) {
-        auto last_complete = latest_complete_interval(dag.schedule, dag.bounds(), now);
-        if (last_complete && (!latest || last_complete->start > latest->interval.start)) {
-          from = last_complete->start;
-        } else if (last_complete) {
-          from = std::max(from, last_complete->start + Millis(1));
-        }
-      }
-      next_interval = next_interval_after(dag.schedule, dag.bounds(), from);
+      next_interval = next_scheduled_interval(
+          dag, latest ? std::optional(latest->interval.start) : std::nullopt, now);
       if (next_interval) next = local_time(next_interval->start, dag);
     }
     std::string last = "-";

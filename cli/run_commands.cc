@@ -19,14 +19,15 @@
 #include "core/config.h"
 #include "core/dag_loader.h"
 #include "core/error.h"
+#include "core/record_json.h"
 #include "core/store.h"
 #include "core/text.h"
 #include "core/work_signal.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/dag_sync.h"
-#include "scheduler/run_factory.h"
+#include "engine/dag_cache.h"
+#include "engine/dag_sync.h"
+#include "engine/run_factory.h"
+#include "engine/trigger.h"
 #include "scheduler/scheduler.h"
-#include "scheduler/trigger.h"
 #include "worker/executor.h"
 #include "worker/mapping.h"
 #include "worker/task_runner.h"
@@ -70,33 +71,6 @@ RunRecord find_run(Store& store, const std::string& dag_id, const std::string& r
                         "'; `sluice runs list " + dag_id + "` shows its runs");
   }
   return *run;
-}
-
-nlohmann::json run_json(const RunRecord& run) {
-  return {{"dag_id", run.dag_id},
-          {"run_id", run.run_id},
-          {"type", to_string(run.type)},
-          {"state", to_string(run.state)},
-          {"data_interval_start", format_iso(run.interval.start)},
-          {"data_interval_end", format_iso(run.interval.end)},
-          {"conf", run.conf},
-          {"created_at", format_iso(run.created_at)},
-          {"started_at", run.started_at ? nlohmann::json(format_iso(*run.started_at)) : nullptr},
-          {"ended_at", run.ended_at ? nlohmann::json(format_iso(*run.ended_at)) : nullptr}};
-}
-
-nlohmann::json task_json(const TaskInstanceRecord& ti) {
-  return {{"task_id", ti.task_id},
-          {"map_index", ti.map_index},
-          {"state", to_string(ti.state)},
-          {"try_number", ti.try_number},
-          {"max_tries", ti.max_tries},
-          {"started_at", ti.started_at ? nlohmann::json(format_iso(*ti.started_at)) : nullptr},
-          {"ended_at", ti.ended_at ? nlohmann::json(format_iso(*ti.ended_at)) : nullptr},
-          {"worker_id", ti.worker_id},
-          {"exit_code", ti.exit_code ? nlohmann::json(*ti.exit_code) : nullptr},
-          {"outputs", ti.outputs},
-          {"error", ti.error}};
 }
 
 /// Follows a run to its end with a progress line; returns the exit code.
@@ -184,21 +158,7 @@ std::set<std::string> tasks_with_downstream(const Dag& dag, const std::string& p
   for (const Task& task : dag.tasks) {
     if (pattern.empty() || std::regex_search(task.id, re)) selected.insert(task.id);
   }
-  bool grew = true;
-  while (grew) {
-    grew = false;
-    for (const Task& task : dag.tasks) {
-      if (selected.count(task.id)) continue;
-      for (const std::string& dep : task.depends_on) {
-        if (selected.count(dep)) {
-          selected.insert(task.id);
-          grew = true;
-          break;
-        }
-      }
-    }
-  }
-  return selected;
+  return with_downstream(dag, std::move(selected));
 }
 
 /// Writes a try's log lines straight to the terminal (tasks test).
@@ -382,7 +342,7 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
                            parse_conf_flag(targs->conf)};
     RunRecord run = trigger_run(store, dags, request, RealClock().now());
     if (ctx.options.json && !targs->wait) {
-      ctx.out << run_json(run).dump(2) << "\n";
+      ctx.out << run_json(run, ctx.config().secrets()).dump(2) << "\n";
     } else {
       ctx.out << "created run " << run.run_id << " of " << run.dag_id << " (data interval "
               << format_iso(run.interval.start) << " .. " << format_iso(run.interval.end)
@@ -417,7 +377,7 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     std::vector<RunRecord> found = ctx.store().list_runs(filter);
     if (ctx.options.json) {
       nlohmann::json j = nlohmann::json::array();
-      for (const RunRecord& r : found) j.push_back(run_json(r));
+      for (const RunRecord& r : found) j.push_back(run_json(r, ctx.config().secrets()));
       ctx.out << j.dump(2) << "\n";
     } else if (found.empty()) {
       ctx.out << "No runs" << (largs->dag.empty() ? "" : " of " + largs->dag) << "\n";
@@ -444,9 +404,10 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     RunRecord run = find_run(store, sargs->dag, sargs->run);
     auto tasks = store.list_task_instances(run.id);
     if (ctx.options.json) {
-      nlohmann::json j = run_json(run);
+      nlohmann::json j = run_json(run, ctx.config().secrets());
       j["tasks"] = nlohmann::json::array();
-      for (const auto& ti : tasks) j["tasks"].push_back(task_json(ti));
+      const std::vector<std::string> secrets = ctx.config().secrets();
+      for (const auto& ti : tasks) j["tasks"].push_back(task_json(ti, secrets, true));
       ctx.out << j.dump(2) << "\n";
     } else {
       ctx.out << "run " << run.run_id << " of " << run.dag_id << ": " << to_string(run.state)

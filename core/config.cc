@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/dag.h"
 #include "core/error.h"
 #include "core/secrets.h"
 #include "core/text.h"
@@ -235,12 +236,6 @@ class YamlReader {
 
   std::string file_;
 };
-
-const std::vector<std::string>& alert_events() {
-  static const std::vector<std::string> events = {"failure",  "task_failure", "retry",
-                                                  "sla_miss", "recovery",     "success"};
-  return events;
-}
 
 void apply_connection(Config& config, const YamlReader& reader, const std::string& name,
                       const YAML::Node& key_node, const YAML::Node& value) {
@@ -532,7 +527,7 @@ void apply_config_yaml(Config& config, const std::string& text, const std::strin
                              config.alerts.on = r.read_string_list(v, "alerts.on");
                              size_t i = 0;
                              for (const auto& event : config.alerts.on) {
-                               const auto& known = alert_events();
+                               const auto& known = alert_event_names();
                                if (std::find(known.begin(), known.end(), event) == known.end()) {
                                  r.fail(v[i], "unknown alert event '" + event + "'" +
                                                   did_you_mean(event, known) +

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/pools.h"
 #include "core/secrets.h"
 #include "core/time.h"
 
@@ -89,7 +90,7 @@ struct Config {
   std::string db_url = "sqlite://sluice.db";
   std::string dags_dir = "dags";
   std::map<std::string, Connection> connections;
-  std::map<std::string, int> pools = {{"default", 128}};
+  std::map<std::string, int> pools = {{"default", kDefaultPoolSlots}};
   AlertsConfig alerts;
   WebConfig web;
   SparkConfig spark;

@@ -41,6 +41,40 @@ std::optional<TriggerRule> parse_trigger_rule(std::string_view text) {
   return std::nullopt;
 }
 
+const std::vector<std::string>& trigger_rule_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& entry : kTriggerRules) out.emplace_back(entry.name);
+    return out;
+  }();
+  return names;
+}
+
+const std::vector<std::string>& alert_event_names() {
+  static const std::vector<std::string> events = {"failure",  "task_failure", "retry",
+                                                  "sla_miss", "recovery",     "success"};
+  return events;
+}
+
+std::set<std::string> with_downstream(const Dag& dag, std::set<std::string> selected) {
+  // Tasks are listed in any order, so grow the set until a sweep adds nothing.
+  bool grew = true;
+  while (grew) {
+    grew = false;
+    for (const Task& task : dag.tasks) {
+      if (selected.count(task.id)) continue;
+      for (const std::string& dep : task.depends_on) {
+        if (selected.count(dep)) {
+          selected.insert(task.id);
+          grew = true;
+          break;
+        }
+      }
+    }
+  }
+  return selected;
+}
+
 Millis RetryPolicy::delay_before_try(int next_try) const {
   if (next_try < 2) return Millis{0};
   if (backoff == RetryBackoff::kFixed) return delay;

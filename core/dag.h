@@ -3,6 +3,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -28,6 +29,12 @@ enum class TriggerRule {
 };
 const char* to_string(TriggerRule rule);
 std::optional<TriggerRule> parse_trigger_rule(std::string_view text);
+/// Every trigger rule's name, in the spec's order.
+const std::vector<std::string>& trigger_rule_names();
+
+/// The events an `alerts: {on: [...]}` list may name, in sluice.yaml and in a
+/// DAG file alike.
+const std::vector<std::string>& alert_event_names();
 
 enum class RetryBackoff { kFixed, kExponential };
 
@@ -231,5 +238,8 @@ std::vector<std::string> literal_secrets(const Dag& dag);
 nlohmann::json dag_to_json(const Dag& dag);
 /// Throws UserError when `j` is not a valid serialised DAG.
 Dag dag_from_json(const nlohmann::json& j);
+
+/// The task ids in `selected` and every task of `dag` downstream of them.
+std::set<std::string> with_downstream(const Dag& dag, std::set<std::string> selected);
 
 }  // namespace sluice

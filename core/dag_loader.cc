@@ -86,12 +86,6 @@ const std::vector<std::string> kTemplateRoots = {
     "ds", "ds_nodash", "ts", "data_interval_start", "data_interval_end", "logical_date",
     "run_id", "run_type", "dag_id", "task_id", "try_number", "params", "outputs", "env", "conn"};
 
-const std::vector<std::string> kTriggerRuleNames = {
-    "all_success", "all_failed", "all_done", "one_success", "one_failed", "none_failed",
-    "none_failed_min_one_success", "none_skipped", "always"};
-
-const std::vector<std::string> kAlertEvents = {
-    "failure", "task_failure", "retry", "sla_miss", "recovery", "success"};
 // clang-format on
 
 bool contains(const std::vector<std::string>& list, std::string_view item) {
@@ -1008,9 +1002,10 @@ void Loader::parse_dag_settings(const Fields& root) {
           size_t i = 0;
           for (auto it = w->value.begin(); it != w->value.end(); ++it, ++i) {
             const std::string& event = (*events)[i];
-            if (!contains(kAlertEvents, event)) {
-              error(*it, "unknown alert event '" + event + "'" + did_you_mean(event, kAlertEvents) +
-                             "; use any of: " + join(kAlertEvents, ", "));
+            if (!contains(alert_event_names(), event)) {
+              error(*it, "unknown alert event '" + event + "'" +
+                             did_you_mean(event, alert_event_names()) +
+                             "; use any of: " + join(alert_event_names(), ", "));
             }
           }
           dag_.alerts.on = *events;
@@ -1155,7 +1150,7 @@ void Loader::parse_task(const YAML::Node& node, size_t position, const Fields* d
     }
   }
   if (const Entry* e = get("trigger_rule")) {
-    if (auto rule = as_choice(*e, kTriggerRuleNames)) {
+    if (auto rule = as_choice(*e, trigger_rule_names())) {
       task.trigger_rule = *parse_trigger_rule(*rule);
     }
   }

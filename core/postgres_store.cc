@@ -31,6 +31,7 @@
 
 #include "core/error.h"
 #include "core/migrations.h"
+#include "core/pools.h"
 #include "core/pg_session.h"
 #include "core/secrets.h"
 #include "core/store.h"
@@ -41,9 +42,6 @@ namespace {
 // Advisory lock keys (pg_advisory_xact_lock), arbitrary but fixed.
 constexpr int64_t kMigrateLockKey = 0x5155494345'01;  // "sluice" migrate
 constexpr int64_t kClaimLockKey = 0x5155494345'02;    // claim_tasks
-// A pool without a row has this many slots (the spec's `default` pool size;
-// sluice_claim in migrations/postgres uses the same number).
-constexpr int kDefaultPoolSlots = 128;
 constexpr size_t kMaxIdleConnections = 16;
 
 // ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 
 #include "core/error.h"
 #include "core/migrations.h"
+#include "core/pools.h"
 #include "core/store.h"
 
 namespace sluice {
@@ -186,9 +187,6 @@ constexpr const char* kDagColumns =
     "d.dag_id, d.file, d.paused, d.active, d.max_active_tasks, d.version_id, d.updated_at, "
     "COALESCE(fe.message, '')";
 constexpr const char* kDagFrom = " FROM dags d LEFT JOIN file_errors fe ON fe.file = d.file ";
-
-// A pool without a row has this many slots (the spec's `default` pool size).
-constexpr int kDefaultPoolSlots = 128;
 
 RunType run_type_of(const std::string& text) {
   auto t = parse_run_type(text);

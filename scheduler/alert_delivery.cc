@@ -10,12 +10,12 @@
 #include "core/config.h"
 #include "core/dag.h"
 #include "core/error.h"
+#include "core/http_url.h"
 #include "core/log.h"
 #include "core/template.h"
-#include "scheduler/dag_cache.h"
+#include "engine/dag_cache.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/sla.h"
-#include "worker/http_fetch.h"
 
 namespace sluice {
 

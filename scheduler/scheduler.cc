@@ -10,10 +10,11 @@
 #include "core/outage.h"
 #include "core/store.h"
 #include "core/work_signal.h"
+#include "engine/dag_cache.h"
+#include "engine/next_run.h"
+#include "engine/readiness.h"
+#include "engine/run_factory.h"
 #include "scheduler/leader.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/readiness.h"
-#include "scheduler/run_factory.h"
 
 namespace sluice {
 namespace {
@@ -232,11 +233,20 @@ std::optional<Timestamp> Scheduler::create_scheduled_runs(Timestamp now) {
     due.version_id = *record.version_id;
     due.paused = false;
     bool waits_for_room = false;
-    bool done = for_dag(record.dag_id, [&] {
-      std::shared_ptr<const Dag> dag = dags_.get(*record.version_id);
-      due.due = create_runs_for(record, *dag, *record.version_id, now, room_for(record.dag_id),
-                                waits_for_room);
-    });
+    bool done = false;
+    try {
+      done = for_dag(record.dag_id, [&] {
+        std::shared_ptr<const Dag> dag = dags_.get(*record.version_id);
+        due.due = create_runs_for(record, *dag, *record.version_id, now, room_for(record.dag_id),
+                                  waits_for_room);
+      });
+    } catch (const StoreError&) {
+      // The store failed midway: forget what was known of this DAG, so that
+      // the pass after the loop's back-off decides it afresh from the store
+      // (a DAG left marked as decided would get no scheduled run again).
+      due_.erase(record.dag_id);
+      throw;
+    }
     if (!done) due.due.reset();
     // Runs waiting for room are looked at again in the next pass, which a
     // run that starts or ends brings about; they make no pass due sooner.
@@ -257,31 +267,19 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
   ScheduleBounds bounds = dag.bounds();
   std::optional<RunRecord> latest = store_.latest_interval_run(record.dag_id);
 
+  // Every interval that has ended, as far as there is room, in order.
+  std::optional<Timestamp> latest_start;
+  if (latest) latest_start = latest->interval.start;
   std::vector<DataInterval> todo;
   bool more = false;
-  if (schedule.kind() == Schedule::Kind::kOnce) {
-    if (latest) return std::nullopt;
-    auto interval = next_interval_after(schedule, bounds, bounds.start_date);
-    if (!interval) return std::nullopt;
-    if (interval->end > now) return interval->end;
-    todo.push_back(*interval);
-  } else if (dag.catchup) {
-    Timestamp from = latest ? latest->interval.start + Millis(1) : bounds.start_date;
-    while (true) {
-      auto interval = next_interval_after(schedule, bounds, from);
-      if (!interval || interval->end > now) break;
-      if (static_cast<int>(todo.size()) >= room) {
-        more = true;
-        break;
-      }
-      todo.push_back(*interval);
-      from = interval->start + Millis(1);
+  auto next = next_scheduled_interval(schedule, bounds, dag.catchup, latest_start, now);
+  while (next && next->end <= now) {
+    if (static_cast<int>(todo.size()) >= room) {
+      more = true;
+      break;
     }
-  } else {
-    auto interval = latest_complete_interval(schedule, bounds, now);
-    if (interval && (!latest || interval->start > latest->interval.start)) {
-      todo.push_back(*interval);
-    }
+    todo.push_back(*next);
+    next = next_scheduled_interval(schedule, bounds, dag.catchup, next->start, now);
   }
 
   auto dag_ptr = dags_.get(version_id);
@@ -296,17 +294,12 @@ std::optional<Timestamp> Scheduler::create_runs_for(const DagRecord& record, con
       log_info("scheduler", "created run " + dag.id + " " + created->run_id);
     }
   }
-  if (schedule.kind() == Schedule::Kind::kOnce) return std::nullopt;
   if (more) {
     waits_for_room = true;
     return now;
   }
-  Timestamp last_start = !todo.empty() ? todo.back().start
-                         : latest      ? latest->interval.start
-                                       : bounds.start_date - Millis(1);
-  auto upcoming = next_interval_after(schedule, bounds, last_start + Millis(1));
-  if (!upcoming) return std::nullopt;
-  return std::max(upcoming->end, now + Millis(1));
+  if (!next) return std::nullopt;
+  return std::max(next->end, now + Millis(1));
 }
 
 bool Scheduler::start_queued_runs(Timestamp now, const std::vector<RunRecord>& runs) {

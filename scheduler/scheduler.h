@@ -13,7 +13,7 @@
 #include "core/store.h"
 
 #include "core/time.h"
-#include "scheduler/dag_sync.h"
+#include "engine/dag_sync.h"
 
 namespace sluice {
 

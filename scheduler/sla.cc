@@ -3,8 +3,8 @@
 #include "core/dag.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "scheduler/alerts.h"
-#include "scheduler/dag_cache.h"
+#include "engine/alerts.h"
+#include "engine/dag_cache.h"
 
 namespace sluice {
 namespace {

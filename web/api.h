@@ -40,8 +40,6 @@ class Api {
  private:
   nlohmann::json dag_summary(const DagRecord& record, const std::string& file_error);
   nlohmann::json dag_detail(const std::string& dag_id);
-  nlohmann::json run_json(const RunRecord& run);
-  nlohmann::json task_json(const TaskInstanceRecord& ti, bool full);
   DagRecord find_dag(const std::string& dag_id);
   RunRecord find_run(const std::string& dag_id, const std::string& run_id);
   TaskInstanceRecord find_task(const RunRecord& run, const std::string& task_id);

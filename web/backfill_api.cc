@@ -12,8 +12,8 @@
 #include "core/store.h"
 #include "core/text.h"
 #include "core/time.h"
-#include "scheduler/backfill.h"
-#include "scheduler/dag_cache.h"
+#include "engine/backfill.h"
+#include "engine/dag_cache.h"
 #include "web/api.h"
 
 namespace sluice {

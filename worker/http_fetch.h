@@ -9,8 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "core/http_url.h"
 #include "core/text.h"  // url_encode
-
 #include "core/time.h"
 
 namespace sluice {
@@ -41,19 +41,5 @@ struct HttpResponse {
 HttpResponse http_get(const std::string& url, const HttpFetchOptions& options,
                       const std::function<void(const std::string&)>& log = {});
 
-/// The parts of an http(s) URL: "https://h:8443" and "/p?q=1".
-struct UrlParts {
-  std::string origin;  // scheme://host[:port]
-  std::string target;  // path and query, "/" at least
-};
-/// Throws UserError when `url` is not http(s)://host...
-UrlParts split_url(const std::string& url);
-
-/// The origin of an http(s) URL for comparing two of them: scheme, host and
-/// port, lower-cased and with the default port spelt out
-/// ("HTTPS://Api.Example" -> "https://api.example:443").
-std::string origin_of(const std::string& url);
-
-/// `text` percent-encoded for a query parameter value.
 
 }  // namespace sluice

@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/store.h"
 #include "core/template.h"
-#include "scheduler/run_factory.h"
+#include "engine/run_factory.h"
 #include "worker/http_fetch.h"
 #include "worker/warehouse.h"
 

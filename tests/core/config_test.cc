@@ -9,6 +9,8 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/migrations.h"
+#include "core/pools.h"
 
 namespace sluice {
 namespace {
@@ -69,6 +71,21 @@ Config from_yaml(const std::string& yaml) {
 }
 
 // ---- connections ------------------------------------------------------------
+
+// The default pool's size lives in core/pools.h, and the Postgres claim
+// function's SQL spells it too: a change to one must reach the other.
+TEST(PoolsTest, TheDefaultPoolSizeIsTheSameInConfigAndInTheClaimFunction) {
+  EXPECT_EQ(Config().pools.at("default"), kDefaultPoolSlots);
+  std::string claim;
+  for (const Migration& m : postgres_migrations()) {
+    std::string sql = m.sql;
+    if (sql.find("FUNCTION sluice_claim") != std::string::npos) claim = sql;
+  }
+  ASSERT_FALSE(claim.empty()) << "no migration defines sluice_claim";
+  std::string fallback = "COALESCE(lim, " + std::to_string(kDefaultPoolSlots) + ")";
+  EXPECT_NE(claim.find(fallback), std::string::npos)
+      << "the newest sluice_claim does not fall back to " << kDefaultPoolSlots << " slots";
+}
 
 TEST(ConnectionTest, ParsesPostgresUrlWithEncodedPassword) {
   Connection c =

@@ -13,8 +13,8 @@
 
 #include "core/dag_loader.h"
 #include "core/error.h"
-#include "scheduler/readiness.h"
-#include "scheduler/run_factory.h"
+#include "engine/readiness.h"
+#include "engine/run_factory.h"
 #include "tests/core/store_test_util.h"
 
 namespace sluice {

@@ -32,7 +32,7 @@
 #include "core/schedule.h"
 #include "core/store.h"
 #include "core/template.h"
-#include "scheduler/readiness.h"
+#include "engine/readiness.h"
 #include "worker/mapping.h"
 #include "worker/template_context.h"
 

@@ -50,8 +50,8 @@
 #include "core/sqlite_store.h"
 #include "core/store.h"
 #include "core/time.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/run_factory.h"
+#include "engine/dag_cache.h"
+#include "engine/run_factory.h"
 #include "web/server.h"
 
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/dag.h"
-#include "scheduler/run_factory.h"
+#include "engine/run_factory.h"
 #include "tests/core/store_test_util.h"
 
 namespace sluice {

@@ -1,7 +1,8 @@
 // Backfills without processes: the pure planner (reprocess modes, bounds,
 // backwards, DST), the date range, and the scheduler pass on a real SQLite
 // store with a fake clock (limits, resume from the store alone, cancel).
-#include "scheduler/backfill.h"
+#include "engine/backfill.h"
+#include "scheduler/backfill_pass.h"
 
 #include <gtest/gtest.h>
 
@@ -9,10 +10,10 @@
 #include "core/dag_loader.h"
 #include "core/error.h"
 #include "core/store.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/run_factory.h"
+#include "engine/dag_cache.h"
+#include "engine/run_factory.h"
+#include "engine/trigger.h"
 #include "scheduler/scheduler.h"
-#include "scheduler/trigger.h"
 #include "tests/core/store_test_util.h"
 
 namespace sluice {

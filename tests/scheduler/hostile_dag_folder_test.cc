@@ -17,7 +17,7 @@
 #include "core/dag_loader.h"
 #include "core/store.h"
 #include "core/text.h"
-#include "scheduler/dag_cache.h"
+#include "engine/dag_cache.h"
 #include "scheduler/scheduler.h"
 #include "tests/core/hostile_dag_corpus.h"
 #include "tests/core/store_test_util.h"

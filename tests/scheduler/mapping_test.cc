@@ -10,7 +10,7 @@
 #include "core/dag.h"
 #include "core/dag_loader.h"
 #include "core/error.h"
-#include "scheduler/readiness.h"
+#include "engine/readiness.h"
 #include "worker/mapping.h"
 
 namespace sluice {

@@ -7,16 +7,20 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 
 #include "core/store.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/dag_sync.h"
-#include "scheduler/run_factory.h"
-#include "scheduler/trigger.h"
+#include "engine/dag_cache.h"
+#include "engine/dag_sync.h"
+#include "engine/next_run.h"
+#include "engine/run_factory.h"
+#include "engine/trigger.h"
+#include "tests/core/fault_store.h"
 #include "tests/core/store_test_util.h"
 #include "tests/test_util.h"
 
@@ -35,12 +39,14 @@ class SchedulerTest : public ::testing::Test {
     dir_.write(name + ".yaml", yaml);
   }
 
-  Scheduler make_scheduler() {
+  Scheduler make_scheduler() { return make_scheduler(*store_); }
+
+  Scheduler make_scheduler(Store& store) {
     SchedulerOptions options;
     options.dags_folder = dir_.path();
     options.sync_interval = 0ms;
     options.dag_refresh_interval = 0ms;
-    return Scheduler(*store_, dags_, clock_, options);
+    return Scheduler(store, dags_, clock_, options);
   }
 
   std::vector<RunRecord> runs(const std::string& dag) {
@@ -417,6 +423,132 @@ tasks:
     if (run.state == RunState::kRunning) ++running;
   }
   EXPECT_EQ(running, 1);
+}
+
+// The loop against a store that fails: a pass that fails changes nothing
+// it should not, and later passes make good what it did not do, exactly once
+// (also when the failure came after the store had committed).
+TEST_F(SchedulerTest, RunsAFailedPassDidNotCreateAreCreatedLaterExactlyOnce) {
+  write_dag("daily", R"(dag: daily
+schedule: "0 2 * * *"
+start_date: 2026-03-05
+catchup: true
+max_active_runs: 16
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  testing::FaultStore faulty(*store_);
+  Scheduler scheduler = make_scheduler(faulty);
+  faulty.fail_next("create_run", 1, testing::FaultStore::When::kBefore);
+  EXPECT_THROW(scheduler.tick(), StoreError);
+  EXPECT_EQ(faulty.failures("create_run"), 1);
+  scheduler.tick();
+  EXPECT_EQ(runs("daily").size(), 5u);  // Mar 5..9
+
+  // The next interval's run is committed, then the store's answer is lost.
+  clock_.advance(24h);
+  faulty.fail_next("create_run", 1, testing::FaultStore::When::kAfter);
+  EXPECT_THROW(scheduler.tick(), StoreError);
+  scheduler.tick();
+  clock_.advance(24h);
+  scheduler.tick();
+  std::set<std::string> ids;
+  for (const RunRecord& run : runs("daily")) ids.insert(run.run_id);
+  EXPECT_EQ(runs("daily").size(), 7u);
+  EXPECT_EQ(ids.size(), 7u);
+  EXPECT_TRUE(ids.count("scheduled__2026-03-10T02:00:00Z"));
+  EXPECT_TRUE(ids.count("scheduled__2026-03-11T02:00:00Z"));
+}
+
+// A pass whose read of the unfinished runs fails starts nothing; the next
+// one starts the queued runs within max_active_runs.
+TEST_F(SchedulerTest, QueuedRunsAStartPassCouldNotReadStartInTheNextPass) {
+  write_dag("daily", R"(dag: daily
+schedule: "0 2 * * *"
+start_date: 2026-03-07
+catchup: true
+max_active_runs: 2
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  testing::FaultStore faulty(*store_);
+  Scheduler scheduler = make_scheduler(faulty);
+  faulty.fail_next("list_unfinished_runs", 2, testing::FaultStore::When::kBefore);
+  EXPECT_THROW(scheduler.tick(), StoreError);
+  EXPECT_THROW(scheduler.tick(), StoreError);
+  for (const RunRecord& run : runs("daily")) EXPECT_EQ(run.state, RunState::kQueued);
+  scheduler.tick();
+  int running = 0;
+  for (const RunRecord& run : runs("daily")) running += run.state == RunState::kRunning;
+  EXPECT_EQ(runs("daily").size(), 3u);
+  EXPECT_EQ(running, 2);
+}
+
+// What `dags list`, the API and the UI show as the next run
+// (engine/next_run) is the run the scheduler creates next, for every kind of
+// schedule: the same rule in both places, not two that happen to agree.
+TEST_F(SchedulerTest, EveryRunItCreatesIsTheNextRunShownJustBefore) {
+  write_dag("catchup", R"(dag: catchup
+schedule: "30 1 * * 1-5"
+timezone: Europe/Berlin
+start_date: 2026-03-02
+catchup: true
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  write_dag("latest", R"(dag: latest
+schedule: "0 */6 * * *"
+start_date: 2026-03-01
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  write_dag("once", R"(dag: once
+schedule: "@once"
+start_date: 2026-03-11
+tasks:
+  - {id: a, type: shell, command: "true"}
+)");
+  Scheduler scheduler = make_scheduler();
+  scheduler.tick();
+  std::map<std::string, std::optional<DataInterval>> shown;
+  auto show = [&] {
+    for (const char* dag_id : {"catchup", "latest", "once"}) {
+      auto record = store_->get_dag(dag_id);
+      ASSERT_TRUE(record && record->version_id) << dag_id;
+      auto latest = store_->latest_interval_run(dag_id);
+      shown[dag_id] = next_scheduled_interval(
+          *dags_.get(*record->version_id),
+          latest ? std::optional(latest->interval.start) : std::nullopt, clock_.now());
+    }
+  };
+  int checked = 0;
+  for (int step = 0; step < 60; ++step) {
+    show();
+    std::map<std::string, size_t> before;
+    for (const auto& [dag_id, next] : shown) before[dag_id] = runs(dag_id).size();
+    clock_.advance(97min);
+    scheduler.tick();
+    for (const auto& [dag_id, next] : shown) {
+      std::vector<RunRecord> made = runs(dag_id);
+      if (made.size() == before[dag_id]) continue;
+      // The oldest run of this tick is the one that was shown.
+      const RunRecord& first_new = made[made.size() - before[dag_id] - 1];
+      ASSERT_TRUE(next.has_value())
+          << dag_id << " showed no next run but made " << first_new.run_id;
+      EXPECT_EQ(first_new.interval.start, next->start) << dag_id << " at step " << step;
+      EXPECT_EQ(first_new.interval.end, next->end) << dag_id << " at step " << step;
+      ++checked;
+    }
+    // Ended runs leave room: the scheduler makes at most 16 queued runs per DAG.
+    for (const char* dag_id : {"catchup", "latest", "once"}) {
+      for (const RunRecord& run : runs(dag_id)) {
+        if (run.state == RunState::kQueued || run.state == RunState::kRunning) {
+          store_->cancel_run(run.id, clock_.now());
+        }
+      }
+    }
+  }
+  EXPECT_GE(checked, 20);
 }
 
 }  // namespace

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "core/dag.h"
-#include "scheduler/alerts.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/run_factory.h"
+#include "engine/alerts.h"
+#include "engine/dag_cache.h"
+#include "engine/run_factory.h"
 #include "tests/core/store_test_util.h"
 
 namespace sluice {

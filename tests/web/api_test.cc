@@ -26,8 +26,8 @@
 #include "core/dag_loader.h"
 #include "core/error.h"
 #include "core/store.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/run_factory.h"
+#include "engine/dag_cache.h"
+#include "engine/run_factory.h"
 #include "tests/test_util.h"
 #include "web/assets.h"
 

@@ -8,8 +8,8 @@
 #include "core/dag.h"
 #include "core/dag_loader.h"
 #include "core/store.h"
-#include "scheduler/backfill.h"
-#include "scheduler/dag_cache.h"
+#include "engine/backfill.h"
+#include "engine/dag_cache.h"
 #include "tests/test_util.h"
 #include "web/server.h"
 

@@ -18,7 +18,7 @@
 
 #include "core/config.h"
 #include "core/store.h"
-#include "scheduler/dag_cache.h"
+#include "engine/dag_cache.h"
 #include "tests/test_util.h"
 #include "web/server.h"
 

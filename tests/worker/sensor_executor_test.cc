@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "core/states.h"
-#include "scheduler/run_factory.h"
+#include "engine/run_factory.h"
 #include "tests/core/store_test_util.h"
 #include "tests/worker/elt_test_util.h"
 

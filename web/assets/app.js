@@ -266,8 +266,11 @@
               class: 'sq st-' + r.state, href: runHref(dag.dag_id, r.run_id),
               title: r.run_id + ' — ' + r.state,
             })));
-          const next = dag.next_run
-            ? fmtTime(dag.next_run.data_interval_end, dag.timezone) : '';
+          // The interval's start, as `sluice dags list` shows it; the run is
+          // created once the interval ends.
+          const next = dag.next_run ? [fmtTime(dag.next_run.data_interval_start, dag.timezone),
+            el('div', {class: 'muted small'},
+              'runs after ' + fmtTime(dag.next_run.data_interval_end, dag.timezone))] : '';
           rows.push(el('tr', {class: dag.active ? '' : 'inactive', 'data-dag': dag.dag_id},
             el('td', null, pauseToggle(dag)),
             el('td', null, el('a', {class: 'dag-link', href: dagHref(dag.dag_id)}, dag.dag_id),
@@ -277,7 +280,7 @@
                 dag.tags.map((t) => el('span', {class: 'tag'}, t))) : null),
             el('td', null, el('code', null, dag.schedule === null ? 'none' : dag.schedule),
               el('div', {class: 'muted small'}, dag.timezone)),
-            el('td', {title: 'runs once this interval ends'}, next),
+            el('td', {class: 'next-run'}, next),
             el('td', null, squares),
             el('td', null, dag.last_run_state ? stateBadge(dag.last_run_state) : '')));
           if (dag.parse_error) {

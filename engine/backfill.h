@@ -15,7 +15,6 @@
 namespace sluice {
 
 class DagCache;
-class Scheduler;
 struct Dag;
 
 /// Which intervals that already have a run a backfill runs again.
@@ -126,8 +125,5 @@ nlohmann::json backfill_json(const BackfillRecord& backfill);
 nlohmann::json backfill_json(const BackfillRecord& backfill,
                              const std::vector<BackfillIntervalRecord>& intervals);
 nlohmann::json plan_json(const BackfillPlan& plan);
-
-/// Registers a BackfillPass (owned by the pass) with `scheduler`.
-void add_backfill_pass(Scheduler& scheduler, Store& store, DagCache& dags);
 
 }  // namespace sluice

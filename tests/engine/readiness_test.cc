@@ -1,4 +1,4 @@
-#include "scheduler/readiness.h"
+#include "engine/readiness.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "scheduler/alerts.h"
+#include "engine/alerts.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/dag.h"
+#include "core/record_json.h"
 #include "core/secrets.h"
 #include "core/text.h"
 
@@ -204,9 +205,6 @@ std::string alert_status(const AlertRecord& alert) {
 }
 
 nlohmann::json alert_json(const AlertRecord& a, const std::vector<std::string>& secrets) {
-  auto time_or_null = [](const std::optional<Timestamp>& t) {
-    return t ? nlohmann::json(format_iso(*t)) : nlohmann::json();
-  };
   return {{"id", a.id},
           {"event_id", a.event_id},
           {"event", a.event},
@@ -217,8 +215,8 @@ nlohmann::json alert_json(const AlertRecord& a, const std::vector<std::string>& 
           {"payload", mask_secrets_json(a.payload, secrets)},
           {"attempts", a.attempts},
           {"created_at", format_iso(a.created_at)},
-          {"next_attempt_at", time_or_null(a.next_attempt_at)},
-          {"delivered_at", time_or_null(a.delivered_at)},
+          {"next_attempt_at", iso_or_null(a.next_attempt_at)},
+          {"delivered_at", iso_or_null(a.delivered_at)},
           {"last_error", mask_secrets(a.last_error, secrets)}};
 }
 

@@ -1,4 +1,4 @@
-#include "scheduler/dag_cache.h"
+#include "engine/dag_cache.h"
 
 #include "core/store.h"
 

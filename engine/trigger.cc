@@ -1,12 +1,12 @@
-#include "scheduler/trigger.h"
+#include "engine/trigger.h"
 
 #include <date/date.h>
 
 #include "core/dag.h"
 #include "core/error.h"
 #include "core/text.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/run_factory.h"
+#include "engine/dag_cache.h"
+#include "engine/run_factory.h"
 
 namespace sluice {
 

@@ -1,9 +1,9 @@
-#include "scheduler/alerts.h"
+#include "engine/alerts.h"
 
 #include <gtest/gtest.h>
 
 #include "core/dag.h"
-#include "scheduler/run_factory.h"
+#include "engine/run_factory.h"
 #include "tests/core/store_test_util.h"
 
 namespace sluice {

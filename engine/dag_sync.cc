@@ -1,4 +1,4 @@
-#include "scheduler/dag_sync.h"
+#include "engine/dag_sync.h"
 
 #include <sys/stat.h>
 

@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "core/dag.h"
-#include "scheduler/readiness.h"
+#include "engine/readiness.h"
 
 namespace sluice {
 

@@ -1,9 +1,9 @@
-#include "scheduler/run_factory.h"
+#include "engine/run_factory.h"
 
 #include "core/error.h"
 #include "core/text.h"
-#include "scheduler/alerts.h"
-#include "scheduler/readiness.h"
+#include "engine/alerts.h"
+#include "engine/readiness.h"
 
 namespace sluice {
 

@@ -1,4 +1,4 @@
-#include "scheduler/backfill.h"
+#include "engine/backfill.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,11 +7,11 @@
 
 #include "core/dag.h"
 #include "core/error.h"
+#include "core/record_json.h"
 #include "core/log.h"
 #include "core/text.h"
-#include "scheduler/dag_cache.h"
-#include "scheduler/run_factory.h"
-#include "scheduler/scheduler.h"
+#include "engine/dag_cache.h"
+#include "engine/run_factory.h"
 
 namespace sluice {
 namespace {
@@ -368,9 +368,6 @@ bool BackfillPass::advance_one(const BackfillRecord& b, Timestamp now) {
 }
 
 nlohmann::json backfill_json(const BackfillRecord& b) {
-  auto opt = [](const std::optional<Timestamp>& t) {
-    return t ? nlohmann::json(format_iso(*t)) : nlohmann::json(nullptr);
-  };
   return {{"id", b.id},
           {"dag_id", b.dag_id},
           {"from", format_iso(b.range_from)},
@@ -381,7 +378,7 @@ nlohmann::json backfill_json(const BackfillRecord& b) {
           {"conf", b.conf},
           {"state", b.state},
           {"created_at", format_iso(b.created_at)},
-          {"finished_at", opt(b.finished_at)},
+          {"finished_at", iso_or_null(b.finished_at)},
           {"total_runs", b.total_runs},
           {"succeeded_runs", b.succeeded_runs},
           {"failed_runs", b.failed_runs}};
@@ -421,11 +418,6 @@ nlohmann::json plan_json(const BackfillPlan& plan) {
                                                                    : nlohmann::json(p.run_id)}});
   }
   return j;
-}
-
-void add_backfill_pass(Scheduler& scheduler, Store& store, DagCache& dags) {
-  auto pass = std::make_shared<BackfillPass>(store, dags);
-  scheduler.add_pass("backfills", [pass](Timestamp now) { return pass->advance(now); });
 }
 
 }  // namespace sluice

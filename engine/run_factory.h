@@ -7,7 +7,7 @@
 
 #include "core/dag.h"
 #include "core/store.h"
-#include "scheduler/readiness.h"
+#include "engine/readiness.h"
 
 namespace sluice {
 

@@ -1,0 +1,154 @@
+#include "web/api.h"
+
+#include <algorithm>
+#include <set>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "core/dag.h"
+#include "core/error.h"
+#include "core/record_json.h"
+#include "core/secrets.h"
+#include "core/store.h"
+#include "core/text.h"
+#include "engine/dag_cache.h"
+#include "engine/run_factory.h"
+#include "web/api_params.h"
+
+namespace sluice {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kDefaultLogBytes = 256 * 1024;
+constexpr int64_t kMaxLogBytes = 1 << 20;
+
+/// Drops a trailing incomplete UTF-8 sequence so that a log slice never ends
+/// mid-character; returns how many bytes were dropped.
+size_t trim_partial_utf8(std::string& data) {
+  size_t n = data.size();
+  for (size_t back = 1; back <= 3 && back <= n; ++back) {
+    unsigned char c = static_cast<unsigned char>(data[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking
+    size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    if (need > back && back < n) {
+      data.resize(n - back);
+      return back;
+    }
+    return 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+// ---- task instances
+
+void Api::get_tasks(const httplib::Request& req, httplib::Response& res) {
+  RunRecord run = find_run(req.matches[1], req.matches[2]);
+  json tasks = json::array();
+  for (const TaskInstanceRecord& ti : store_.list_task_instances(run.id)) {
+    tasks.push_back(task_json(ti, secrets_, false));
+  }
+  send_json(res, 200, tasks);
+}
+
+void Api::get_task(const httplib::Request& req, httplib::Response& res) {
+  RunRecord run = find_run(req.matches[1], req.matches[2]);
+  json j = task_json(find_task(run, req.matches[3]), secrets_, true);
+  j["run_id"] = run.run_id;
+  j["dag_id"] = run.dag_id;
+  send_json(res, 200, j);
+}
+
+void Api::clear_task(const httplib::Request& req, httplib::Response& res) {
+  RunRecord run = find_run(req.matches[1], req.matches[2]);
+  TaskInstanceRecord target = find_task(run, req.matches[3]);
+  json body = body_object(req);
+  bool downstream = true;  // as Airflow's clear does by default here
+  if (body.contains("downstream")) {
+    if (!body["downstream"].is_boolean()) throw UserError("downstream must be true or false");
+    downstream = body["downstream"].get<bool>();
+  }
+  std::shared_ptr<const Dag> dag = dags_.get(run.version_id);
+  std::set<std::string> selected = {target.task_id};
+  if (downstream) selected = with_downstream(*dag, selected);
+  std::vector<int64_t> ids;
+  json cleared_ids = json::array();
+  for (const TaskInstanceRecord& ti : store_.list_task_instances(run.id)) {
+    if (selected.count(ti.task_id)) {
+      ids.push_back(ti.id);
+      cleared_ids.push_back(ti.task_id);
+    }
+  }
+  Timestamp now = clock_.now();
+  int cleared = store_.clear_task_instances(run.id, ids, make_decider(dag, now), now);
+  send_json(res, 200, {{"cleared", cleared}, {"task_ids", cleared_ids}});
+}
+
+void Api::mark_task(const httplib::Request& req, httplib::Response& res) {
+  RunRecord run = find_run(req.matches[1], req.matches[2]);
+  TaskInstanceRecord ti = find_task(run, req.matches[3]);
+  json body = body_object(req);
+  if (!body.contains("state") || !body["state"].is_string()) {
+    throw UserError("state is required: send {\"state\": \"success\"} or {\"state\": \"failed\"}");
+  }
+  std::string state = body["state"].get<std::string>();
+  if (state != "success" && state != "failed") {
+    throw UserError("state '" + state + "' cannot be set by hand: use success or failed");
+  }
+  Timestamp now = clock_.now();
+  store_.mark_task_instance(ti.id, *parse_task_state(state),
+                            make_decider(dags_.get(run.version_id), now), now);
+  send_json(res, 200, task_json(*store_.get_task_instance(ti.id), secrets_, false));
+}
+
+void Api::get_logs(const httplib::Request& req, httplib::Response& res) {
+  RunRecord run = find_run(req.matches[1], req.matches[2]);
+  TaskInstanceRecord ti = find_task(run, req.matches[3]);
+  int latest_try = std::max(ti.try_number, 1);
+  int try_number = int_param(req, "try", latest_try, 1, latest_try);
+  int64_t offset = 0;
+  if (req.has_param("offset")) {
+    std::string text = req.get_param_value("offset");
+    size_t used = 0;
+    try {
+      offset = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size() || offset < 0) {
+      throw UserError("offset must be a byte offset >= 0, not '" + text + "'");
+    }
+  }
+  int64_t limit = int_param(req, "limit", kDefaultLogBytes, 1, kMaxLogBytes);
+  // The slice is read with a secret's length of the log around it and masked
+  // as part of that, so that a secret crossing its edges is masked on both
+  // sides and slices put together never rebuild one.
+  const std::vector<std::string> secrets = secrets_of_version(run.version_id);
+  int64_t margin = 0;
+  for (const std::string& s : secrets) margin = std::max(margin, static_cast<int64_t>(s.size()) - 1);
+  int64_t before = std::min(offset, margin);
+  LogSlice around = store_.read_log(ti.id, try_number, offset - before, before + limit + margin);
+  size_t begin = std::min(static_cast<size_t>(before), around.data.size());
+  size_t end = std::min(around.data.size(), begin + static_cast<size_t>(limit));
+  std::string visible = around.data.substr(begin, end - begin);
+  end -= trim_partial_utf8(visible);
+  LogSlice slice{mask_secrets_slice(around.data, begin, end, secrets),
+                 offset + static_cast<int64_t>(end - begin)};
+  // A try is complete once a later one started or the task left `running`.
+  bool complete = ti.try_number == 0 ? is_finished(ti.state)
+                                     : try_number < ti.try_number || ti.state != TaskState::kRunning;
+  send_json(res, 200,
+            {{"data", slice.data},
+             {"offset", offset},
+             {"next_offset", slice.next_offset},
+             {"try_number", try_number},
+             {"tries", ti.try_number},
+             {"state", to_string(ti.state)},
+             {"complete", complete}});
+}
+
+}  // namespace sluice

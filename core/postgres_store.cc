@@ -498,6 +498,12 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "excluded.last_heartbeat, state = excluded.state"},
       {"heartbeat_worker", "UPDATE workers SET last_heartbeat = $2 WHERE id = $1"},
       {"set_worker_state", "UPDATE workers SET state = $2 WHERE id = $1"},
+      {"release_claim",
+       "WITH t AS (UPDATE task_instances SET state = 'queued', try_number = try_number - 1, "
+       "started_at = NULL, first_started_at = CASE WHEN try_number = 1 THEN NULL "
+       "ELSE first_started_at END, worker_id = NULL "
+       "WHERE id = $1 AND state = 'running' AND try_number = $2 AND worker_id = $3 RETURNING id) "
+       "SELECT id, pg_notify('sluice_work', '') FROM t"},
       {"list_workers", "SELECT * FROM workers ORDER BY id"},
       {"heartbeat_scheduler",
        "INSERT INTO schedulers (id, host, leader, epoch, last_heartbeat, loop_lag_ms) "
@@ -1323,6 +1329,12 @@ class PostgresStore final : public Store {
         throw NotFoundError("no worker '" + worker_id + "'");
       }
       return 0;
+    });
+  }
+
+  bool release_claim(int64_t ti_id, int try_number, const std::string& worker_id) override {
+    return transact("hand back a try of task instance " + std::to_string(ti_id), [&](Tx& w) {
+      return !w.exec_prepared("release_claim", ti_id, try_number, worker_id).empty();
     });
   }
 

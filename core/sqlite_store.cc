@@ -1033,6 +1033,20 @@ class SqliteStore final : public Store {
     txn.commit();
   }
 
+  bool release_claim(int64_t ti_id, int try_number, const std::string& worker_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Txn txn(this, true);
+    stmt("UPDATE task_instances SET state = 'queued', try_number = try_number - 1, "
+         "started_at = NULL, first_started_at = CASE WHEN try_number = 1 THEN NULL "
+         "ELSE first_started_at END, worker_id = NULL "
+         "WHERE id = ? AND state = 'running' AND try_number = ? AND worker_id = ?")
+        .bind(ti_id, try_number, worker_id)
+        .run();
+    bool released = sqlite3_changes(db_) > 0;
+    txn.commit();
+    return released;
+  }
+
   void set_worker_state(const std::string& worker_id, const std::string& state) override {
     std::lock_guard<std::mutex> lock(mu_);
     Txn txn(this, true);

@@ -483,6 +483,12 @@ class Store {
                                              const std::vector<int64_t>& ti_ids) = 0;
   /// Task instances running as `worker_id`'s tries.
   virtual std::vector<TaskInstanceRecord> running_on_worker(const std::string& worker_id) = 0;
+  /// Hands back a try that `worker_id` claimed but never started (the
+  /// claim's commit went unanswered): the instance is queued again and its
+  /// try number is given again to the next claim, so no try is used up by a
+  /// process that never ran. False when the instance no longer runs try
+  /// `try_number` on that worker.
+  virtual bool release_claim(int64_t ti_id, int try_number, const std::string& worker_id) = 0;
   /// Running task instances whose worker's last heartbeat is before `cutoff`
   /// (or whose worker is unknown).
   virtual std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) = 0;

@@ -105,6 +105,9 @@ class StoreWrapper : public Store {
   std::vector<TaskInstanceRecord> running_on_worker(const std::string& worker_id) override {
     return inner().running_on_worker(worker_id);
   }
+  bool release_claim(int64_t ti_id, int try_number, const std::string& worker_id) override {
+    return inner().release_claim(ti_id, try_number, worker_id);
+  }
   std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) override {
     return inner().orphaned_tasks(cutoff);
   }

@@ -291,39 +291,41 @@ ClaimRequest Worker::claim_request() const {
 
 void Worker::recover_lost_claims() {
   // A report whose commit went unanswered may have claimed a task that no
-  // slot runs. Such a try is ended like one whose worker died, so that the
-  // task is retried rather than left running forever.
+  // slot runs. No process ever ran that try, so it is handed back: queued
+  // again with the same try number, neither failed nor left running.
   for (const TaskInstanceRecord& ti : store_.running_on_worker(options_.worker_id)) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (running_.count(ti.id)) continue;
     }
     // A claim that just returned may not have reached its slot yet.
-    if (!ti.started_at || clock_.now() - *ti.started_at < Millis(10000)) {
+    if (!ti.started_at || clock_.now() - *ti.started_at < options_.lost_claim_grace) {
       lost_claim_possible_ = true;  // look again on a later heartbeat
       continue;
     }
-    std::optional<RunRecord> run = store_.get_run_by_pk(ti.run_pk);
-    if (!run) continue;
-    std::shared_ptr<const Dag> dag = dags_.get(run->version_id);
-    const Task* task = dag->find_task(ti.task_id);
-    Timestamp now = clock_.now();
-    TaskResult result = lost_try_result(
-        ti, task, now,
-        "try " + std::to_string(ti.try_number) +
-            " was claimed while the database connection failed and never started");
-    try {
-      store_.finish_task(result, make_decider(dag, dags_.index(run->version_id), now));
-      log_warn("worker", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": " + result.error);
-    } catch (const ConflictError&) {
-      // Ended meanwhile (canceled, cleared).
+    if (store_.release_claim(ti.id, ti.try_number, options_.worker_id)) {
+      log_warn("worker", ti.dag_id + " " + ti.run_id + " " + ti.task_id + ": try " +
+                             std::to_string(ti.try_number) +
+                             " was claimed while the database connection failed and never "
+                             "started; it is queued again");
     }
+  }
+}
+
+std::vector<ClaimedTask> Worker::claim() {
+  try {
+    return store_.claim_tasks(claim_request());
+  } catch (const StoreError&) {
+    // The claim may have committed before its answer was lost: tasks would
+    // then run as this worker's with no slot running them.
+    lost_claim_possible_ = true;
+    throw;
   }
 }
 
 bool Worker::run_one() {
   if (draining_) return false;
-  std::vector<ClaimedTask> claimed = store_.claim_tasks(claim_request());
+  std::vector<ClaimedTask> claimed = claim();
   if (claimed.empty()) return false;
   for (const ClaimedTask& task : claimed) execute(task, /*claim_next=*/false);
   return true;
@@ -331,7 +333,7 @@ bool Worker::run_one() {
 
 bool Worker::run_chain(const std::atomic<bool>& stop) {
   if (draining_) return false;
-  std::vector<ClaimedTask> claimed = store_.claim_tasks(claim_request());
+  std::vector<ClaimedTask> claimed = claim();
   if (claimed.empty()) return false;
   std::optional<ClaimedTask> next = std::move(claimed.front());
   while (next) next = execute(*next, !stop.load() && !draining_);

@@ -38,6 +38,9 @@ struct WorkerOptions {
   Millis log_flush_interval{1000};
   int64_t max_log_bytes_per_try = 10 * 1024 * 1024;
   Millis kill_grace{5000};
+  // How long a claimed try may wait for its slot before a claim whose answer
+  // was lost hands it back (see Worker::recover_lost_claims).
+  Millis lost_claim_grace{10000};
 };
 
 /// Runs task instances in `slots` threads. Each slot claims one task at a time;
@@ -79,6 +82,9 @@ class Worker {
   /// one's report, until none is left or `stop` is set. False: none claimed.
   bool run_chain(const std::atomic<bool>& stop);
   ClaimRequest claim_request() const;
+  /// Claims tasks for one slot; on a store error, notes that a claim may
+  /// have been lost (see recover_lost_claims) and rethrows.
+  std::vector<ClaimedTask> claim();
   /// Ends tries running as this worker in the store that no slot runs (a
   /// claim whose commit went unanswered); see execute().
   void recover_lost_claims();

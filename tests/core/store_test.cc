@@ -707,6 +707,34 @@ TEST_P(StoreTest, RunningOnWorkerListsThatWorkersTries) {
   EXPECT_TRUE(store_->running_on_worker("nobody").empty());
 }
 
+// A try whose claim was lost is handed back: queued again, with the same
+// try number for its next claim, and only by the worker that claimed it.
+TEST_P(StoreTest, AReleasedClaimIsQueuedAgainWithItsTryNumber) {
+  int64_t v = add_dag("d");
+  RunRecord run = create(new_run("d", RunType::kManual, at(0), {"a"}, v));
+  std::vector<ClaimedTask> first = claim("w1", 1);
+  ASSERT_EQ(first.size(), 1u);
+  int64_t id = first[0].task.id;
+  EXPECT_EQ(first[0].task.try_number, 1);
+  EXPECT_FALSE(store_->release_claim(id, 1, "w2"));  // not its claim
+  EXPECT_FALSE(store_->release_claim(id, 2, "w1"));  // not this try
+  EXPECT_TRUE(store_->release_claim(id, 1, "w1"));
+  TaskInstanceRecord released = ti(run.id, "a");
+  EXPECT_EQ(released.state, TaskState::kQueued);
+  EXPECT_EQ(released.try_number, 0);
+  EXPECT_FALSE(released.started_at.has_value());
+  EXPECT_FALSE(released.first_started_at.has_value());
+  EXPECT_TRUE(store_->running_on_worker("w1").empty());
+  EXPECT_FALSE(store_->release_claim(id, 1, "w1"));  // once only
+
+  std::vector<ClaimedTask> again = claim("w2", 1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].task.id, id);
+  EXPECT_EQ(again[0].task.try_number, 1);
+  store_->finish_task(result_of(again[0], TaskState::kSuccess), noop());
+  EXPECT_EQ(ti(run.id, "a").state, TaskState::kSuccess);
+}
+
 TEST_P(StoreTest, RetriesBecomeDueAtTheirTime) {
   int64_t v = add_dag("d");
   RunRecord run = create(new_run("d", RunType::kManual, at(0), {"a", "b"}, v));

@@ -16,17 +16,15 @@ set(FUZZ_SANITIZERS address,undefined)
 set(FUZZ_COMPILE_FLAGS -fsanitize=fuzzer-no-link,${FUZZ_SANITIZERS}
     -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 
-# What the targets reach: every core source but the Postgres ones, the web
-# server, and the engine and worker pieces that the loader's checks and the
+# What the targets reach: every core and engine source but the Postgres
+# ones, the web server, and the worker pieces that the loader's checks and the
 # routes call. tests/fuzz/unreached.cc stands in for the Postgres store, which
 # these sources name but the targets never call; building it would bring in
 # libpqxx and double this build's time. A target
 # links only the objects it uses.
-file(GLOB FUZZ_SOURCES CONFIGURE_DEPENDS core/*.cc web/*.cc)
+file(GLOB FUZZ_SOURCES CONFIGURE_DEPENDS core/*.cc engine/*.cc web/*.cc)
 list(FILTER FUZZ_SOURCES EXCLUDE REGEX ".*/core/(pg_|postgres_)[^/]*$")
 add_library(sluice_fuzz_lib STATIC ${FUZZ_SOURCES}
-  engine/alerts.cc engine/backfill.cc engine/dag_cache.cc engine/readiness.cc
-  engine/run_factory.cc engine/trigger.cc
   worker/mapping.cc worker/template_context.cc
   tests/fuzz/unreached.cc ${MIGRATIONS_CC} ${ASSETS_CC})
 target_include_directories(sluice_fuzz_lib PUBLIC ${CMAKE_SOURCE_DIR})

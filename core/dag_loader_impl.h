@@ -1,0 +1,178 @@
+#pragma once
+// The DAG loader's insides, shared by its three files: dag_loader.cc (a
+// file as a whole: DAG settings, the graph and template checks, folders),
+// dag_loader_values.cc (the keys each level accepts, reading YAML values and
+// small helpers) and dag_loader_tasks.cc (tasks and their types' keys).
+// Nothing outside core/dag_loader*.cc includes it.
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "core/template.h"
+#include "core/text.h"
+
+#include "core/dag.h"
+#include "core/dag_loader.h"
+
+namespace sluice::loader {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// The keys each level of a DAG file accepts, and helpers for values
+// (dag_loader_values.cc).
+extern const std::vector<std::string> kDagKeys;
+extern const std::vector<std::string> kTaskTypes;
+extern const std::vector<std::string> kCommonTaskKeys;
+extern const std::vector<std::string> kSensorKeys;
+extern const std::map<std::string, std::vector<std::string>, std::less<>> kTypeKeys;
+extern const std::vector<std::string> kPlainTemplateNames;
+extern const std::vector<std::string> kTemplateRoots;
+bool contains(const std::vector<std::string>& list, std::string_view item);
+bool is_sensor_type(std::string_view type);
+const std::vector<std::string>* allowed_task_keys(std::string_view type);
+const std::vector<std::string>& default_keys();
+bool valid_id(std::string_view id);
+std::string quote_value(std::string_view text);
+std::string one_line(std::string message);
+bool looks_like_sql_path(std::string_view text);
+bool parse_number(std::string_view text, double* out);
+bool valid_expect(std::string_view text);
+std::string hex_sha256(const std::string& content, const std::vector<std::string>& extra);
+std::string hex_byte(char c);
+std::string too_large_message(uint64_t size);
+std::string read_dag_file(const std::string& path, std::string* out);
+
+constexpr size_t kMaxIdLength = 100;
+constexpr const char* kIdRule =
+    "may only contain letters, digits, '_', '.' and '-', must start with a letter, digit or '_', "
+    "and may have at most 100 characters";
+
+/// One key of a mapping with its value; `label` is the dotted path used in messages.
+struct Entry {
+  std::string key;
+  std::string label;
+  YAML::Node key_node;
+  YAML::Node value;
+};
+
+/// The entries of one mapping, in file order. Duplicate keys keep the first
+/// (as yaml-cpp does); they are reported separately.
+struct Fields {
+  std::vector<Entry> entries;
+  YAML::Node node;
+
+  const Entry* find(std::string_view key) const {
+    for (const Entry& e : entries) {
+      if (e.key == key) return &e;
+    }
+    return nullptr;
+  }
+};
+
+/// A `{{ name }}` found in a value, checked once every task is known.
+struct TemplateUse {
+  YAML::Mark mark;
+  int task = -1;  // index into the task list; -1 for DAG-level values
+  std::string name;
+  bool has_default = false;
+  std::string label;  // what held the template, for the message
+};
+
+/// What the graph checks need to know about a task besides the model.
+struct TaskInfo {
+  YAML::Node node;
+  YAML::Mark id_mark;
+  bool has_id = false;
+  std::vector<std::pair<std::string, YAML::Mark>> deps;
+};
+
+/// Finds a task key's entry (own value or default); `require` also reports its absence.
+using KeyLookup = std::function<const Entry*(std::string_view)>;
+
+/// Turns one DAG file's text into a Dag, collecting every problem on the way.
+class Loader {
+ public:
+  Loader(const std::string& file, const std::string& text) : file_(file), text_(text) {}
+
+  LoadResult load();
+
+ private:
+  void error(const YAML::Mark& mark, std::string message);
+  void error(const YAML::Node& node, std::string message) {
+    error(node.Mark(), std::move(message));
+  }
+
+  Fields fields_of(const YAML::Node& map, const std::string& prefix);
+  void check_unknown_keys(const Fields& fields, const std::vector<std::string>& allowed,
+                          const std::string& where);
+  bool check_encoding();
+  YAML::Mark mark_at(size_t pos) const;
+  bool check_shape(const YAML::Node& node, std::vector<YAML::Node>& path, size_t& nodes);
+  void find_duplicate_keys(const YAML::Node& node);
+
+  std::string describe(const YAML::Node& node) const;
+  bool from_unquoted_template(const YAML::Node& node) const;
+  std::string type_problem(const Entry& e, const std::string& expected) const;
+
+  std::optional<std::string> as_string(const Entry& e);
+  std::optional<std::string> as_template(const Entry& e, int task);
+  std::optional<int64_t> as_int(const Entry& e, int64_t min, int64_t max);
+  std::optional<bool> as_bool(const Entry& e);
+  std::optional<Millis> as_duration(const Entry& e, bool allow_negative = false);
+  std::optional<std::string> as_choice(const Entry& e, const std::vector<std::string>& choices);
+  std::optional<std::vector<std::string>> as_string_list(const Entry& e, int task, bool templated);
+  std::optional<std::vector<std::pair<std::string, std::string>>> as_string_pairs(const Entry& e,
+                                                                                  int task,
+                                                                                  bool templated);
+  std::optional<Fields> as_mapping(const Entry& e, const std::vector<std::string>& allowed,
+                                   const std::string& where);
+  std::optional<std::string> as_sql(const Entry& e, int task, std::string* file_out);
+  void check_template(const YAML::Node& node, std::string_view text, int task,
+                      const std::string& label);
+  json to_json(const YAML::Node& node);
+
+  void parse_dag_settings(const Fields& root);
+  void parse_tasks(const Fields& root);
+  void parse_task(const YAML::Node& node, size_t position, const Fields* defaults);
+  void parse_spec(Task& task, int index, const KeyLookup& get, const KeyLookup& require);
+  ExtractTask parse_extract(int index, const KeyLookup& get, const KeyLookup& require);
+  CheckTask parse_check(int index, const KeyLookup& require);
+  void check_graph();
+  void check_templates();
+
+  std::string file_;
+  const std::string& text_;
+  std::string dir_;      // the DAG file's folder as given ("" for the current one)
+  std::string abs_dir_;  // the same, absolute
+  std::vector<Diagnostic> errors_;
+  std::vector<Diagnostic> warnings_;
+  std::set<std::tuple<int, int, std::string>> seen_errors_;
+  std::vector<std::string> sql_contents_;
+  std::vector<TemplateUse> template_uses_;
+  std::vector<TaskInfo> infos_;
+  std::unordered_map<std::string, int> task_index_;
+  Dag dag_;
+};
+
+}  // namespace sluice::loader

@@ -1749,34 +1749,31 @@ class PostgresStore final : public Store {
   // wakes other workers itself for what it leaves (finish_task's claim_next).
   static PlannedApply plan_apply(Tx& w, RunSnapshot& snap, const Decider& decider,
                                  Timestamp now, bool caller_claims) {
-    if (decider.needs_previous_interval) {
-      for (const auto& row : w.exec_prepared("previous_interval", snap.run.dag_id,
-                                             to_epoch_ms(snap.run.interval.start))) {
-        snap.has_previous_run = true;
-        if (row["task_id"].is_null()) continue;
-        std::string task_id = text(row["task_id"]);
-        // For a mapped task any unsuccessful item stands for the whole task.
-        TaskState state = task_state(row["state"]);
-        auto [it, inserted] = snap.previous_interval.emplace(task_id, state);
-        if (!inserted && it->second == TaskState::kSuccess) it->second = state;
-      }
-    }
     PlannedApply plan;
     plan.applied.run = snap.run;
     if (!decider.decide) return plan;
-    RunDecisions& d = plan.decisions;
-    d = decider.decide(snap);
-    if (d.incomplete && snap.partial) {
-      snap.partial = false;
-      snap.tasks.clear();
+    RunReads reads;
+    reads.whole_run = [&] {
+      std::vector<TaskStateView> tasks;
       for (const auto& row : w.exec_prepared("snapshot_tasks", snap.run.id)) {
-        snap.tasks.push_back(read_view(row));
+        tasks.push_back(read_view(row));
       }
-      d = decider.decide(snap);
-    }
-    if (decider.on_run_end && d.run_state && is_finished(*d.run_state)) {
-      decider.on_run_end(snap, run_end_context(w, snap), d);
-    }
+      return tasks;
+    };
+    reads.previous_interval = [&] {
+      std::optional<std::vector<std::pair<std::string, TaskState>>> out;
+      for (const auto& row : w.exec_prepared("previous_interval", snap.run.dag_id,
+                                             to_epoch_ms(snap.run.interval.start))) {
+        if (!out) out.emplace();  // the run exists, perhaps with no instances
+        if (!row["task_id"].is_null()) {
+          out->emplace_back(text(row["task_id"]), task_state(row["state"]));
+        }
+      }
+      return out;
+    };
+    reads.run_end_context = [&](const RunSnapshot& s) { return run_end_context(w, s); };
+    RunDecisions& d = plan.decisions;
+    d = decide_run(snap, decider, reads);
     plan.applied.decisions.run_state = d.run_state;
     plan.applied.decisions.alerts = d.alerts;
     if (d.tasks.empty() && !d.run_state && d.alerts.empty()) return plan;

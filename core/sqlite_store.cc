@@ -1674,9 +1674,8 @@ class SqliteStore final : public Store {
         }
       }
     }
-    auto load_whole_run = [&] {
-      snap.partial = false;
-      snap.tasks.clear();
+    auto whole_run = [&] {
+      std::vector<TaskStateView> tasks;
       Stmt s = stmt(
           "SELECT id, task_id, map_index, state, try_number, max_tries, next_try_at "
           "FROM task_instances WHERE run_pk = ? ORDER BY task_id, map_index");
@@ -1690,20 +1689,16 @@ class SqliteStore final : public Store {
         v.try_number = s.i32(4);
         v.max_tries = s.i32(5);
         v.next_try_at = s.opt_ts(6);
-        snap.tasks.push_back(std::move(v));
+        tasks.push_back(std::move(v));
       }
+      return tasks;
     };
-    if (!snap.partial) load_whole_run();
-    if (decider.needs_previous_interval) load_previous_interval(&snap);
-
-    RunDecisions decisions = decider.decide(snap);
-    if (decisions.incomplete && snap.partial) {
-      load_whole_run();
-      decisions = decider.decide(snap);
-    }
-    if (decider.on_run_end && decisions.run_state && is_finished(*decisions.run_state)) {
-      decider.on_run_end(snap, run_end_context(snap), decisions);
-    }
+    if (!snap.partial) snap.tasks = whole_run();
+    RunReads reads;
+    reads.whole_run = whole_run;
+    reads.previous_interval = [&] { return previous_interval(snap.run); };
+    reads.run_end_context = [&](const RunSnapshot& s) { return run_end_context(s); };
+    RunDecisions decisions = decide_run(snap, decider, reads);
 
     Applied applied;
     applied.decisions.run_state = decisions.run_state;
@@ -1773,27 +1768,23 @@ class SqliteStore final : public Store {
     return context;
   }
 
-  // The previous interval's run: the same DAG's scheduled or backfill run
-  // with the greatest interval start before this run's.
-  void load_previous_interval(RunSnapshot* snap) {
+  // The instances of the previous interval's run (RunReads::previous_interval).
+  std::optional<std::vector<std::pair<std::string, TaskState>>> previous_interval(
+      const RunRecord& run) {
     std::optional<int64_t> prev;
     {
       Stmt s = stmt(
           "SELECT id FROM dag_runs WHERE dag_id = ? AND run_type IN ('scheduled', 'backfill') "
           "AND interval_start < ? ORDER BY interval_start DESC LIMIT 1");
-      s.bind(snap->run.dag_id, snap->run.interval.start);
+      s.bind(run.dag_id, run.interval.start);
       if (s.step()) prev = s.i64(0);
     }
-    if (!prev) return;
-    snap->has_previous_run = true;
+    if (!prev) return std::nullopt;
+    std::vector<std::pair<std::string, TaskState>> out;
     Stmt s = stmt("SELECT task_id, state FROM task_instances WHERE run_pk = ? ORDER BY map_index");
     s.bind(*prev);
-    while (s.step()) {
-      // For a mapped task any unsuccessful item stands for the whole task.
-      TaskState state = task_state_of(s.str(1));
-      auto [it, inserted] = snap->previous_interval.emplace(s.str(0), state);
-      if (!inserted && it->second == TaskState::kSuccess) it->second = state;
-    }
+    while (s.step()) out.emplace_back(s.str(0), task_state_of(s.str(1)));
+    return out;
   }
 
   // Called by SQLite while another connection holds the lock. SQLite's own

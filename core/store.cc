@@ -50,4 +50,28 @@ void Store::require_current_schema() {
   }
 }
 
+RunDecisions decide_run(RunSnapshot& snap, const Decider& decider, const RunReads& reads) {
+  if (!decider.decide) return {};
+  if (decider.needs_previous_interval) {
+    if (auto previous = reads.previous_interval()) {
+      snap.has_previous_run = true;
+      for (const auto& [task_id, state] : *previous) {
+        // For a mapped task any unsuccessful item stands for the whole task.
+        auto [it, inserted] = snap.previous_interval.emplace(task_id, state);
+        if (!inserted && it->second == TaskState::kSuccess) it->second = state;
+      }
+    }
+  }
+  RunDecisions decisions = decider.decide(snap);
+  if (decisions.incomplete && snap.partial) {
+    snap.partial = false;
+    snap.tasks = reads.whole_run();
+    decisions = decider.decide(snap);
+  }
+  if (decider.on_run_end && decisions.run_state && is_finished(*decisions.run_state)) {
+    decider.on_run_end(snap, reads.run_end_context(snap), decisions);
+  }
+  return decisions;
+}
+
 }  // namespace sluice

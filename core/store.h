@@ -183,6 +183,26 @@ struct Decider {
   std::function<bool(const std::string& task_id)> predictable{};
 };
 
+/// What a store reads, inside its transaction, while a run is decided.
+struct RunReads {
+  /// Every task instance of the run.
+  std::function<std::vector<TaskStateView>()> whole_run;
+  /// (task id, state) of each instance of the previous interval's run (the
+  /// same DAG's scheduled or backfill run with the greatest interval start
+  /// before this run's); nullopt when there is no such run.
+  std::function<std::optional<std::vector<std::pair<std::string, TaskState>>>()>
+      previous_interval;
+  std::function<RunEndContext(const RunSnapshot&)> run_end_context;
+};
+
+/// The decisions for `snap`, made the same way by every store: fills in the
+/// previous interval's states when the decider needs them (a mapped task
+/// counts as its worst unsuccessful instance), decides, decides again on the
+/// whole run when a partial snapshot's decision is incomplete (`snap` then
+/// holds the whole run), and adds the run-end alerts when the run ended. The
+/// store then applies the transitions as compare-and-sets.
+RunDecisions decide_run(RunSnapshot& snap, const Decider& decider, const RunReads& reads);
+
 /// A run to create, with the task instances it starts with.
 struct NewRun {
   std::string dag_id;

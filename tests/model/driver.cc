@@ -349,6 +349,7 @@ bool act_after_ends(Store& store, DagCache& dags, const std::vector<Scenario>& b
 struct InProcessRig::Parts {
   explicit Parts(Store& s) : store(s), dags(s) {}
   Store& store;
+  bool faults = false;
   RealClock clock;
   DagCache dags;
   ScriptedLauncher launcher;
@@ -360,8 +361,10 @@ struct InProcessRig::Parts {
   std::vector<std::thread> threads;
 };
 
-InProcessRig::InProcessRig(Store& store) : parts_(std::make_unique<Parts>(store)) {
+InProcessRig::InProcessRig(Store& store, Store* faulty) : parts_(std::make_unique<Parts>(store)) {
   Parts& p = *parts_;
+  p.faults = faulty != nullptr;
+  Store& used = faulty ? *faulty : store;
   SchedulerOptions options;
   options.scheduler_id = "model";
   options.poll_interval = Millis(5);
@@ -371,7 +374,7 @@ InProcessRig::InProcessRig(Store& store) : parts_(std::make_unique<Parts>(store)
   // never on the reconcile pass.
   options.reconcile_interval = Millis(3600000);
   options.heartbeat_timeout = Millis(120000);
-  p.scheduler = std::make_unique<Scheduler>(store, p.dags, p.clock, options, &p.runs_signal,
+  p.scheduler = std::make_unique<Scheduler>(used, p.dags, p.clock, options, &p.runs_signal,
                                             &p.tasks_signal);
   auto worker = [&](const std::string& id, int slots) {
     WorkerOptions w;
@@ -380,7 +383,8 @@ InProcessRig::InProcessRig(Store& store) : parts_(std::make_unique<Parts>(store)
     w.poll_interval = Millis(20);
     w.heartbeat_interval = Millis(1000);
     w.kill_grace = Millis(100);
-    return std::make_unique<Worker>(store, p.dags, p.clock, p.launcher, p.config, w,
+    w.lost_claim_grace = Millis(1000);
+    return std::make_unique<Worker>(used, p.dags, p.clock, p.launcher, p.config, w,
                                     &p.tasks_signal, &p.runs_signal);
   };
   p.first = worker("model-a", 3);
@@ -456,8 +460,14 @@ std::vector<Observed> InProcessRig::drive(const std::vector<Scenario>& batch, Mi
     return act_after_ends(p.store, p.dags, batch, run_pks, acted, hooks, p.clock, observed);
   };
   auto tries_started = [&p] { return p.launcher.tries_started(); };
-  settle(p.store, batch, run_pks, tries_started, Millis(300), Millis(4), timeout, observed, act);
-  for (size_t b = 0; b < batch.size(); ++b) p.launcher.collect(batch[b], observed[b]);
+  // Under faults the scheduler and workers back off for up to 5 s and hand
+  // back lost claims after a second or two: quiet means longer.
+  const Millis quiet = p.faults ? Millis(12000) : Millis(300);
+  settle(p.store, batch, run_pks, tries_started, quiet, Millis(4), timeout, observed, act);
+  for (size_t b = 0; b < batch.size(); ++b) {
+    p.launcher.collect(batch[b], observed[b]);
+    if (p.faults) observed[b].run_end_slack = Millis(15000);
+  }
   collect_runs(p.store, run_pks, p.clock, observed);
   return observed;
 }

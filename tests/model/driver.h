@@ -20,7 +20,10 @@ namespace sluice::model {
 /// and the store).
 class InProcessRig {
  public:
-  explicit InProcessRig(Store& store);
+  /// With `faulty` (a store that fails on purpose, over `store`), the
+  /// scheduler and the workers use it, while the driver reads `store`; runs
+  /// may then settle later, and end later after their last task.
+  explicit InProcessRig(Store& store, Store* faulty = nullptr);
   ~InProcessRig();
   InProcessRig(const InProcessRig&) = delete;
   InProcessRig& operator=(const InProcessRig&) = delete;

@@ -325,7 +325,8 @@ Round make_round(const Scenario& s, int r, std::string name, const RunRecord& re
 
 /// Final states against the model's outcomes; the run's state; leftovers.
 void check_outcomes(const Scenario& s, const Round& round, const RunExpectation& e,
-                    bool uncertain_start, std::vector<std::string>& problems) {
+                    bool uncertain_start, Millis run_end_slack,
+                    std::vector<std::string>& problems) {
   const int n = static_cast<int>(s.tasks.size());
   bool any_unfinished = false, any_failed = false;
   for (int t = 0; t < n; ++t) {
@@ -373,7 +374,7 @@ void check_outcomes(const Scenario& s, const Round& round, const RunExpectation&
       if (rec->ended_at && (!last_end || *rec->ended_at > *last_end)) last_end = rec->ended_at;
     }
   }
-  if (run.ended_at && last_end && *run.ended_at - *last_end > Millis(1000)) {
+  if (run.ended_at && last_end && *run.ended_at - *last_end > run_end_slack) {
     problems.push_back(round.name + " ended " +
                        std::to_string((*run.ended_at - *last_end).count()) +
                        " ms after its last task");
@@ -611,7 +612,7 @@ std::vector<std::string> check(const Scenario& s, const Observed& o) {
   }
   bool uncertain_start = false;  // an earlier run may or may not hang
   for (int r = 0; r < s.runs; ++r) {
-    check_outcomes(s, rounds[r], expected[r], uncertain_start, problems);
+    check_outcomes(s, rounds[r], expected[r], uncertain_start, o.run_end_slack, problems);
     if (expected[r].may_end && expected[r].may_hang) uncertain_start = true;
     check_tries(s, rounds[r], problems);
     settle_times(s, rounds[r], r > 0 ? &rounds[r - 1] : nullptr);
@@ -637,7 +638,8 @@ std::vector<std::string> check(const Scenario& s, const Observed& o) {
       after.plan = &s.clear->fails;
       after.decided.assign(n, 0);
       for (int t : cleared_tasks(s)) after.decided[t] = 1;
-      check_outcomes(s, after, expect_after_clear(s, at_clear), false, problems);
+      check_outcomes(s, after, expect_after_clear(s, at_clear), false, o.run_end_slack,
+                     problems);
       check_tries(s, after, problems);
       settle_times(s, after, nullptr);
       check_starts(s, after, nullptr, problems);

@@ -77,6 +77,9 @@ struct Observed {
   std::vector<std::vector<TaskInstanceRecord>> instances;  // by run index
   ObservedAction clear, mark;
   std::vector<std::string> errors;  // the driver's own complaints (timeouts...)
+  // How long after its last task's end a run may end: a scheduler pass, or
+  // longer when the driver injects store faults (the loop then backs off).
+  Millis run_end_slack{1000};
 };
 
 /// Every invariant the history breaks, one line each; empty when it holds.

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "tests/core/fault_store.h"
 #include "tests/core/store_test_util.h"
 #include "tests/test_util.h"
 #include "tests/model/driver.h"
@@ -81,19 +82,10 @@ std::string history(const Observed& o) {
   return out.str();
 }
 
-class ModelTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
-
-TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
-  const auto& [backend, shard] = GetParam();
-  set_log_level(LogLevel::kError);
-  std::unique_ptr<Store> store = testing::make_test_store(backend);
-  InProcessRig rig(*store);
-  std::vector<uint64_t> seeds;
-  if (const char* one = std::getenv("SLUICE_MODEL_SEED"); one && *one) {
-    if (shard == 0) seeds.push_back(std::strtoull(one, nullptr, 10));
-  } else {
-    for (int i = shard; i < scenario_count(); i += kShards) seeds.push_back(static_cast<uint64_t>(i) + 1);
-  }
+/// Runs `seeds` on `rig` in batches, checks each history and, at the first
+/// failure, shrinks it and reports it. Returns how many tries ran.
+size_t run_seeds(const std::string& backend, const std::string& label,
+                 const std::vector<uint64_t>& seeds, InProcessRig& rig) {
   const auto started = std::chrono::steady_clock::now();
   size_t tries = 0, tasks = 0;
   for (size_t first = 0; first < seeds.size(); first += kBatch) {
@@ -125,10 +117,32 @@ TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::cout << "[model] " << backend << " shard " << shard << ": " << seeds.size()
-            << " scenarios, " << tasks << " tasks, " << tries << " tries in " << seconds
-            << " s\n";
-  EXPECT_GT(tries, 0u);
+  std::cout << "[model] " << backend << " " << label << ": " << seeds.size() << " scenarios, "
+            << tasks << " tasks, " << tries << " tries in " << seconds << " s\n";
+  return tries;
+}
+
+/// The seeds of shard `shard` of `count` scenarios starting at `base`, or
+/// SLUICE_MODEL_SEED alone (in shard 0).
+std::vector<uint64_t> seeds_of_shard(int shard, int shards, int count, uint64_t base) {
+  std::vector<uint64_t> seeds;
+  if (const char* one = std::getenv("SLUICE_MODEL_SEED"); one && *one) {
+    if (shard == 0) seeds.push_back(std::strtoull(one, nullptr, 10));
+  } else {
+    for (int i = shard; i < count; i += shards) seeds.push_back(base + static_cast<uint64_t>(i));
+  }
+  return seeds;
+}
+
+class ModelTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(ModelTest, RandomScenariosKeepEveryInvariant) {
+  const auto& [backend, shard] = GetParam();
+  set_log_level(LogLevel::kError);
+  std::unique_ptr<Store> store = testing::make_test_store(backend);
+  InProcessRig rig(*store);
+  std::vector<uint64_t> seeds = seeds_of_shard(shard, kShards, scenario_count(), 1);
+  EXPECT_GT(run_seeds(backend, "shard " + std::to_string(shard), seeds, rig), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -395,6 +409,44 @@ TEST(ReferenceModel, ShrinkingKeepsClearsAndMarksConsistent) {
   EXPECT_GT(clears, 40);
   EXPECT_GT(marks, 20);
 }
+
+
+/// The same invariants while the store fails at random under the scheduler
+/// and the workers (tests/core/fault_store.h): claims, reports, run
+/// creation, reads of the unfinished runs, reconciles, log appends and
+/// heartbeats fail, before the store was reached or after it committed.
+/// Runs may settle and end later, but nothing else may change: no early
+/// start, no try run twice, no state the model does not allow, nothing left
+/// behind. SLUICE_MODEL_FAULT_SCENARIOS (default 40 per store) and
+/// SLUICE_MODEL_FAULT_RATE (default 0.03 of those calls) set the load; the
+/// seeds start at 500000, apart from the plain harness's.
+class ModelFaultTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelFaultTest, RandomScenariosKeepEveryInvariantWhileTheStoreFails) {
+  const std::string& backend = GetParam();
+  set_log_level(LogLevel::kError);
+  const char* count_text = std::getenv("SLUICE_MODEL_FAULT_SCENARIOS");
+  const int count = count_text && *count_text ? std::atoi(count_text) : 40;
+  const char* rate_text = std::getenv("SLUICE_MODEL_FAULT_RATE");
+  const double rate = rate_text && *rate_text ? std::atof(rate_text) : 0.03;
+  std::unique_ptr<Store> store = testing::make_test_store(backend);
+  testing::FaultStore faulty(*store);
+  faulty.fail_at_random(rate, 7);
+  InProcessRig rig(*store, &faulty);
+  std::vector<uint64_t> seeds = seeds_of_shard(0, 1, count, 500000);
+  EXPECT_GT(run_seeds(backend, "with faults", seeds, rig), 0u);
+  int faults = 0;
+  for (const char* method : {"create_run", "list_unfinished_runs", "reconcile_run", "claim_tasks",
+                             "finish_task", "append_log", "heartbeat_worker"}) {
+    faults += faulty.failures(method);
+  }
+  std::cout << "[model] " << backend << ": " << faults << " store calls failed on purpose\n";
+  if (count >= 20) {
+    EXPECT_GT(faults, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ModelFaultTest, ::testing::Values("sqlite", "postgres"));
 
 }  // namespace
 }  // namespace sluice::model

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -63,6 +64,11 @@ struct Connection {
   bool keep = true;     // after the handler: may serve another request
   SteadyClock::time_point waiting_since;
   SteadyClock::time_point deadline;
+  // When a handler took its last request. It ranks the connection among
+  // those waiting: a client can only have sent anything on another
+  // connection after this one's answer, which came after this time, whereas
+  // the loop may take two connections back together, or in either order.
+  SteadyClock::time_point served_at;
 };
 
 /// What a handler reads and writes: the one request the loop buffered, and
@@ -378,8 +384,11 @@ class HttpListener::Loop {
     return true;
   }
 
-  void start_waiting(Connection& conn, SteadyClock::time_point now) {
-    conn.waiting_since = now;
+  /// The connection waits for a request from now on (its time to send one
+  /// counts from now); `since` ranks it against others that wait.
+  void start_waiting(Connection& conn, SteadyClock::time_point now,
+                     std::optional<SteadyClock::time_point> since = std::nullopt) {
+    conn.waiting_since = since.value_or(now);
     conn.deadline = now + options_.request_timeout;
   }
 
@@ -403,11 +412,11 @@ class HttpListener::Loop {
         shutdown(conn->fd, SHUT_WR);
         conn->draining = true;
         conn->buffer.clear();
-        start_waiting(*conn, now);
+        start_waiting(*conn, now, conn->served_at);
         waiting_.push_back(std::move(conn));
         continue;
       }
-      start_waiting(*conn, now);
+      start_waiting(*conn, now, conn->served_at);
       frame(*conn, now);
       if (conn->fd >= 0) waiting_.push_back(std::move(conn));
     }
@@ -444,6 +453,7 @@ class HttpListener::Loop {
         conn = std::move(ready_.front());
         ready_.pop_front();
       }
+      conn->served_at = SteadyClock::now();
       serve(*conn);
       {
         std::lock_guard<std::mutex> lock(mutex_);

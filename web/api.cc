@@ -34,16 +34,6 @@ namespace {
 
 constexpr int kRecentRuns = 10;     // squares on the DAG list
 
-/// Rewrites the CLI's flag names in trigger errors to the API's field names.
-std::string api_field_names(std::string message) {
-  for (auto [flag, field] : {std::pair<std::string, std::string>{"--conf", "conf"},
-                             std::pair<std::string, std::string>{"--date", "date"}}) {
-    for (size_t at = message.find(flag); at != std::string::npos; at = message.find(flag, at)) {
-      message.replace(at, flag.size(), field);
-    }
-  }
-  return message;
-}
 
 }  // namespace
 
@@ -86,20 +76,9 @@ void Api::install(httplib::Server& server) {
   using Method = void (Api::*)(const httplib::Request&, httplib::Response&);
   auto guarded = [this](Method method) {
     return [this, method](const httplib::Request& req, httplib::Response& res) {
-      try {
-        (this->*method)(req, res);
-      } catch (const NotFoundError& e) {
-        send_error(res, 404, masked(e.what()));
-      } catch (const UserError& e) {
-        send_error(res, 400, masked(e.what()));
-      } catch (const ConflictError& e) {
-        send_error(res, 409, masked(e.what()));
-      } catch (const StoreError& e) {
-        send_error(res, 503, "the database failed: " + masked(e.what()));
-      } catch (const std::exception& e) {
-        log_error("web", req.method + " " + req.path + ": " + masked(e.what()));
-        send_error(res, 500, "internal error: " + masked(e.what()));
-      }
+      answer_guarded(
+          req, res, [&] { (this->*method)(req, res); },
+          [this](const std::string& text) { return masked(text); });
     };
   };
   const std::string dag = R"(/api/v1/dags/([^/]+))";

@@ -2,8 +2,13 @@
 
 #include <httplib.h>
 
+#include <cctype>
+#include <string_view>
+
 #include "core/error.h"
+#include "core/log.h"
 #include "core/text.h"
+#include "web/api.h"
 
 namespace sluice {
 
@@ -37,6 +42,45 @@ json body_object(const httplib::Request& req) {
   }
   if (!body.is_object()) throw UserError("request body must be a JSON object");
   return body;
+}
+
+std::string api_field_names(std::string message) {
+  static const std::pair<std::string_view, std::string_view> kNames[] = {
+      {"--max-active-runs", "max_active_runs"}, {"--reprocess", "reprocess"},
+      {"--backwards", "backwards"},             {"--from", "from"},
+      {"--to", "to"},                           {"--conf", "conf"},
+      {"--date", "date"}};
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; };
+  for (const auto& [flag, field] : kNames) {
+    for (size_t at = message.find(flag); at != std::string::npos;
+         at = message.find(flag, at + 1)) {
+      // Whole flags only: "--to" but not "--tool".
+      size_t end = at + flag.size();
+      if (end < message.size() && word_char(message[end])) continue;
+      message.replace(at, flag.size(), field);
+    }
+  }
+  return message;
+}
+
+void answer_guarded(const httplib::Request& req, httplib::Response& res,
+                    const std::function<void()>& handler,
+                    const std::function<std::string(const std::string&)>& shown) {
+  auto text = [&](const std::exception& e) { return api_field_names(shown(e.what())); };
+  try {
+    handler();
+  } catch (const NotFoundError& e) {
+    send_error(res, 404, text(e));
+  } catch (const UserError& e) {
+    send_error(res, 400, text(e));
+  } catch (const ConflictError& e) {
+    send_error(res, 409, text(e));
+  } catch (const StoreError& e) {
+    send_error(res, 503, "the database failed: " + text(e));
+  } catch (const std::exception& e) {
+    log_error("web", req.method + " " + req.path + ": " + shown(e.what()));
+    send_error(res, 500, "internal error: " + text(e));
+  }
 }
 
 }  // namespace sluice

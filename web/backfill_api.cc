@@ -15,45 +15,21 @@
 #include "engine/backfill.h"
 #include "engine/dag_cache.h"
 #include "web/api.h"
+#include "web/api_params.h"
 
 namespace sluice {
 namespace {
 
 using json = nlohmann::json;
 
-/// Error messages of the library name CLI flags; the API's fields differ.
-std::string field_names(std::string message) {
-  const std::pair<const char*, const char*> names[] = {
-      {"--max-active-runs", "max_active_runs"}, {"--reprocess", "reprocess"},
-      {"--from", "from"}, {"--to", "to"}, {"--conf", "conf"}, {"--backwards", "backwards"}};
-  for (const auto& [flag, field] : names) {
-    std::string f = flag;
-    for (size_t at = message.find(f); at != std::string::npos; at = message.find(f, at)) {
-      message.replace(at, f.size(), field);
-    }
-  }
-  return message;
-}
-
 using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
 /// Typed errors become fitting statuses, as in Api::install.
 Handler guarded(Handler handler) {
   return [handler](const httplib::Request& req, httplib::Response& res) {
-    try {
-      handler(req, res);
-    } catch (const NotFoundError& e) {
-      send_error(res, 404, e.what());
-    } catch (const UserError& e) {
-      send_error(res, 400, field_names(e.what()));
-    } catch (const ConflictError& e) {
-      send_error(res, 409, e.what());
-    } catch (const StoreError& e) {
-      send_error(res, 503, std::string("the database failed: ") + mask_url(e.what()));
-    } catch (const std::exception& e) {
-      log_error("web", req.method + " " + req.path + ": " + e.what());
-      send_error(res, 500, std::string("internal error: ") + e.what());
-    }
+    answer_guarded(
+        req, res, [&] { handler(req, res); },
+        [](const std::string& text) { return mask_url(text); });
   };
 }
 

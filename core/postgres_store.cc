@@ -1029,10 +1029,7 @@ class PostgresStore final : public Store {
         if (id == claim_id) read_claim_next(res, outcome);
       }
       batch.complete();
-      outcome.queued = plan.applied.queued;
-      if (plan.applied.decisions.run_state && is_finished(*plan.applied.decisions.run_state)) {
-        outcome.run_state = plan.applied.decisions.run_state;
-      }
+      outcome.add_applied(plan.applied.queued, plan.applied.decisions);
       return outcome;
     });
   }
@@ -1189,10 +1186,7 @@ class PostgresStore final : public Store {
       }
       Applied applied = decide_and_apply(w, snap, decider, now);
       FinishOutcome outcome;
-      outcome.queued = applied.queued;
-      if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
-        outcome.run_state = applied.decisions.run_state;
-      }
+      outcome.add_applied(applied.queued, applied.decisions);
       return outcome;
     });
   }

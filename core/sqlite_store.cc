@@ -770,10 +770,7 @@ class SqliteStore final : public Store {
       outcome.more_queued = left.step() && left.i64(0) != 0;
     }
     txn.commit();
-    outcome.queued = applied.queued;
-    if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
-      outcome.run_state = applied.decisions.run_state;
-    }
+    outcome.add_applied(applied.queued, applied.decisions);
     return outcome;
   }
 
@@ -868,10 +865,7 @@ class SqliteStore final : public Store {
     Applied applied = apply_decider(*run_pk, decider, now);
     txn.commit();
     FinishOutcome outcome;
-    outcome.queued = applied.queued;
-    if (applied.decisions.run_state && is_finished(*applied.decisions.run_state)) {
-      outcome.run_state = applied.decisions.run_state;
-    }
+    outcome.add_applied(applied.queued, applied.decisions);
     return outcome;
   }
 

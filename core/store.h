@@ -268,6 +268,13 @@ struct FinishOutcome {
   std::optional<RunState> run_state;  // set when the run ended
   std::vector<ClaimedTask> claimed;   // TaskResult::claim_next's tasks
   bool more_queued = false;  // with claim_next: queued tasks were left for other slots
+
+  /// Takes in what applying a run's decisions did: `queued` instances
+  /// queued, and the run's state when `applied` ended the run.
+  void add_applied(int queued_now, const RunDecisions& applied) {
+    queued = queued_now;
+    if (applied.run_state && is_finished(*applied.run_state)) run_state = applied.run_state;
+  }
 };
 
 struct RunFilter {

@@ -377,7 +377,8 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     std::vector<RunRecord> found = ctx.store().list_runs(filter);
     if (ctx.options.json) {
       nlohmann::json j = nlohmann::json::array();
-      for (const RunRecord& r : found) j.push_back(run_json(r, ctx.config().secrets()));
+      const std::vector<std::string> secrets = ctx.config().secrets();
+      for (const RunRecord& r : found) j.push_back(run_json(r, secrets));
       ctx.out << j.dump(2) << "\n";
     } else if (found.empty()) {
       ctx.out << "No runs" << (largs->dag.empty() ? "" : " of " + largs->dag) << "\n";
@@ -404,9 +405,9 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     RunRecord run = find_run(store, sargs->dag, sargs->run);
     auto tasks = store.list_task_instances(run.id);
     if (ctx.options.json) {
-      nlohmann::json j = run_json(run, ctx.config().secrets());
-      j["tasks"] = nlohmann::json::array();
       const std::vector<std::string> secrets = ctx.config().secrets();
+      nlohmann::json j = run_json(run, secrets);
+      j["tasks"] = nlohmann::json::array();
       for (const auto& ti : tasks) j["tasks"].push_back(task_json(ti, secrets, true));
       ctx.out << j.dump(2) << "\n";
     } else {

@@ -1,4 +1,5 @@
 #include "core/store.h"
+#include "core/store_values.h"
 
 #include "core/error.h"
 #include "core/postgres_store.h"
@@ -72,6 +73,15 @@ RunDecisions decide_run(RunSnapshot& snap, const Decider& decider, const RunRead
     decider.on_run_end(snap, reads.run_end_context(snap), decisions);
   }
   return decisions;
+}
+
+std::vector<std::string> queue_names(const nlohmann::json& stored) {
+  std::vector<std::string> names;
+  if (!stored.is_array()) return names;
+  for (const auto& q : stored) {
+    if (q.is_string()) names.push_back(q.get<std::string>());
+  }
+  return names;
 }
 
 }  // namespace sluice

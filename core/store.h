@@ -401,25 +401,10 @@ struct SchemaStatus {
   std::vector<std::string> pending;
 };
 
-/// The metadata store. Thread-safe: each implementation serialises or pools
-/// its connections. Every method is one transaction; errors are StoreError
-/// (retryable() when the same call may succeed later), ConflictError for a
-/// failed compare-and-set, NotFoundError for a missing row.
-class Store {
+/// DAG files, their stored versions and pools.
+class DagCatalog {
  public:
-  virtual ~Store() = default;
-
-  /// Opens `url` ("sqlite://PATH", "postgresql://..." or a libpq key=value
-  /// string). Does not migrate. Throws UserError for a malformed URL and
-  /// StoreError when the database cannot be reached.
-  static std::unique_ptr<Store> open(const std::string& url);
-
-  // Schema.
-  virtual SchemaStatus schema_status() = 0;
-  /// Applies pending migrations in order, each in its own transaction.
-  virtual SchemaStatus migrate() = 0;
-  /// Throws SchemaError naming `sluice db migrate` unless the schema is current.
-  void require_current_schema();
+  virtual ~DagCatalog() = default;
 
   // DAGs.
   /// Stores a parsed DAG file: upserts the DAG row (keeping `paused` of an
@@ -444,6 +429,14 @@ class Store {
   // Pools.
   virtual void set_pools(const std::map<std::string, int>& slots) = 0;
   virtual std::map<std::string, int> list_pools() = 0;
+};
+
+/// Runs and their task instances: creating runs, claiming, finishing, clearing,
+/// marking and cancelling tries. Every change that can make tasks ready applies
+/// a Decider in the same transaction.
+class RunQueue {
+ public:
+  virtual ~RunQueue() = default;
 
   // Runs.
   /// Creates the run and its task instances, then applies `decider` to it,
@@ -519,6 +512,12 @@ class Store {
   /// Running task instances whose worker's last heartbeat is before `cutoff`
   /// (or whose worker is unknown).
   virtual std::vector<TaskInstanceRecord> orphaned_tasks(Timestamp cutoff) = 0;
+};
+
+/// The logs of tries, in chunks.
+class LogStore {
+ public:
+  virtual ~LogStore() = default;
 
   // Logs.
   /// Appends a chunk of a try's log. `seq` orders chunks within the try.
@@ -526,6 +525,12 @@ class Store {
   /// Bytes of a try's log from `offset`, at most `limit` bytes.
   virtual LogSlice read_log(int64_t ti_id, int try_number, int64_t offset,
                             int64_t limit = 1 << 20) = 0;
+};
+
+/// Workers and schedulers: registration, heartbeats and the figures /metrics shows.
+class WorkerRegistry {
+ public:
+  virtual ~WorkerRegistry() = default;
 
   // Workers and schedulers.
   virtual void register_worker(const WorkerRecord& worker) = 0;
@@ -540,6 +545,12 @@ class Store {
   /// the ascending upper `bounds`; one query.
   virtual DurationHistogram task_duration_histogram(Timestamp since,
                                                     const std::vector<Millis>& bounds) = 0;
+};
+
+/// Alerts waiting for delivery, and their delivery record.
+class AlertOutbox {
+ public:
+  virtual ~AlertOutbox() = default;
 
   // Alerts.
   virtual std::vector<AlertRecord> due_alerts(Timestamp now, int limit) = 0;
@@ -547,6 +558,12 @@ class Store {
   virtual void mark_alert_failed(int64_t alert_id, const std::string& error,
                                  std::optional<Timestamp> next_attempt_at) = 0;
   virtual std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) = 0;
+};
+
+/// Backfills and their planned intervals.
+class BackfillLedger {
+ public:
+  virtual ~BackfillLedger() = default;
 
   // Backfills.
   /// Stores a backfill (state running) and its planned intervals in one
@@ -581,6 +598,12 @@ class Store {
   /// [from, to], in interval order.
   virtual std::vector<RunRecord> list_interval_runs(const std::string& dag_id, Timestamp from,
                                                     Timestamp to) = 0;
+};
+
+/// SLA timers and the misses they record.
+class SlaTimers {
+ public:
+  virtual ~SlaTimers() = default;
 
   // SLAs.
   /// Stores a timer unless one with the same key exists. Returns true when new.
@@ -598,6 +621,34 @@ class Store {
   virtual std::vector<SlaMissRecord> list_sla_misses(const std::string& dag_id, int limit) = 0;
   /// The DAG's latest successful run (by end time), if any.
   virtual std::optional<RunRecord> last_successful_run(const std::string& dag_id) = 0;
+};
+
+/// The metadata store: every aggregate above, plus the schema and
+/// housekeeping. Code that needs one aggregate may take it alone. Thread-safe: each implementation serialises or pools
+/// its connections. Every method is one transaction; errors are StoreError
+/// (retryable() when the same call may succeed later), ConflictError for a
+/// failed compare-and-set, NotFoundError for a missing row.
+class Store : public DagCatalog,
+              public RunQueue,
+              public LogStore,
+              public WorkerRegistry,
+              public AlertOutbox,
+              public BackfillLedger,
+              public SlaTimers {
+ public:
+  virtual ~Store() = default;
+
+  /// Opens `url` ("sqlite://PATH", "postgresql://..." or a libpq key=value
+  /// string). Does not migrate. Throws UserError for a malformed URL and
+  /// StoreError when the database cannot be reached.
+  static std::unique_ptr<Store> open(const std::string& url);
+
+  // Schema.
+  virtual SchemaStatus schema_status() = 0;
+  /// Applies pending migrations in order, each in its own transaction.
+  virtual SchemaStatus migrate() = 0;
+  /// Throws SchemaError naming `sluice db migrate` unless the schema is current.
+  void require_current_schema();
 
   // Housekeeping.
   /// Deletes finished runs that ended before `cutoff`, with their task

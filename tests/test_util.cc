@@ -52,6 +52,8 @@ std::string read_file(const std::string& path) {
 
 std::string sluice_binary() { return SLUICE_BINARY; }
 
+std::string source_dir() { return SLUICE_SOURCE_DIR; }
+
 std::vector<std::string> sluice_argv(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {sluice_binary()};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -74,6 +74,9 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 /// The path of the sluice binary under test.
 std::string sluice_binary();
 
+/// The repository's root folder (examples, fixtures, scripts).
+std::string source_dir();
+
 /// A port of 127.0.0.1 that nothing listened on a moment ago.
 int free_port();
 

@@ -6,13 +6,14 @@
 #include "core/dag.h"
 #include "core/dag_loader.h"
 #include "core/error.h"
+#include "tests/test_util.h"
 
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kValidDir = std::string(SLUICE_SOURCE_DIR) + "/tests/dags/valid";
+const std::string kValidDir = sluice::testing::source_dir() + "/tests/dags/valid";
 
 TEST(DagJson, EveryValidFixtureRoundTripsExactly) {
   std::vector<std::string> files;

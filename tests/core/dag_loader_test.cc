@@ -10,12 +10,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/test_util.h"
+
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kSourceDir = SLUICE_SOURCE_DIR;
+const std::string kSourceDir = sluice::testing::source_dir();
 const std::string kValidDir = kSourceDir + "/tests/dags/valid";
 const std::string kInvalidDir = kSourceDir + "/tests/dags/invalid";
 

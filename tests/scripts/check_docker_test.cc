@@ -17,7 +17,7 @@ struct ScriptResult {
 };
 
 ScriptResult check_docker(const std::string& root) {
-  std::string cmd = std::string("bash ") + SLUICE_SOURCE_DIR + "/scripts/check-docker.sh --root '" +
+  std::string cmd = std::string("bash ") + sluice::testing::source_dir() + "/scripts/check-docker.sh --root '" +
                     root + "' --sluice '" + testing::sluice_binary() + "' 2>&1";
   ScriptResult result;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -32,7 +32,7 @@ ScriptResult check_docker(const std::string& root) {
 
 /// A copy of the files the script reads, with `edit` applied to the Dockerfile.
 std::string copy_with(const testing::TempDir& dir, const std::string& from, const std::string& to) {
-  std::string src = SLUICE_SOURCE_DIR;
+  std::string src = sluice::testing::source_dir();
   for (const char* name : {"README.md", "docker-compose.yml", ".dockerignore", "CMakeLists.txt",
                            "scripts/install-deps.sh"}) {
     dir.write(name, testing::read_file(src + "/" + name));
@@ -50,7 +50,7 @@ std::string copy_with(const testing::TempDir& dir, const std::string& from, cons
 }
 
 TEST(CheckDockerTest, TheRepositoryPasses) {
-  ScriptResult r = check_docker(SLUICE_SOURCE_DIR);
+  ScriptResult r = check_docker(sluice::testing::source_dir());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("check-docker: ok"), std::string::npos) << r.output;
 }

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 namespace sluice {
 namespace {
 
@@ -28,7 +30,7 @@ std::string shell_quote(const std::string& text) {
 
 TEST(WebUiE2eTest, TriggersARunWatchesTheGridTurnGreenAndReadsTheLog) {
   namespace fs = std::filesystem;
-  const std::string e2e = std::string(SLUICE_SOURCE_DIR) + "/tests/web/e2e";
+  const std::string e2e = sluice::testing::source_dir() + "/tests/web/e2e";
   const char* chromium_env = std::getenv("CHROMIUM");
   const std::string chromium = chromium_env && *chromium_env ? chromium_env : "/usr/bin/chromium";
   if (!fs::exists(e2e + "/node_modules/playwright-core")) {
@@ -42,7 +44,7 @@ TEST(WebUiE2eTest, TriggersARunWatchesTheGridTurnGreenAndReadsTheLog) {
                                   ? std::string(out_env) + "/web-e2e"
                                   : (fs::current_path() / "test-output" / "web-e2e").string();
   const std::string command = "cd " + shell_quote(e2e) + " && node ui_test.mjs " +
-                              shell_quote(SLUICE_BINARY) + " " + shell_quote(out_dir) + " 2>&1";
+                              shell_quote(sluice::testing::sluice_binary()) + " " + shell_quote(out_dir) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string output;

@@ -14,7 +14,7 @@ namespace {
 using testing::run_sluice;
 using testing::TempDir;
 
-const std::string kExamples = std::string(SLUICE_SOURCE_DIR) + "/dags";
+const std::string kExamples = sluice::testing::source_dir() + "/dags";
 
 class EltExampleTest : public ::testing::TestWithParam<std::string> {};
 

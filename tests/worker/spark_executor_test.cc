@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/worker/elt_test_util.h"
+#include "tests/test_util.h"
 
 namespace sluice {
 namespace {
@@ -14,7 +15,7 @@ namespace {
 using testing_elt::Harness;
 using Argv = std::vector<std::string>;
 
-const std::string kFake = std::string(SLUICE_SOURCE_DIR) + "/tests/worker/fake-spark-submit";
+const std::string kFake = sluice::testing::source_dir() + "/tests/worker/fake-spark-submit";
 
 std::string read(const std::string& path) {
   std::ifstream in(path);

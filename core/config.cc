@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/secrets.h"
 #include "core/text.h"
+#include "core/yaml_reader.h"
 
 extern char** environ;
 
@@ -82,8 +83,9 @@ void parse_key_value_url(Connection& c) {
     if (rest.empty()) break;
     size_t eq = rest.find('=');
     if (eq == std::string_view::npos)
-      bad_url(c.name, "expected key=value pairs such as host=db user=me, but a word has no '=' "
-                      "(the value is not shown, as it may hold a password)");
+      bad_url(c.name,
+              "expected key=value pairs such as host=db user=me, but a word has no '=' "
+              "(the value is not shown, as it may hold a password)");
     std::string key(trim(rest.substr(0, eq)));
     rest = trim(rest.substr(eq + 1));
     std::string value;
@@ -120,124 +122,89 @@ void parse_key_value_url(Connection& c) {
 
 // ---- YAML ----------------------------------------------------------------
 
-/// Reads one sluice.yaml, reporting problems at the node that has them.
+/// Reads one sluice.yaml through the shared reader (core/yaml_reader.h),
+/// stopping at the first problem: a configuration that does not load starts
+/// nothing, so there is no later step to report more for.
 class YamlReader {
  public:
-  explicit YamlReader(std::string file) : file_(std::move(file)) {}
+  YamlReader(std::string file, const std::string& text) : reader_(std::move(file), text) {}
 
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& message) const {
-    const YAML::Mark mark = node.Mark();
-    std::string where = file_;
-    if (mark.line >= 0) {
-      where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    throw UserError(where + ": " + message);
+  /// The document, or throws UserError with what is wrong in it.
+  YAML::Node parse() {
+    std::optional<YAML::Node> doc = reader_.parse();
+    if (!doc) stop();
+    return *doc;
   }
 
-  /// Calls `handle(key, key_node, value)` for each key, rejecting unknown and
-  /// duplicate keys. A null node (an empty section) has no keys.
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& message) {
+    reader_.error(node, message);
+    stop();
+  }
+
+  /// Calls `handle(key, key_node, value)` for each key, rejecting unknown
+  /// keys (duplicates were rejected with the whole document). A null node
+  /// (an empty section) has no keys.
   void for_each_key(
       const YAML::Node& map, const std::string& path, const std::vector<std::string>& allowed,
-      const std::function<void(const std::string&, const YAML::Node&, const YAML::Node&)>& handle)
-      const {
+      const std::function<void(const std::string&, const YAML::Node&, const YAML::Node&)>& handle) {
     if (map.IsNull()) return;
-    if (!map.IsMap()) fail(map, type_message(path, "a mapping", map));
-    std::set<std::string> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      // Copies: the iterator hands out a temporary pair of node handles.
-      const YAML::Node key_node = it->first;
-      const YAML::Node value = it->second;
-      if (!key_node.IsScalar()) fail(key_node, "keys must be plain names" + in(path));
-      std::string key = key_node.Scalar();
-      if (!seen.insert(key).second) fail(key_node, "duplicate key '" + key + "'" + in(path));
-      if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        fail(key_node, "unknown key '" + key + "'" + in(path) + did_you_mean(key, allowed) +
-                           "; allowed: " + join(allowed, ", "));
-      }
-      handle(key, key_node, value);
+    if (!map.IsMap()) fail(map, reader_.type_problem(entry(map, path), "a mapping"));
+    yaml::Fields fields = reader_.fields_of(map, path);
+    if (!allowed.empty()) {
+      reader_.check_unknown_keys(fields, allowed, path.empty() ? "at the top level" : "in " + path);
     }
+    check();
+    for (const yaml::Entry& e : fields.entries) handle(e.key, e.key_node, e.value);
   }
 
-  std::string read_string(const YAML::Node& node, const std::string& path) const {
+  std::string read_string(const YAML::Node& node, const std::string& path) {
     if (node.IsNull()) return "";
-    if (!node.IsScalar()) fail(node, type_message(path, "a string", node));
-    return node.Scalar();
+    return value(reader_.as_string(entry(node, path)));
   }
 
-  int64_t read_integer(const YAML::Node& node, const std::string& path, int64_t min,
-                       int64_t max) const {
-    int64_t value = 0;
-    bool ok = node.IsScalar();
-    if (ok) {
-      try {
-        value = node.as<int64_t>();
-      } catch (const YAML::Exception&) {
-        ok = false;
-      }
-    }
-    if (!ok) fail(node, type_message(path, "an integer", node));
-    if (value < min || value > max) {
-      fail(node, "'" + path + "' must be between " + std::to_string(min) + " and " +
-                     std::to_string(max) + ", got " + std::to_string(value));
-    }
-    return value;
+  int64_t read_integer(const YAML::Node& node, const std::string& path, int64_t min, int64_t max) {
+    return value(reader_.as_int(entry(node, path), min, max));
   }
 
-  Millis read_duration(const YAML::Node& node, const std::string& path) const {
-    if (!node.IsScalar()) fail(node, type_message(path, "a duration (500ms, 30s, 5m, 2h)", node));
-    auto d = parse_duration(node.Scalar());
-    if (!d || d->count() <= 0) {
-      fail(node, "'" + path + "' must be a positive duration like 500ms, 30s, 5m or 2h, got '" +
-                     node.Scalar() + "'");
-    }
-    return *d;
+  Millis read_duration(const YAML::Node& node, const std::string& path) {
+    Millis d = value(reader_.as_duration(entry(node, path)));
+    if (d.count() <= 0) fail(node, path + " must be a positive duration like 500ms, 30s, 5m or 2h");
+    return d;
   }
 
-  std::vector<std::string> read_string_list(const YAML::Node& node, const std::string& path) const {
-    std::vector<std::string> out;
-    if (node.IsNull()) return out;
-    if (!node.IsSequence()) fail(node, type_message(path, "a list of strings", node));
-    for (const auto& item : node) {
-      if (!item.IsScalar()) fail(item, type_message(path, "a list of strings", node));
-      out.push_back(item.Scalar());
-    }
-    return out;
+  std::vector<std::string> read_string_list(const YAML::Node& node, const std::string& path) {
+    if (node.IsNull()) return {};
+    return value(reader_.as_string_list(entry(node, path)));
   }
 
   std::map<std::string, std::string> read_string_map(const YAML::Node& node,
-                                                     const std::string& path) const {
+                                                     const std::string& path) {
     std::map<std::string, std::string> out;
     for_each_key(node, path, {},
-                 [&](const std::string& key, const YAML::Node&, const YAML::Node& value) {
-                   out[key] = read_string(value, path + "." + key);
+                 [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+                   out[key] = read_string(v, path + "." + key);
                  });
     return out;
   }
 
  private:
-  static std::string in(const std::string& path) {
-    return path.empty() ? "" : " in '" + path + "'";
+  static yaml::Entry entry(const YAML::Node& node, const std::string& path) {
+    return yaml::Entry{path, path, node, node};
   }
-
-  static std::string type_message(const std::string& path, const std::string& expected,
-                                  const YAML::Node& node) {
-    std::string got;
-    if (node.IsMap()) {
-      got = "a mapping";
-    } else if (node.IsSequence()) {
-      got = "a list";
-    } else if (node.IsNull()) {
-      got = "nothing";
-    } else {
-      got = "'" + node.Scalar() + "'";
-    }
-    return "'" + path + "' must be " + expected + ", got " + got;
+  template <typename T>
+  T value(std::optional<T> read) {
+    if (!read) stop();
+    return std::move(*read);
   }
+  void check() {
+    if (!reader_.errors().empty()) stop();
+  }
+  [[noreturn]] void stop() { throw UserError(reader_.errors_text()); }
 
-  std::string file_;
+  yaml::Reader reader_;
 };
 
-void apply_connection(Config& config, const YamlReader& reader, const std::string& name,
+void apply_connection(Config& config, YamlReader& reader, const std::string& name,
                       const YAML::Node& key_node, const YAML::Node& value) {
   std::string path = "connections." + name;
   std::string url;
@@ -316,8 +283,9 @@ Connection Connection::parse(std::string name, std::string url) {
       parse_key_value_url(c);
       return c;
     }
-    bad_url(c.name, "the value is not a URL: expected scheme://[user[:password]@]host[:port]/... "
-                    "or key=value pairs (the value is not shown, as it may hold a password)");
+    bad_url(c.name,
+            "the value is not a URL: expected scheme://[user[:password]@]host[:port]/... "
+            "or key=value pairs (the value is not shown, as it may hold a password)");
   }
   c.scheme = to_lower(s.substr(0, sep));
   if (c.scheme.empty()) bad_url(c.name, "URL has no scheme");
@@ -473,17 +441,8 @@ std::optional<int64_t> parse_byte_size(std::string_view text) {
 }
 
 void apply_config_yaml(Config& config, const std::string& text, const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    std::string where = file;
-    if (e.mark.line >= 0) {
-      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    }
-    throw UserError(where + ": invalid YAML: " + e.msg);
-  }
-  YamlReader r(file);
+  YamlReader r(file, text);
+  const YAML::Node root = r.parse();
   const std::string folder = fs::path(file).parent_path().string();
   r.for_each_key(
       root, "",
@@ -591,18 +550,18 @@ void apply_config_yaml(Config& config, const std::string& text, const std::strin
                    "'worker.heartbeat_timeout' must be longer than 'worker.heartbeat_interval'");
           }
         } else if (key == "scheduler") {
-          r.for_each_key(value, "scheduler", {"loop_interval", "dag_scan_interval", "map_limit"},
-                         [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
-                           if (k == "loop_interval")
-                             config.scheduler.loop_interval =
-                                 r.read_duration(v, "scheduler.loop_interval");
-                           if (k == "dag_scan_interval")
-                             config.scheduler.dag_scan_interval =
-                                 r.read_duration(v, "scheduler.dag_scan_interval");
-                           if (k == "map_limit")
-                             config.scheduler.map_limit = static_cast<int>(
-                                 r.read_integer(v, "scheduler.map_limit", 1, 1000000));
-                         });
+          r.for_each_key(
+              value, "scheduler", {"loop_interval", "dag_scan_interval", "map_limit"},
+              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
+                if (k == "loop_interval")
+                  config.scheduler.loop_interval = r.read_duration(v, "scheduler.loop_interval");
+                if (k == "dag_scan_interval")
+                  config.scheduler.dag_scan_interval =
+                      r.read_duration(v, "scheduler.dag_scan_interval");
+                if (k == "map_limit")
+                  config.scheduler.map_limit =
+                      static_cast<int>(r.read_integer(v, "scheduler.map_limit", 1, 1000000));
+              });
         }
       });
 }

@@ -4,17 +4,6 @@
 
 namespace sluice {
 
-std::string Diagnostic::to_string() const {
-  std::string out = file;
-  if (line > 0) {
-    out += ":" + std::to_string(line);
-    if (column > 0) out += ":" + std::to_string(column);
-  }
-  out += ": ";
-  out += message;
-  return out;
-}
-
 namespace loader {
 
 // ---------------------------------------------------------------------------
@@ -28,57 +17,20 @@ LoadResult Loader::load() {
   abs_dir_ = (ec ? fs::path(dir_) : abs).lexically_normal().string();
   if (abs_dir_.size() > 1 && abs_dir_.back() == '/') abs_dir_.pop_back();
 
-  YAML::Node doc;
-  bool parsed = false;
-  try {
-    if (check_encoding()) {
-      doc = YAML::Load(text_);
-      parsed = true;
-    }
-  } catch (const YAML::Exception& e) {
-    std::string message = "YAML syntax error: " + e.msg;
-    // The usual cause: {{ }} unquoted inside a flow mapping or list.
-    int line_start = 0;
-    for (int line = 0, pos = 0; pos < static_cast<int>(text_.size()) && line < e.mark.line; ++pos) {
-      if (text_[pos] == '\n') {
-        ++line;
-        line_start = pos + 1;
-      }
-    }
-    size_t line_end = text_.find('\n', line_start);
-    std::string_view line_text = std::string_view(text_).substr(
-        line_start, line_end == std::string::npos ? std::string::npos : line_end - line_start);
-    char at = e.mark.pos >= 0 && static_cast<size_t>(e.mark.pos) < text_.size() ? text_[e.mark.pos]
-                                                                                : '\0';
-    if (e.mark.line >= 0 && line_text.find("{{") != std::string_view::npos) {
-      message += "; quote values that contain {{ }}, e.g. value: \"{{ ds }}\"";
-    } else if (at == '@' || at == '`') {
-      message +=
-          std::string("; quote values that start with ") + at + ", e.g. schedule: \"@daily\"";
-    } else if (e.msg == "illegal map value") {
-      message += "; quote values that contain ': ', e.g. command: \"echo a: b\"";
-    }
-    error(e.mark, message);
-  }
-
-  if (parsed) {
+  if (std::optional<YAML::Node> parsed = parse()) {
+    const YAML::Node& doc = *parsed;
     if (doc.IsNull()) {
       error(YAML::Mark(), "the file is empty; a DAG file needs at least `tasks:`");
     } else if (!doc.IsMap()) {
       error(doc, "a DAG file must be a mapping of keys (dag:, schedule:, tasks:, ...), got " +
                      describe(doc));
     } else {
-      std::vector<YAML::Node> path;
-      size_t nodes = 0;
-      if (check_shape(doc, path, nodes)) {
-        find_duplicate_keys(doc);
-        Fields root = fields_of(doc, "");
-        check_unknown_keys(root, kDagKeys, "at the top level of the DAG");
-        parse_dag_settings(root);
-        parse_tasks(root);
-        check_graph();
-        check_templates();
-      }
+      Fields root = fields_of(doc, "");
+      check_unknown_keys(root, kDagKeys, "at the top level of the DAG");
+      parse_dag_settings(root);
+      parse_tasks(root);
+      check_graph();
+      check_templates();
     }
   }
 

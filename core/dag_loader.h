@@ -6,27 +6,13 @@
 #include <vector>
 
 #include "core/dag.h"
+#include "core/yaml_reader.h"
 
 namespace sluice {
 
 /// Bounds on one DAG file, so that a broken or hostile file costs an import
 /// error, never a crashed or stalled scheduler.
 inline constexpr size_t kMaxDagFileBytes = 1 << 20;
-/// Mappings and lists inside each other, the document itself being level 1.
-inline constexpr int kMaxYamlDepth = 64;
-/// YAML nodes (keys, values, list items), an alias counting every node it
-/// stands for each time it is used.
-inline constexpr size_t kMaxYamlNodes = 200000;
-
-/// One problem found in a DAG file, printed as FILE:LINE:COL: message.
-struct Diagnostic {
-  std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based; 0 when unknown
-  std::string message;
-  std::string to_string() const;
-};
-
 /// The outcome of loading one file: the DAG, or every problem found in it.
 struct LoadResult {
   std::optional<Dag> dag;

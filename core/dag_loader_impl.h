@@ -53,13 +53,9 @@ bool is_sensor_type(std::string_view type);
 const std::vector<std::string>* allowed_task_keys(std::string_view type);
 const std::vector<std::string>& default_keys();
 bool valid_id(std::string_view id);
-std::string quote_value(std::string_view text);
-std::string one_line(std::string message);
 bool looks_like_sql_path(std::string_view text);
-bool parse_number(std::string_view text, double* out);
 bool valid_expect(std::string_view text);
 std::string hex_sha256(const std::string& content, const std::vector<std::string>& extra);
-std::string hex_byte(char c);
 std::string too_large_message(uint64_t size);
 std::string read_dag_file(const std::string& path, std::string* out);
 
@@ -68,27 +64,12 @@ constexpr const char* kIdRule =
     "may only contain letters, digits, '_', '.' and '-', must start with a letter, digit or '_', "
     "and may have at most 100 characters";
 
-/// One key of a mapping with its value; `label` is the dotted path used in messages.
-struct Entry {
-  std::string key;
-  std::string label;
-  YAML::Node key_node;
-  YAML::Node value;
-};
-
-/// The entries of one mapping, in file order. Duplicate keys keep the first
-/// (as yaml-cpp does); they are reported separately.
-struct Fields {
-  std::vector<Entry> entries;
-  YAML::Node node;
-
-  const Entry* find(std::string_view key) const {
-    for (const Entry& e : entries) {
-      if (e.key == key) return &e;
-    }
-    return nullptr;
-  }
-};
+using yaml::Entry;
+using yaml::Fields;
+using yaml::hex_byte;
+using yaml::one_line;
+using yaml::parse_number;
+using yaml::quote_value;
 
 /// A `{{ name }}` found in a value, checked once every task is known.
 struct TemplateUse {
@@ -111,42 +92,18 @@ struct TaskInfo {
 using KeyLookup = std::function<const Entry*(std::string_view)>;
 
 /// Turns one DAG file's text into a Dag, collecting every problem on the way.
-class Loader {
+class Loader : public yaml::Reader {
  public:
-  Loader(const std::string& file, const std::string& text) : file_(file), text_(text) {}
+  Loader(const std::string& file, const std::string& text) : Reader(file, text) {}
 
   LoadResult load();
 
  private:
-  void error(const YAML::Mark& mark, std::string message);
-  void error(const YAML::Node& node, std::string message) {
-    error(node.Mark(), std::move(message));
-  }
-
-  Fields fields_of(const YAML::Node& map, const std::string& prefix);
-  void check_unknown_keys(const Fields& fields, const std::vector<std::string>& allowed,
-                          const std::string& where);
-  bool check_encoding();
-  YAML::Mark mark_at(size_t pos) const;
-  bool check_shape(const YAML::Node& node, std::vector<YAML::Node>& path, size_t& nodes);
-  void find_duplicate_keys(const YAML::Node& node);
-
-  std::string describe(const YAML::Node& node) const;
-  bool from_unquoted_template(const YAML::Node& node) const;
-  std::string type_problem(const Entry& e, const std::string& expected) const;
-
-  std::optional<std::string> as_string(const Entry& e);
   std::optional<std::string> as_template(const Entry& e, int task);
-  std::optional<int64_t> as_int(const Entry& e, int64_t min, int64_t max);
-  std::optional<bool> as_bool(const Entry& e);
-  std::optional<Millis> as_duration(const Entry& e, bool allow_negative = false);
-  std::optional<std::string> as_choice(const Entry& e, const std::vector<std::string>& choices);
   std::optional<std::vector<std::string>> as_string_list(const Entry& e, int task, bool templated);
   std::optional<std::vector<std::pair<std::string, std::string>>> as_string_pairs(const Entry& e,
                                                                                   int task,
                                                                                   bool templated);
-  std::optional<Fields> as_mapping(const Entry& e, const std::vector<std::string>& allowed,
-                                   const std::string& where);
   std::optional<std::string> as_sql(const Entry& e, int task, std::string* file_out);
   void check_template(const YAML::Node& node, std::string_view text, int task,
                       const std::string& label);
@@ -161,13 +118,9 @@ class Loader {
   void check_graph();
   void check_templates();
 
-  std::string file_;
-  const std::string& text_;
   std::string dir_;      // the DAG file's folder as given ("" for the current one)
   std::string abs_dir_;  // the same, absolute
-  std::vector<Diagnostic> errors_;
   std::vector<Diagnostic> warnings_;
-  std::set<std::tuple<int, int, std::string>> seen_errors_;
   std::vector<std::string> sql_contents_;
   std::vector<TemplateUse> template_uses_;
   std::vector<TaskInfo> infos_;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/dag_loader.h"
 #include "core/error.h"
 #include "core/migrations.h"
 #include "core/pools.h"
@@ -149,8 +150,9 @@ TEST(ConnectionTest, ParsesLibpqKeyValueStrings) {
 TEST(ConnectionTest, RejectsMalformedUrls) {
   EXPECT_NE(user_error([] { Connection::parse("w", "not a url"); }).find("connection 'w'"),
             std::string::npos);
-  EXPECT_NE(user_error([] { Connection::parse("w", "postgresql://h:99999/db"); })
-                .find("port after the host must be a number"),
+  EXPECT_NE(user_error([] {
+              Connection::parse("w", "postgresql://h:99999/db");
+            }).find("port after the host must be a number"),
             std::string::npos);
   EXPECT_NE(user_error([] { Connection::parse("w", "sqlite://"); }).find("file path"),
             std::string::npos);
@@ -243,17 +245,17 @@ TEST(ConfigYamlTest, UnknownKeyNamesLineColumnAndSuggestion) {
 TEST(ConfigYamlTest, WrongTypesNameTheKeyAndTheExpectedType) {
   std::string message = yaml_error("web:\n  port: eighty\n");
   EXPECT_NE(message.find("sluice.yaml:2:9:"), std::string::npos) << message;
-  EXPECT_NE(message.find("'web.port' must be an integer, got 'eighty'"), std::string::npos)
+  EXPECT_NE(message.find("web.port must be a whole number, got 'eighty'"), std::string::npos)
       << message;
-  EXPECT_NE(yaml_error("pools: [a, b]").find("'pools' must be a mapping, got a list"),
+  EXPECT_NE(yaml_error("pools: [a, b]").find("pools must be a mapping, got a list"),
             std::string::npos);
-  EXPECT_NE(yaml_error("pools: {etl: -1}").find("'pools.etl' must be between 0"),
+  EXPECT_NE(yaml_error("pools: {etl: -1}").find("pools.etl must be between 0"), std::string::npos);
+  EXPECT_NE(yaml_error("worker: {queues: default}").find("worker.queues must be a list of strings"),
             std::string::npos);
-  EXPECT_NE(yaml_error("worker: {queues: default}").find("'worker.queues' must be a list"),
+  EXPECT_NE(yaml_error("worker: {heartbeat_interval: soon}")
+                .find("bad duration 'soon' for worker.heartbeat_interval"),
             std::string::npos);
-  EXPECT_NE(yaml_error("worker: {heartbeat_interval: soon}").find("positive duration"),
-            std::string::npos);
-  EXPECT_NE(yaml_error("spark: {submit_bin: [a]}").find("'spark.submit_bin' must be a string"),
+  EXPECT_NE(yaml_error("spark: {submit_bin: [a]}").find("spark.submit_bin must be a string"),
             std::string::npos);
   EXPECT_NE(yaml_error("logs: {max_bytes_per_try: lots}").find("logs.max_bytes_per_try"),
             std::string::npos);
@@ -266,9 +268,42 @@ TEST(ConfigYamlTest, WrongTypesNameTheKeyAndTheExpectedType) {
 TEST(ConfigYamlTest, SyntaxErrorsAndDuplicateKeysAreReported) {
   std::string message = yaml_error("web: {port: 80\n");
   EXPECT_NE(message.find("sluice.yaml:"), std::string::npos) << message;
-  EXPECT_NE(message.find("invalid YAML"), std::string::npos) << message;
+  EXPECT_NE(message.find("YAML syntax error"), std::string::npos) << message;
   message = yaml_error("pools:\n  etl: 1\n  etl: 2\n");
   EXPECT_NE(message.find("sluice.yaml:3:3: duplicate key 'etl'"), std::string::npos) << message;
+}
+
+// sluice.yaml and DAG files are read by one reader (core/yaml_reader.h): the
+// whole-document checks of DAG files guard the configuration too, and the same
+// mistake gets the same message in both.
+TEST(ConfigYamlTest, TheWholeFileIsCheckedLikeADagFile) {
+  std::string bomb = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 6; ++i) {
+    std::string prev = "*l" + std::to_string(i - 1);
+    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev;
+    for (int j = 1; j < 10; ++j) bomb += ", " + prev;
+    bomb += "]\n";
+  }
+  std::string message = yaml_error(bomb);
+  EXPECT_NE(message.find("more than 200000 YAML nodes"), std::string::npos) << message;
+
+  message = yaml_error("web:\n  bind: \"caf\xe9\"\n");
+  EXPECT_NE(message.find("sluice.yaml:2:"), std::string::npos) << message;
+  EXPECT_NE(message.find("invalid UTF-8 (byte 0xE9)"), std::string::npos) << message;
+}
+
+TEST(ConfigYamlTest, TheSameMistakeReadsTheSameInADagFile) {
+  const std::string pools = "pools:\n  etl: 1\n  etl: 2\n";
+  std::string from_config = yaml_error(pools);
+  LoadResult dag =
+      load_dag_text("sluice.yaml", pools + "tasks:\n  - {id: a, type: shell, command: \"true\"}\n");
+  std::string from_dag;
+  for (const Diagnostic& d : dag.errors) {
+    if (d.message.rfind("duplicate key", 0) == 0) from_dag = d.to_string();
+  }
+  EXPECT_EQ(from_config, from_dag);
+  EXPECT_EQ(from_config,
+            "sluice.yaml:3:3: duplicate key 'etl' (first at line 2); remove one of them");
 }
 
 TEST(ConfigYamlTest, EmptyFileAndEmptySectionsKeepDefaults) {

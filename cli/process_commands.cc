@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/host.h"
 #include "core/log.h"
 #include "core/pg_listener.h"
 #include "core/store.h"
@@ -55,9 +56,7 @@ SchedulerOptions scheduler_options(const Config& config) {
   options.dags_folder = config.dags_dir;
   options.sync_interval = config.scheduler.dag_scan_interval;
   options.heartbeat_timeout = config.worker.heartbeat_timeout;
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  options.scheduler_id = std::string(host) + ":" + std::to_string(getpid());
+  options.scheduler_id = host_name() + ":" + std::to_string(getpid());
   return options;
 }
 
@@ -101,10 +100,8 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
         std::unique_ptr<LeaderElector> elector;
         std::unique_ptr<PgWakeListener> listener;
         if (is_postgres_url(config.db_url)) {
-          char host[256] = {0};
-          gethostname(host, sizeof(host) - 1);
           elector = std::make_unique<PostgresLeaderElector>(config.db_url, options.scheduler_id,
-                                                            host);
+                                                            host_name());
           options.leader = elector.get();
           listener = std::make_unique<PgWakeListener>(
               config.db_url, PgWakeListener::Channels{{kRunsChannel, &signal}}, "scheduler");
@@ -211,10 +208,8 @@ void add_process_commands(CLI::App& app, CliContext& ctx, CommandResult& result)
     std::unique_ptr<LeaderElector> elector;
     std::unique_ptr<PgWakeListener> listener;
     if (is_postgres_url(config.db_url)) {
-      char host[256] = {0};
-      gethostname(host, sizeof(host) - 1);
       elector = std::make_unique<PostgresLeaderElector>(config.db_url, sa_options.scheduler_id,
-                                                        host);
+                                                        host_name());
       sa_options.leader = elector.get();
       listener = std::make_unique<PgWakeListener>(
           config.db_url,

@@ -6,6 +6,7 @@
 
 #include "core/dag.h"
 #include "core/error.h"
+#include "core/host.h"
 #include "core/log.h"
 #include "core/outage.h"
 #include "core/store.h"
@@ -18,12 +19,6 @@
 
 namespace sluice {
 namespace {
-
-std::string host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
-  return buf;
-}
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/dag.h"
 #include "core/error.h"
+#include "core/host.h"
 #include "core/log.h"
 #include "core/outage.h"
 #include "core/store.h"
@@ -29,12 +30,6 @@
 
 namespace sluice {
 namespace {
-
-std::string host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
-  return buf;
-}
 
 
 /// Streams a try's log to the store in chunks: at most one write per flush

@@ -21,6 +21,7 @@
 #include "core/task_types/spark_submit.h"
 #include "core/task_types/sql.h"
 #include "core/task_types/sql_sensor.h"
+#include "core/task_types/tcp_sensor.h"
 #include "core/task_types/time_sensor.h"
 
 namespace sluice {
@@ -57,7 +58,8 @@ using TaskSpec = TaskTypeList<
     SqlSensorTask,
     HttpSensorTask,
     ExternalTaskSensorTask,
-    TimeSensorTask
+    TimeSensorTask,
+    TcpSensorTask
 >::Variant;
 // clang-format on
 

@@ -2,9 +2,15 @@
 
 #include <glob.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -152,6 +158,59 @@ SensorCheck check_condition(TaskContext& ctx, const TimeSensorTask& spec, nlohma
   rendered["target"] = format_iso(target);
   if (now >= target) return {Verdict::kReady, "it is past " + format_iso(target)};
   return {Verdict::kWait, "waiting until " + format_iso(target)};
+}
+
+/// How long one connection attempt of a tcp_sensor may take.
+constexpr int kTcpConnectTimeoutMs = 10000;
+
+/// Connects to `address` and closes the connection at once; "" when it was
+/// accepted, else why not.
+std::string try_connect(const addrinfo& address) {
+  int fd = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    address.ai_protocol);
+  if (fd < 0) return std::strerror(errno);
+  int err = ::connect(fd, address.ai_addr, address.ai_addrlen) == 0 ? 0 : errno;
+  if (err == EINPROGRESS) {
+    pollfd ready{fd, POLLOUT, 0};
+    int n = 0;
+    do {
+      n = ::poll(&ready, 1, kTcpConnectTimeoutMs);
+    } while (n < 0 && errno == EINTR);
+    socklen_t size = sizeof(err);
+    if (n == 0) {
+      err = ETIMEDOUT;
+    } else if (n < 0) {
+      err = errno;
+    } else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &size) != 0) {
+      err = errno;
+    }
+  }
+  ::close(fd);
+  return err == 0 ? "" : std::strerror(err);
+}
+
+SensorCheck check_condition(TaskContext& ctx, const TcpSensorTask& spec, nlohmann::json& rendered,
+                            Timestamp) {
+  std::string host = render_template(spec.host, ctx.template_context);
+  rendered["host"] = host;
+  rendered["port"] = spec.port;
+  if (host.empty()) throw Error("tcp_sensor: host is empty once rendered");
+  const std::string where = host + ":" + std::to_string(spec.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addresses = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), std::to_string(spec.port).c_str(), &hints, &addresses);
+  // A name that does not resolve yet (a container not started) is "not yet".
+  if (rc != 0) return {Verdict::kWait, "cannot resolve " + host + ": " + ::gai_strerror(rc)};
+  std::string why = "no address";
+  for (const addrinfo* a = addresses; a; a = a->ai_next) {
+    why = try_connect(*a);
+    if (why.empty()) break;
+  }
+  ::freeaddrinfo(addresses);
+  if (why.empty()) return {Verdict::kReady, where + " accepted a connection"};
+  return {Verdict::kWait, "connecting to " + where + ": " + why};
 }
 
 SensorCheck check_with(TaskContext& ctx, nlohmann::json& rendered, Timestamp now) {

@@ -22,7 +22,8 @@ set(FUZZ_COMPILE_FLAGS -fsanitize=fuzzer-no-link,${FUZZ_SANITIZERS}
 # these sources name but the targets never call; building it would bring in
 # libpqxx and double this build's time. A target
 # links only the objects it uses.
-file(GLOB FUZZ_SOURCES CONFIGURE_DEPENDS core/*.cc core/sqlite/*.cc engine/*.cc web/*.cc)
+file(GLOB FUZZ_SOURCES CONFIGURE_DEPENDS core/*.cc core/sqlite/*.cc core/task_types/*.cc engine/*.cc
+     web/*.cc)
 list(FILTER FUZZ_SOURCES EXCLUDE REGEX ".*/core/(pg_|postgres_)[^/]*$")
 add_library(sluice_fuzz_lib STATIC ${FUZZ_SOURCES}
   worker/mapping.cc worker/template_context.cc

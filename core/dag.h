@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/schedule.h"
+#include "core/task_types.h"
 #include "core/time.h"
 
 namespace sluice {
@@ -56,105 +57,6 @@ struct SensorSettings {
   SensorMode mode = SensorMode::kPoke;
   bool soft_fail = false;
 };
-
-struct ShellTask {
-  std::string command;
-};
-
-struct CsvSource {
-  std::string path;
-  char delimiter = ',';
-  bool header = true;
-};
-struct HttpSource {
-  std::string url;
-  std::map<std::string, std::string> headers;
-  std::string records;  // JSON path to the records array, "" for the root
-  std::string next;     // JSON path to the next page link or cursor
-};
-struct QuerySource {
-  std::string conn;
-  std::string sql;
-};
-struct ExtractTarget {
-  std::string conn;
-  std::string table;
-  std::string mode = "append";  // append | replace | replace_partition | upsert
-  std::vector<std::string> key;
-  std::string partition_column;
-  std::string partition_value;
-  std::vector<std::pair<std::string, std::string>> columns;  // name, SQL type, in order
-};
-struct ExtractTask {
-  std::variant<CsvSource, HttpSource, QuerySource> source;
-  ExtractTarget target;
-  std::string on_bad_row = "fail";  // fail | skip | reject
-};
-
-struct SqlTask {
-  std::string conn;
-  std::string sql;  // the SQL text; a file's contents are read at load time
-  std::string sql_file;  // the path as written, when the SQL came from a file
-  bool transaction = true;
-};
-
-/// One data check of a `check` task.
-struct Check {
-  enum class Kind { kSqlExpect, kNotNull, kUnique, kRowCount };
-  Kind kind = Kind::kSqlExpect;
-  std::string sql;
-  std::string expect;  // "> 0", "between 1 and 5"
-  std::string table;
-  std::vector<std::string> columns;  // not_null: one; unique: one or more
-  std::optional<int64_t> min;
-  std::optional<int64_t> max;
-};
-struct CheckTask {
-  std::string conn;
-  std::vector<Check> checks;
-};
-
-struct SparkSubmitTask {
-  std::string application;
-  std::string master;
-  std::string deploy_mode;
-  std::string name;
-  std::string main_class;
-  std::vector<std::pair<std::string, std::string>> conf;  // in file order
-  std::vector<std::string> jars;
-  std::vector<std::string> py_files;
-  std::vector<std::string> files;
-  std::vector<std::string> packages;
-  std::vector<std::string> args;
-  std::string spark_submit;  // binary; empty = from config
-};
-
-struct FileSensorTask {
-  std::string path;  // glob
-  int64_t min_size = 0;
-};
-struct SqlSensorTask {
-  std::string conn;
-  std::string sql;
-};
-struct HttpSensorTask {
-  std::string url;
-  int status = 200;
-  std::string contains;
-};
-struct ExternalTaskSensorTask {
-  std::string dag;
-  std::string task;  // empty: the whole run
-  Millis offset{0};
-  bool fail_on_failed = true;
-};
-struct TimeSensorTask {
-  Millis after{0};
-};
-
-using TaskSpec = std::variant<ShellTask, ExtractTask, SqlTask, CheckTask, SparkSubmitTask,
-                              FileSensorTask, SqlSensorTask, HttpSensorTask,
-                              ExternalTaskSensorTask, TimeSensorTask>;
 
 /// What a mapped task expands over (`map:`): exactly one of a literal list,
 /// a template rendering a JSON array, or an inclusive range of dates.

@@ -2,8 +2,9 @@
 // The DAG loader's insides, shared by its three files: dag_loader.cc (a
 // file as a whole: DAG settings, the graph and template checks, folders),
 // dag_loader_values.cc (the keys each level accepts, reading YAML values and
-// small helpers) and dag_loader_tasks.cc (tasks and their types' keys).
-// Nothing outside core/dag_loader*.cc includes it.
+// small helpers) and dag_loader_tasks.cc (tasks, and the SpecReader through
+// which each task type (core/task_types/) reads its own keys). Nothing
+// outside core/dag_loader*.cc includes it.
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -33,6 +34,7 @@
 
 #include "core/dag.h"
 #include "core/dag_loader.h"
+#include "core/task_types/spec_reader.h"
 
 namespace sluice::loader {
 
@@ -42,19 +44,16 @@ using nlohmann::json;
 // The keys each level of a DAG file accepts, and helpers for values
 // (dag_loader_values.cc).
 extern const std::vector<std::string> kDagKeys;
-extern const std::vector<std::string> kTaskTypes;
 extern const std::vector<std::string> kCommonTaskKeys;
 extern const std::vector<std::string> kSensorKeys;
-extern const std::map<std::string, std::vector<std::string>, std::less<>> kTypeKeys;
 extern const std::vector<std::string> kPlainTemplateNames;
 extern const std::vector<std::string> kTemplateRoots;
 bool contains(const std::vector<std::string>& list, std::string_view item);
-bool is_sensor_type(std::string_view type);
+const std::vector<std::string>& task_type_names();
 const std::vector<std::string>* allowed_task_keys(std::string_view type);
+std::vector<std::string> every_type_key();
 const std::vector<std::string>& default_keys();
-bool valid_id(std::string_view id);
 bool looks_like_sql_path(std::string_view text);
-bool valid_expect(std::string_view text);
 std::string hex_sha256(const std::string& content, const std::vector<std::string>& extra);
 std::string too_large_message(uint64_t size);
 std::string read_dag_file(const std::string& path, std::string* out);
@@ -64,12 +63,9 @@ constexpr const char* kIdRule =
     "may only contain letters, digits, '_', '.' and '-', must start with a letter, digit or '_', "
     "and may have at most 100 characters";
 
-using yaml::Entry;
-using yaml::Fields;
 using yaml::hex_byte;
 using yaml::one_line;
 using yaml::parse_number;
-using yaml::quote_value;
 
 /// A `{{ name }}` found in a value, checked once every task is known.
 struct TemplateUse {
@@ -88,12 +84,11 @@ struct TaskInfo {
   std::vector<std::pair<std::string, YAML::Mark>> deps;
 };
 
-/// Finds a task key's entry (own value or default); `require` also reports its absence.
-using KeyLookup = std::function<const Entry*(std::string_view)>;
-
 /// Turns one DAG file's text into a Dag, collecting every problem on the way.
 class Loader : public yaml::Reader {
  public:
+  friend class sluice::SpecReader;  // reads a task type's keys with the readers below
+
   Loader(const std::string& file, const std::string& text) : Reader(file, text) {}
 
   LoadResult load();
@@ -112,9 +107,6 @@ class Loader : public yaml::Reader {
   void parse_dag_settings(const Fields& root);
   void parse_tasks(const Fields& root);
   void parse_task(const YAML::Node& node, size_t position, const Fields* defaults);
-  void parse_spec(Task& task, int index, const KeyLookup& get, const KeyLookup& require);
-  ExtractTask parse_extract(int index, const KeyLookup& get, const KeyLookup& require);
-  CheckTask parse_check(int index, const KeyLookup& require);
   void check_graph();
   void check_templates();
 

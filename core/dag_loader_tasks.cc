@@ -1,4 +1,5 @@
-// Reading a DAG file's tasks: the keys every task has, and each type's own.
+// Reading a DAG file's tasks: the keys every task has; each type reads its own
+// (core/task_types/) through SpecReader, defined at the end.
 #include "core/dag_loader_impl.h"
 
 namespace sluice::loader {
@@ -83,17 +84,20 @@ void Loader::parse_task(const YAML::Node& node, size_t position, const Fields* d
 
   const Entry* type_entry = own.find("type");
   if (!type_entry && defaults) type_entry = defaults->find("type");
+  const TaskType* task_type = nullptr;
   const std::vector<std::string>* allowed = nullptr;
   if (!type_entry) {
-    error(node, name + " has no type; add `type:` (one of " + join(kTaskTypes, ", ") + ")");
+    error(node,
+          name + " has no type; add `type:` (one of " + join(task_type_names(), ", ") + ")");
   } else if (auto type = as_string(*type_entry)) {
-    allowed = allowed_task_keys(*type);
-    if (allowed) {
+    task_type = find_task_type(*type);
+    if (task_type) {
       task.type = *type;
+      allowed = allowed_task_keys(*type);
     } else {
       error(type_entry->value, "unknown task type '" + *type + "'" +
-                                   did_you_mean(*type, kTaskTypes) +
-                                   "; use one of: " + join(kTaskTypes, ", "));
+                                   did_you_mean(*type, task_type_names()) +
+                                   "; use one of: " + join(task_type_names(), ", "));
     }
   }
 
@@ -101,22 +105,21 @@ void Loader::parse_task(const YAML::Node& node, size_t position, const Fields* d
     check_unknown_keys(own, *allowed, "in " + name + " (type " + task.type + ")");
   } else {
     // Without a known type only the common keys can be judged.
-    std::vector<std::string> any;
-    for (const auto& [t, keys] : kTypeKeys) any.insert(any.end(), keys.begin(), keys.end());
+    std::vector<std::string> any = every_type_key();
     any.insert(any.end(), kCommonTaskKeys.begin(), kCommonTaskKeys.end());
     any.insert(any.end(), kSensorKeys.begin(), kSensorKeys.end());
     check_unknown_keys(own, any, "in " + name);
   }
 
   // The task's own value wins; a default applies only where the type takes the key.
-  auto get = [&](std::string_view key) -> const Entry* {
+  const KeyLookup get = [&](std::string_view key) -> const Entry* {
     if (allowed && !contains(*allowed, key)) return nullptr;
     if (const Entry* e = own.find(key)) return e;
     if (defaults && key != "id" && key != "depends_on") return defaults->find(key);
     return nullptr;
   };
   const std::string type_name = task.type;
-  auto require = [&](std::string_view key) -> const Entry* {
+  const KeyLookup require = [&](std::string_view key) -> const Entry* {
     const Entry* e = get(key);
     if (!e) {
       error(node,
@@ -193,7 +196,7 @@ void Loader::parse_task(const YAML::Node& node, size_t position, const Fields* d
       }
     }
   }
-  if (allowed && is_sensor_type(task.type)) {
+  if (task_type && task_type->is_sensor) {
     SensorSettings sensor;
     if (const Entry* e = get("poke_interval")) {
       if (auto d = as_duration(*e)) {
@@ -270,364 +273,75 @@ void Loader::parse_task(const YAML::Node& node, size_t position, const Fields* d
   // refer to it by index.
   dag_.tasks.push_back(std::move(task));
   infos_.push_back(std::move(info));
-  if (allowed) parse_spec(dag_.tasks.back(), index, get, require);
-}
-
-void Loader::parse_spec(Task& task, int index, const KeyLookup& get, const KeyLookup& require) {
-  const std::string& type = task.type;
-  if (type == "shell") {
-    ShellTask spec;
-    if (const Entry* e = require("command")) {
-      if (auto s = as_template(*e, index)) spec.command = *s;
-    }
-    task.spec = spec;
-  } else if (type == "extract") {
-    task.spec = parse_extract(index, get, require);
-  } else if (type == "sql") {
-    SqlTask spec;
-    if (const Entry* e = require("conn")) {
-      if (auto s = as_string(*e)) spec.conn = *s;
-    }
-    if (const Entry* e = require("sql")) {
-      if (auto s = as_sql(*e, index, &spec.sql_file)) spec.sql = *s;
-    }
-    if (const Entry* e = get("transaction")) {
-      if (auto b = as_bool(*e)) spec.transaction = *b;
-    }
-    task.spec = spec;
-  } else if (type == "check") {
-    task.spec = parse_check(index, require);
-  } else if (type == "spark_submit") {
-    SparkSubmitTask spec;
-    if (const Entry* e = require("application")) {
-      if (auto s = as_template(*e, index)) spec.application = *s;
-    }
-    if (const Entry* e = get("master")) {
-      if (auto s = as_string(*e)) spec.master = *s;
-    }
-    if (const Entry* e = get("deploy_mode")) {
-      if (auto s = as_choice(*e, {"client", "cluster"})) spec.deploy_mode = *s;
-    }
-    if (const Entry* e = get("name")) {
-      if (auto s = as_template(*e, index)) spec.name = *s;
-    }
-    if (const Entry* e = get("class")) {
-      if (auto s = as_string(*e)) spec.main_class = *s;
-    }
-    if (const Entry* e = get("conf")) {
-      if (auto pairs = as_string_pairs(*e, index, true)) spec.conf = *pairs;
-    }
-    const std::pair<const char*, std::vector<std::string>*> lists[] = {{"jars", &spec.jars},
-                                                                       {"py_files", &spec.py_files},
-                                                                       {"files", &spec.files},
-                                                                       {"packages", &spec.packages},
-                                                                       {"args", &spec.args}};
-    for (const auto& [key, target] : lists) {
-      if (const Entry* e = get(key)) {
-        if (auto list = as_string_list(*e, index, true)) *target = *list;
-      }
-    }
-    if (const Entry* e = get("spark_submit")) {
-      if (auto s = as_string(*e)) spec.spark_submit = *s;
-    }
-    task.spec = spec;
-  } else if (type == "file_sensor") {
-    FileSensorTask spec;
-    if (const Entry* e = require("path")) {
-      if (auto s = as_template(*e, index)) spec.path = *s;
-    }
-    if (const Entry* e = get("min_size")) {
-      if (auto n = as_int(*e, 0, std::numeric_limits<int64_t>::max())) spec.min_size = *n;
-    }
-    task.spec = spec;
-  } else if (type == "sql_sensor") {
-    SqlSensorTask spec;
-    if (const Entry* e = require("conn")) {
-      if (auto s = as_string(*e)) spec.conn = *s;
-    }
-    if (const Entry* e = require("sql")) {
-      if (auto s = as_sql(*e, index, nullptr)) spec.sql = *s;
-    }
-    task.spec = spec;
-  } else if (type == "http_sensor") {
-    HttpSensorTask spec;
-    if (const Entry* e = require("url")) {
-      if (auto s = as_template(*e, index)) spec.url = *s;
-    }
-    if (const Entry* e = get("status")) {
-      if (auto n = as_int(*e, 100, 599)) spec.status = static_cast<int>(*n);
-    }
-    if (const Entry* e = get("contains")) {
-      if (auto s = as_template(*e, index)) spec.contains = *s;
-    }
-    task.spec = spec;
-  } else if (type == "external_task_sensor") {
-    ExternalTaskSensorTask spec;
-    if (const Entry* e = require("dag")) {
-      if (auto s = as_string(*e)) {
-        spec.dag = *s;
-        if (!valid_id(*s)) error(e->value, quote_value(*s) + " is not a valid DAG id");
-      }
-    }
-    if (const Entry* e = get("task")) {
-      if (auto s = as_string(*e)) spec.task = *s;
-    }
-    if (const Entry* e = get("offset")) {
-      if (auto d = as_duration(*e, /*allow_negative=*/true)) spec.offset = *d;
-    }
-    if (const Entry* e = get("fail_on_failed")) {
-      if (auto b = as_bool(*e)) spec.fail_on_failed = *b;
-    }
-    task.spec = spec;
-  } else if (type == "time_sensor") {
-    TimeSensorTask spec;
-    if (const Entry* e = require("after")) {
-      if (auto d = as_duration(*e)) spec.after = *d;
-    }
-    task.spec = spec;
+  if (task_type) {
+    SpecReader reader(*this, index, get, require);
+    dag_.tasks.back().spec = task_type->parse(reader);
   }
-}
-
-ExtractTask Loader::parse_extract(int index, const KeyLookup& get, const KeyLookup& require) {
-  ExtractTask spec;
-  if (const Entry* e = require("source")) {
-    if (auto src = as_mapping(*e, {"csv", "http", "query", "delimiter", "header"},
-                              "in source (one of csv:, http:, query:)")) {
-      const Entry* csv = src->find("csv");
-      const Entry* http = src->find("http");
-      const Entry* query = src->find("query");
-      int kinds = (csv != nullptr) + (http != nullptr) + (query != nullptr);
-      if (kinds == 0) {
-        error(e->value, "source needs one of csv: PATH, http: {url: ...} or query: {conn, sql}");
-      } else if (kinds > 1) {
-        error(e->value, "source takes only one of csv, http or query");
-      }
-      if (!csv) {
-        for (const char* key : {"delimiter", "header"}) {
-          if (const Entry* extra = src->find(key)) {
-            error(extra->key_node, std::string(key) + " applies only to csv sources");
-          }
-        }
-      }
-      if (csv) {
-        CsvSource source;
-        if (auto s = as_template(*csv, index)) source.path = *s;
-        if (const Entry* d = src->find("delimiter")) {
-          if (auto s = as_string(*d)) {
-            if (s->size() == 1) {
-              source.delimiter = (*s)[0];
-            } else {
-              error(d->value, "delimiter must be one character, got '" + *s + "'");
-            }
-          }
-        }
-        if (const Entry* h = src->find("header")) {
-          if (auto b = as_bool(*h)) source.header = *b;
-        }
-        spec.source = source;
-      } else if (http) {
-        HttpSource source;
-        if (auto f = as_mapping(*http, {"url", "headers", "records", "next"}, "in source.http")) {
-          if (const Entry* u = f->find("url")) {
-            if (auto s = as_template(*u, index)) source.url = *s;
-          } else {
-            error(http->value, "source.http is missing required key 'url'");
-          }
-          if (const Entry* h = f->find("headers")) {
-            if (auto pairs = as_string_pairs(*h, index, true)) {
-              source.headers = std::map<std::string, std::string>(pairs->begin(), pairs->end());
-            }
-          }
-          if (const Entry* r = f->find("records")) {
-            if (auto s = as_string(*r)) source.records = *s;
-          }
-          if (const Entry* n = f->find("next")) {
-            if (auto s = as_string(*n)) source.next = *s;
-          }
-        }
-        spec.source = source;
-      } else if (query) {
-        QuerySource source;
-        if (auto f = as_mapping(*query, {"conn", "sql"}, "in source.query")) {
-          if (const Entry* c = f->find("conn")) {
-            if (auto s = as_string(*c)) source.conn = *s;
-          } else {
-            error(query->value, "source.query is missing required key 'conn'");
-          }
-          if (const Entry* q = f->find("sql")) {
-            if (auto s = as_sql(*q, index, nullptr)) source.sql = *s;
-          } else {
-            error(query->value, "source.query is missing required key 'sql'");
-          }
-        }
-        spec.source = source;
-      }
-    }
-  }
-  if (const Entry* e = require("target")) {
-    if (auto f =
-            as_mapping(*e, {"conn", "table", "mode", "key", "partition", "columns"}, "in target")) {
-      ExtractTarget& target = spec.target;
-      for (const char* key : {"conn", "table"}) {
-        if (const Entry* v = f->find(key)) {
-          if (auto s = as_string(*v))
-            (std::string(key) == "conn" ? target.conn : target.table) = *s;
-        } else {
-          error(e->value, "target is missing required key '" + std::string(key) + "'");
-        }
-      }
-      if (const Entry* m = f->find("mode")) {
-        if (auto s = as_choice(*m, {"append", "replace", "replace_partition", "upsert"})) {
-          target.mode = *s;
-        }
-      }
-      if (const Entry* k = f->find("key")) {
-        if (k->value.IsScalar()) {
-          target.key = {k->value.Scalar()};
-        } else if (auto list = as_string_list(*k, index, false)) {
-          target.key = *list;
-        }
-      }
-      if (const Entry* p = f->find("partition")) {
-        if (auto part = as_mapping(*p, {"column", "value"}, "in target.partition")) {
-          if (const Entry* c = part->find("column")) {
-            if (auto s = as_string(*c)) target.partition_column = *s;
-          } else {
-            error(p->value, "target.partition is missing required key 'column'");
-          }
-          if (const Entry* v = part->find("value")) {
-            if (auto s = as_template(*v, index)) target.partition_value = *s;
-          } else {
-            error(p->value, "target.partition is missing required key 'value'");
-          }
-        }
-      }
-      if (const Entry* c = f->find("columns")) {
-        if (auto pairs = as_string_pairs(*c, index, false)) target.columns = *pairs;
-      }
-      if (target.mode == "upsert" && target.key.empty() && !f->find("key")) {
-        error(e->value, "target mode upsert needs key: the columns that identify a row");
-      }
-      if (target.mode == "replace_partition" && !f->find("partition")) {
-        error(e->value,
-              "target mode replace_partition needs partition: {column: NAME, value: \"{{ ds }}\"}");
-      }
-    }
-  }
-  if (const Entry* e = get("on_bad_row")) {
-    if (auto s = as_choice(*e, {"fail", "skip", "reject"})) spec.on_bad_row = *s;
-  }
-  return spec;
-}
-
-CheckTask Loader::parse_check(int index, const KeyLookup& require) {
-  CheckTask spec;
-  if (const Entry* e = require("conn")) {
-    if (auto s = as_string(*e)) spec.conn = *s;
-  }
-  if (const Entry* e = require("checks")) {
-    if (!e->value.IsSequence() || e->value.size() == 0) {
-      error(e->value.IsNull() ? e->key_node : e->value,
-            e->value.IsSequence() ? "checks is empty; add at least one check"
-                                  : type_problem(*e, "a list of checks"));
-    } else {
-      size_t i = 0;
-      for (auto it = e->value.begin(); it != e->value.end(); ++it, ++i) {
-        Entry item{"checks", "checks[" + std::to_string(i) + "]", e->key_node, *it};
-        if (!it->IsMap()) {
-          error(*it, type_problem(item, "a mapping such as {sql: ..., expect: \"> 0\"}"));
-          continue;
-        }
-        Fields f = fields_of(*it, item.label);
-        check_unknown_keys(f, {"sql", "expect", "not_null", "unique", "row_count"}, "in a check");
-        Check check;
-        int kinds = 0;
-        for (const char* key : {"sql", "not_null", "unique", "row_count"}) {
-          if (f.find(key)) ++kinds;
-        }
-        if (kinds != 1) {
-          error(*it, kinds == 0 ? "a check needs one of sql (with expect), not_null, unique "
-                                  "or row_count"
-                                : "a check takes only one of sql, not_null, unique or "
-                                  "row_count; split it into several checks");
-          continue;
-        }
-        if (const Entry* s = f.find("sql")) {
-          check.kind = Check::Kind::kSqlExpect;
-          if (auto text = as_template(*s, index)) check.sql = *text;
-          if (const Entry* x = f.find("expect")) {
-            if (auto text = as_string(*x)) {
-              if (valid_expect(*text)) {
-                check.expect = *text;
-              } else {
-                error(x->value, "bad expect '" + *text +
-                                    "'; use > N, >= N, < N, <= N, = N, != N or between A and B");
-              }
-            }
-          } else {
-            error(*it, "a sql check needs expect, e.g. expect: \"> 0\"");
-          }
-        } else if (f.find("expect")) {
-          error(f.find("expect")->key_node, "expect applies only to sql checks");
-        } else if (const Entry* n = f.find("not_null")) {
-          check.kind = Check::Kind::kNotNull;
-          if (auto m = as_mapping(*n, {"table", "column"}, "in not_null")) {
-            if (const Entry* t = m->find("table")) {
-              if (auto v = as_string(*t)) check.table = *v;
-            } else {
-              error(n->value, "not_null needs table");
-            }
-            if (const Entry* c = m->find("column")) {
-              if (auto v = as_string(*c)) check.columns = {*v};
-            } else {
-              error(n->value, "not_null needs column");
-            }
-          }
-        } else if (const Entry* u = f.find("unique")) {
-          check.kind = Check::Kind::kUnique;
-          if (auto m = as_mapping(*u, {"table", "columns", "column"}, "in unique")) {
-            if (const Entry* t = m->find("table")) {
-              if (auto v = as_string(*t)) check.table = *v;
-            } else {
-              error(u->value, "unique needs table");
-            }
-            if (const Entry* c = m->find("columns")) {
-              if (auto v = as_string_list(*c, index, false)) {
-                if (v->empty()) error(c->value, "unique.columns needs at least one column");
-                check.columns = *v;
-              }
-            } else if (const Entry* c1 = m->find("column")) {
-              if (auto v = as_string(*c1)) check.columns = {*v};
-            } else {
-              error(u->value, "unique needs columns: [NAME, ...]");
-            }
-          }
-        } else if (const Entry* r = f.find("row_count")) {
-          check.kind = Check::Kind::kRowCount;
-          if (auto m = as_mapping(*r, {"table", "min", "max"}, "in row_count")) {
-            if (const Entry* t = m->find("table")) {
-              if (auto v = as_string(*t)) check.table = *v;
-            } else {
-              error(r->value, "row_count needs table");
-            }
-            if (const Entry* v = m->find("min")) {
-              check.min = as_int(*v, 0, std::numeric_limits<int64_t>::max());
-            }
-            if (const Entry* v = m->find("max")) {
-              check.max = as_int(*v, 0, std::numeric_limits<int64_t>::max());
-            }
-            if (!m->find("min") && !m->find("max")) {
-              error(r->value, "row_count needs min, max or both");
-            } else if (check.min && check.max && *check.min > *check.max) {
-              error(r->value, "row_count min is larger than max");
-            }
-          }
-        }
-        spec.checks.push_back(std::move(check));
-      }
-    }
-  }
-  return spec;
 }
 
 }  // namespace sluice::loader
+
+// ---------------------------------------------------------------------------
+// SpecReader: a task type's view of the loader's readers, bound to one task.
+
+namespace sluice {
+
+std::optional<std::string> SpecReader::as_string(const Entry& e) { return loader_.as_string(e); }
+
+std::optional<std::string> SpecReader::as_template(const Entry& e) {
+  return loader_.as_template(e, task_);
+}
+
+std::optional<int64_t> SpecReader::as_int(const Entry& e, int64_t min, int64_t max) {
+  return loader_.as_int(e, min, max);
+}
+
+std::optional<bool> SpecReader::as_bool(const Entry& e) { return loader_.as_bool(e); }
+
+std::optional<Millis> SpecReader::as_duration(const Entry& e, bool allow_negative) {
+  return loader_.as_duration(e, allow_negative);
+}
+
+std::optional<std::string> SpecReader::as_choice(const Entry& e,
+                                                 const std::vector<std::string>& choices) {
+  return loader_.as_choice(e, choices);
+}
+
+std::optional<std::vector<std::string>> SpecReader::as_string_list(const Entry& e,
+                                                                   bool templated) {
+  return loader_.as_string_list(e, task_, templated);
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> SpecReader::as_string_pairs(
+    const Entry& e, bool templated) {
+  return loader_.as_string_pairs(e, task_, templated);
+}
+
+std::optional<SpecReader::Fields> SpecReader::as_mapping(const Entry& e,
+                                                         const std::vector<std::string>& allowed,
+                                                         const std::string& where) {
+  return loader_.as_mapping(e, allowed, where);
+}
+
+std::optional<std::string> SpecReader::as_sql(const Entry& e, std::string* file_out) {
+  return loader_.as_sql(e, task_, file_out);
+}
+
+SpecReader::Fields SpecReader::fields_of(const YAML::Node& map, const std::string& prefix) {
+  return loader_.fields_of(map, prefix);
+}
+
+void SpecReader::check_unknown_keys(const Fields& fields, const std::vector<std::string>& allowed,
+                                    const std::string& where) {
+  loader_.check_unknown_keys(fields, allowed, where);
+}
+
+std::string SpecReader::type_problem(const Entry& e, const std::string& expected) const {
+  return loader_.type_problem(e, expected);
+}
+
+void SpecReader::error(const YAML::Node& node, std::string message) {
+  loader_.error(node, std::move(message));
+}
+
+}  // namespace sluice

@@ -13,30 +13,12 @@ const std::vector<std::string> kDagKeys = {
     "max_active_runs", "max_active_tasks", "paused", "tags", "params", "defaults", "sla",
     "alerts", "tasks"};
 
-const std::vector<std::string> kTaskTypes = {
-    "shell", "extract", "sql", "check", "spark_submit", "file_sensor", "sql_sensor",
-    "http_sensor", "external_task_sensor", "time_sensor"};
-
 const std::vector<std::string> kCommonTaskKeys = {
     "id", "type", "depends_on", "trigger_rule", "depends_on_past", "retries", "retry_delay",
     "retry_backoff", "max_retry_delay", "timeout", "pool", "priority", "queue", "sla", "cwd",
     "map", "max_map_concurrency"};
 
 const std::vector<std::string> kSensorKeys = {"poke_interval", "mode", "soft_fail"};
-
-const std::map<std::string, std::vector<std::string>, std::less<>> kTypeKeys = {
-    {"shell", {"command", "env"}},
-    {"extract", {"source", "target", "on_bad_row"}},
-    {"sql", {"conn", "sql", "transaction"}},
-    {"check", {"conn", "checks"}},
-    {"spark_submit", {"application", "master", "deploy_mode", "name", "class", "conf", "jars",
-                      "py_files", "files", "packages", "args", "env", "spark_submit"}},
-    {"file_sensor", {"path", "min_size"}},
-    {"sql_sensor", {"conn", "sql"}},
-    {"http_sensor", {"url", "status", "contains"}},
-    {"external_task_sensor", {"dag", "task", "offset", "fail_on_failed"}},
-    {"time_sensor", {"after"}},
-};
 
 // Template names that stand alone, and the roots that take a dotted path.
 const std::vector<std::string> kPlainTemplateNames = {
@@ -52,23 +34,41 @@ bool contains(const std::vector<std::string>& list, std::string_view item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
 
-bool is_sensor_type(std::string_view type) { return ends_with(type, "_sensor"); }
+/// Every task type's name, in the registry's order (for messages).
+const std::vector<std::string>& task_type_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const TaskType& type : task_types()) out.emplace_back(type.name);
+    return out;
+  }();
+  return names;
+}
 
 /// Every key a task of `type` accepts, built once per type.
 const std::vector<std::string>* allowed_task_keys(std::string_view type) {
   static const std::map<std::string, std::vector<std::string>, std::less<>> all = [] {
     std::map<std::string, std::vector<std::string>, std::less<>> out;
-    for (const auto& [type_name, keys] : kTypeKeys) {
+    for (const TaskType& type : task_types()) {
       std::vector<std::string> list = kCommonTaskKeys;
-      if (is_sensor_type(type_name))
-        list.insert(list.end(), kSensorKeys.begin(), kSensorKeys.end());
-      list.insert(list.end(), keys.begin(), keys.end());
-      out[type_name] = std::move(list);
+      if (type.is_sensor) list.insert(list.end(), kSensorKeys.begin(), kSensorKeys.end());
+      list.insert(list.end(), type.keys.begin(), type.keys.end());
+      out[std::string(type.name)] = std::move(list);
     }
     return out;
   }();
   auto it = all.find(type);
   return it == all.end() ? nullptr : &it->second;
+}
+
+/// Every type's own keys, the types ordered by name (for messages), repeats kept.
+std::vector<std::string> every_type_key() {
+  std::vector<const TaskType*> types;
+  for (const TaskType& type : task_types()) types.push_back(&type);
+  std::sort(types.begin(), types.end(),
+            [](const TaskType* a, const TaskType* b) { return a->name < b->name; });
+  std::vector<std::string> out;
+  for (const TaskType* type : types) out.insert(out.end(), type->keys.begin(), type->keys.end());
+  return out;
 }
 
 /// Keys `defaults:` accepts: any task key except the ones that name a task.
@@ -82,7 +82,7 @@ const std::vector<std::string>& default_keys() {
     };
     add(kCommonTaskKeys);
     add(kSensorKeys);
-    for (const auto& [type_name, keys] : kTypeKeys) add(keys);
+    add(every_type_key());
     return out;
   }();
   return keys;

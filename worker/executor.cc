@@ -37,17 +37,39 @@ std::vector<std::string> task_secrets(const Config& config, const Dag& dag) {
   return secrets;
 }
 
+namespace {
+
+// The executor of each task type (core/task_types.h), one line a type; every
+// sensor type shares SensorExecutor, which runs its check (sensor_executor.cc).
+// make_executor instantiates executor_for for every type, so a type without
+// an executor does not compile.
+std::unique_ptr<TaskExecutor> executor_for(std::type_identity<ShellTask>) {
+  return std::make_unique<ShellExecutor>();
+}
+std::unique_ptr<TaskExecutor> executor_for(std::type_identity<ExtractTask>) {
+  return std::make_unique<ExtractExecutor>();
+}
+std::unique_ptr<TaskExecutor> executor_for(std::type_identity<SqlTask>) {
+  return std::make_unique<SqlExecutor>();
+}
+std::unique_ptr<TaskExecutor> executor_for(std::type_identity<CheckTask>) {
+  return std::make_unique<CheckExecutor>();
+}
+std::unique_ptr<TaskExecutor> executor_for(std::type_identity<SparkSubmitTask>) {
+  return std::make_unique<SparkSubmitExecutor>();
+}
+template <typename Spec>
+  requires(Spec::kIsSensor)
+std::unique_ptr<TaskExecutor> executor_for(std::type_identity<Spec>) {
+  return std::make_unique<SensorExecutor>();
+}
+
+}  // namespace
+
 std::unique_ptr<TaskExecutor> make_executor(const std::string& type) {
-  if (type == "shell") return std::make_unique<ShellExecutor>();
-  if (type == "extract") return std::make_unique<ExtractExecutor>();
-  if (type == "sql") return std::make_unique<SqlExecutor>();
-  if (type == "check") return std::make_unique<CheckExecutor>();
-  if (type == "spark_submit") return std::make_unique<SparkSubmitExecutor>();
-  if (type == "file_sensor" || type == "sql_sensor" || type == "http_sensor" ||
-      type == "external_task_sensor" || type == "time_sensor") {
-    return std::make_unique<SensorExecutor>();
-  }
-  return nullptr;
+  std::unique_ptr<TaskExecutor> executor;
+  with_task_type(type, [&](auto spec) { executor = executor_for(spec); });
+  return executor;
 }
 
 }  // namespace sluice

@@ -100,7 +100,7 @@ class TaskExecutor {
   virtual TaskOutcome execute(TaskContext& ctx) = 0;
 };
 
-/// The executor for a task type ("shell", ...); nullptr when the type has none yet.
+/// The executor for a task type ("shell", ...); nullptr for an unknown type.
 std::unique_ptr<TaskExecutor> make_executor(const std::string& type);
 
 }  // namespace sluice

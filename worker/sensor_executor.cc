@@ -2,9 +2,15 @@
 
 #include <glob.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -22,7 +28,10 @@ namespace {
 
 using Verdict = SensorCheck::Verdict;
 
-SensorCheck check_file(TaskContext& ctx, const FileSensorTask& spec, nlohmann::json& rendered) {
+// One check of each sensor type (core/task_types.h): check_with below does
+// not compile while a sensor type has none.
+SensorCheck check_condition(TaskContext& ctx, const FileSensorTask& spec, nlohmann::json& rendered,
+                            Timestamp) {
   std::string pattern = render_template(spec.path, ctx.template_context);
   rendered["path"] = pattern;
   if (!pattern.empty() && pattern[0] != '/' && !ctx.task.cwd.empty()) {
@@ -56,7 +65,8 @@ bool truthy(const SqlValue& value) {
   return !(v.empty() || v == "0" || v == "false" || v == "f" || v == "no" || v == "0.0");
 }
 
-SensorCheck check_sql(TaskContext& ctx, const SqlSensorTask& spec, nlohmann::json& rendered) {
+SensorCheck check_condition(TaskContext& ctx, const SqlSensorTask& spec, nlohmann::json& rendered,
+                            Timestamp) {
   std::string sql = render_template(spec.sql, ctx.template_context);
   rendered["conn"] = spec.conn;
   rendered["sql"] = sql;
@@ -68,7 +78,8 @@ SensorCheck check_sql(TaskContext& ctx, const SqlSensorTask& spec, nlohmann::jso
   return {Verdict::kWait, "the query returned " + shown};
 }
 
-SensorCheck check_http(TaskContext& ctx, const HttpSensorTask& spec, nlohmann::json& rendered) {
+SensorCheck check_condition(TaskContext& ctx, const HttpSensorTask& spec, nlohmann::json& rendered,
+                            Timestamp) {
   std::string url = render_template(spec.url, ctx.template_context);
   rendered["url"] = url;
   rendered["status"] = spec.status;
@@ -95,8 +106,8 @@ bool failed_state(TaskState s) {
   return s == TaskState::kFailed || s == TaskState::kUpstreamFailed || s == TaskState::kCanceled;
 }
 
-SensorCheck check_external(TaskContext& ctx, const ExternalTaskSensorTask& spec,
-                           nlohmann::json& rendered) {
+SensorCheck check_condition(TaskContext& ctx, const ExternalTaskSensorTask& spec,
+                            nlohmann::json& rendered, Timestamp) {
   if (!ctx.store) throw Error("external_task_sensor needs the metadata store");
   Timestamp start = ctx.run.interval.start + spec.offset;
   rendered["dag"] = spec.dag;
@@ -140,8 +151,8 @@ SensorCheck check_external(TaskContext& ctx, const ExternalTaskSensorTask& spec,
   return {Verdict::kWait, "task '" + spec.task + "' of " + other->run_id + " has not succeeded"};
 }
 
-SensorCheck check_time(TaskContext& ctx, const TimeSensorTask& spec, nlohmann::json& rendered,
-                       Timestamp now) {
+SensorCheck check_condition(TaskContext& ctx, const TimeSensorTask& spec, nlohmann::json& rendered,
+                            Timestamp now) {
   Timestamp target = ctx.run.interval.end + spec.after;
   rendered["after"] = format_duration(spec.after);
   rendered["target"] = format_iso(target);
@@ -149,20 +160,67 @@ SensorCheck check_time(TaskContext& ctx, const TimeSensorTask& spec, nlohmann::j
   return {Verdict::kWait, "waiting until " + format_iso(target)};
 }
 
+/// How long one connection attempt of a tcp_sensor may take.
+constexpr int kTcpConnectTimeoutMs = 10000;
+
+/// Connects to `address` and closes the connection at once; "" when it was
+/// accepted, else why not.
+std::string try_connect(const addrinfo& address) {
+  int fd = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    address.ai_protocol);
+  if (fd < 0) return std::strerror(errno);
+  int err = ::connect(fd, address.ai_addr, address.ai_addrlen) == 0 ? 0 : errno;
+  if (err == EINPROGRESS) {
+    pollfd ready{fd, POLLOUT, 0};
+    int n = 0;
+    do {
+      n = ::poll(&ready, 1, kTcpConnectTimeoutMs);
+    } while (n < 0 && errno == EINTR);
+    socklen_t size = sizeof(err);
+    if (n == 0) {
+      err = ETIMEDOUT;
+    } else if (n < 0) {
+      err = errno;
+    } else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &size) != 0) {
+      err = errno;
+    }
+  }
+  ::close(fd);
+  return err == 0 ? "" : std::strerror(err);
+}
+
+SensorCheck check_condition(TaskContext& ctx, const TcpSensorTask& spec, nlohmann::json& rendered,
+                            Timestamp) {
+  std::string host = render_template(spec.host, ctx.template_context);
+  rendered["host"] = host;
+  rendered["port"] = spec.port;
+  if (host.empty()) throw Error("tcp_sensor: host is empty once rendered");
+  const std::string where = host + ":" + std::to_string(spec.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addresses = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), std::to_string(spec.port).c_str(), &hints, &addresses);
+  // A name that does not resolve yet (a container not started) is "not yet".
+  if (rc != 0) return {Verdict::kWait, "cannot resolve " + host + ": " + ::gai_strerror(rc)};
+  std::string why = "no address";
+  for (const addrinfo* a = addresses; a; a = a->ai_next) {
+    why = try_connect(*a);
+    if (why.empty()) break;
+  }
+  ::freeaddrinfo(addresses);
+  if (why.empty()) return {Verdict::kReady, where + " accepted a connection"};
+  return {Verdict::kWait, "connecting to " + where + ": " + why};
+}
+
 SensorCheck check_with(TaskContext& ctx, nlohmann::json& rendered, Timestamp now) {
   return std::visit(
       [&](const auto& spec) -> SensorCheck {
-        using T = std::decay_t<decltype(spec)>;
-        if constexpr (std::is_same_v<T, FileSensorTask>) return check_file(ctx, spec, rendered);
-        if constexpr (std::is_same_v<T, SqlSensorTask>) return check_sql(ctx, spec, rendered);
-        if constexpr (std::is_same_v<T, HttpSensorTask>) return check_http(ctx, spec, rendered);
-        if constexpr (std::is_same_v<T, ExternalTaskSensorTask>) {
-          return check_external(ctx, spec, rendered);
+        if constexpr (std::decay_t<decltype(spec)>::kIsSensor) {
+          return check_condition(ctx, spec, rendered, now);
+        } else {
+          throw Error("task type '" + ctx.task.type + "' is not a sensor");
         }
-        if constexpr (std::is_same_v<T, TimeSensorTask>) {
-          return check_time(ctx, spec, rendered, now);
-        }
-        throw Error("task type '" + ctx.task.type + "' is not a sensor");
       },
       ctx.task.spec);
 }

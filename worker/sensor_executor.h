@@ -1,6 +1,6 @@
 #pragma once
-// The sensor task types: file_sensor, sql_sensor, http_sensor,
-// external_task_sensor, time_sensor. Each try checks its condition:
+// The sensor task types (kIsSensor in core/task_types/), each with its
+// check in sensor_executor.cc. Each try checks its condition:
 // - mode poke: checks every poke_interval within the try, holding the slot;
 // - mode reschedule: checks once; when not ready the try ends as
 //   up_for_reschedule with the next check time, freeing the slot.

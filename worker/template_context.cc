@@ -19,51 +19,10 @@ std::string local_iso(Timestamp t, const date::time_zone* zone) {
   return format_local(t, zone, "%Y-%m-%dT%H:%M:%S") + offset;
 }
 
-template <typename F>
-void for_each_string(const Task& task, F&& add) {
-  std::visit(
-      [&](const auto& spec) {
-        using T = std::decay_t<decltype(spec)>;
-        if constexpr (std::is_same_v<T, ShellTask>) {
-          add(spec.command);
-        } else if constexpr (std::is_same_v<T, ExtractTask>) {
-          std::visit(
-              [&](const auto& source) {
-                using S = std::decay_t<decltype(source)>;
-                if constexpr (std::is_same_v<S, CsvSource>) {
-                  add(source.path);
-                } else if constexpr (std::is_same_v<S, HttpSource>) {
-                  add(source.url);
-                  for (const auto& [k, v] : source.headers) add(v);
-                } else {
-                  add(source.sql);
-                }
-              },
-              spec.source);
-          add(spec.target.table);
-          add(spec.target.partition_value);
-        } else if constexpr (std::is_same_v<T, SqlTask>) {
-          add(spec.sql);
-        } else if constexpr (std::is_same_v<T, CheckTask>) {
-          for (const Check& check : spec.checks) {
-            add(check.sql);
-            add(check.table);
-          }
-        } else if constexpr (std::is_same_v<T, SparkSubmitTask>) {
-          add(spec.application);
-          add(spec.name);
-          for (const auto& [k, v] : spec.conf) add(v);
-          for (const auto& a : spec.args) add(a);
-        } else if constexpr (std::is_same_v<T, FileSensorTask>) {
-          add(spec.path);
-        } else if constexpr (std::is_same_v<T, SqlSensorTask>) {
-          add(spec.sql);
-        } else if constexpr (std::is_same_v<T, HttpSensorTask>) {
-          add(spec.url);
-          add(spec.contains);
-        }
-      },
-      task.spec);
+/// Every string of `task` that the worker renders: its type's
+/// (core/task_types/), then the ones every task has.
+void for_each_string(const Task& task, const StringVisitor& add) {
+  for_each_templated(task.spec, add);
   for (const auto& [k, v] : task.env) add(v);
   add(task.cwd);
   if (task.map) {

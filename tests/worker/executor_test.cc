@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "core/dag.h"
+#include "worker/sensor_executor.h"
 
 namespace sluice {
 namespace {
@@ -59,6 +60,16 @@ TEST(TaskSecretsTest, AreTheConfigurationsAndTheDagFilesOwn) {
   // a template is no secret value
   dag.alerts.secret = "{{ env.HOOK_SECRET }}";
   EXPECT_EQ(task_secrets(config, dag).size(), 1u);
+}
+
+TEST(ExecutorRegistry, EveryTaskTypeHasAnExecutorAndSensorsTheSensorOne) {
+  for (const TaskType& type : task_types()) {
+    std::unique_ptr<TaskExecutor> executor = make_executor(std::string(type.name));
+    ASSERT_NE(executor, nullptr) << type.name;
+    EXPECT_EQ(dynamic_cast<SensorExecutor*>(executor.get()) != nullptr, type.is_sensor)
+        << type.name;
+  }
+  EXPECT_EQ(make_executor("no_such_type"), nullptr);
 }
 
 }  // namespace

@@ -1,7 +1,11 @@
 #include "worker/sensor_executor.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -176,6 +180,63 @@ TEST_F(SensorTest, HttpSensorWaitsForTheStatusAndText) {
   EXPECT_EQ(run().status, Status::kSuccess);
   server.stop();
   thread.join();
+}
+
+/// A TCP socket bound to a free port of 127.0.0.1 that accepts connections
+/// only once `listen()` is called (until then a connection is refused).
+class LocalPort {
+ public:
+  LocalPort() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof(address);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), size), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size), 0);
+    port_ = ntohs(address.sin_port);
+  }
+  ~LocalPort() { ::close(fd_); }
+  LocalPort(const LocalPort&) = delete;
+  LocalPort& operator=(const LocalPort&) = delete;
+
+  void listen() { ASSERT_EQ(::listen(fd_, 8), 0); }
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+TEST_F(SensorTest, TcpSensorPokesUntilThePortAcceptsConnections) {
+  LocalPort service;
+  h_.context["params"] = {{"db_host", "127.0.0.1"}};
+  h_.task.type = "tcp_sensor";
+  h_.task.spec = TcpSensorTask{"{{ params.db_host }}", service.port()};
+  on_wait_ = [&] {
+    if (waits_.size() == 2) service.listen();
+  };
+  TaskOutcome o = run();
+  ASSERT_EQ(o.status, Status::kSuccess) << o.error << h_.log.text();
+  EXPECT_EQ(waits_, (std::vector<Millis>{Millis(30000), Millis(30000)}));
+  const std::string where = "127.0.0.1:" + std::to_string(service.port());
+  EXPECT_NE(h_.log.text().find("connecting to " + where + ": Connection refused"),
+            std::string::npos)
+      << h_.log.text();
+  EXPECT_NE(h_.log.text().find(where + " accepted a connection"), std::string::npos);
+  EXPECT_EQ(o.rendered["host"], "127.0.0.1");
+  EXPECT_EQ(o.rendered["port"], service.port());
+}
+
+TEST_F(SensorTest, TcpSensorTimesOutWhileNothingListens) {
+  LocalPort closed;  // bound, never listening: every connection is refused
+  h_.task.type = "tcp_sensor";
+  h_.task.spec = TcpSensorTask{"127.0.0.1", closed.port()};
+  TaskOutcome o = run();
+  EXPECT_EQ(o.status, Status::kFailed);
+  EXPECT_TRUE(o.timed_out);
+  EXPECT_NE(o.error.find("sensor timed out after 2m"), std::string::npos) << o.error;
+  // Checks at 0, 30, 60, 90 and 120 s, all refused.
+  EXPECT_EQ(waits_.size(), 4u);
 }
 
 /// external_task_sensor against a real store: the other DAG's run for the

@@ -672,17 +672,7 @@ TaskOutcome ExtractExecutor::execute(TaskContext& ctx) {
                   : ""));
     outcome.status = TaskOutcome::Status::kSuccess;
   } catch (const std::exception& e) {
-    outcome.status = TaskOutcome::Status::kFailed;
-    outcome.timed_out = (watchdog && watchdog->timed_out()) ||
-                        (deadline && std::chrono::steady_clock::now() >= *deadline);
-    outcome.canceled = ((watchdog && watchdog->canceled()) || ctx.cancel) && !outcome.timed_out;
-    if (outcome.timed_out) {
-      outcome.error = "timed out after " + format_duration(ctx.timeout.value_or(Millis(0)));
-    } else if (outcome.canceled) {
-      outcome.error = "canceled";
-    } else {
-      outcome.error = log.mask(e.what());
-    }
+    fail_warehouse_task(outcome, e, watchdog, deadline, ctx, log);
     log.line("extract failed: " + outcome.error + "; nothing was committed");
   }
   return outcome;

@@ -61,14 +61,11 @@ void run_task_process(TaskContext& ctx, const ProcessSpec& spec, TaskOutcome& ou
   }
 }
 
-TaskOutcome ShellExecutor::execute(TaskContext& ctx) {
-  const auto& shell = std::get<ShellTask>(ctx.task.spec);
-  TaskOutcome outcome;
+ProcessSpec task_process(const TaskContext& ctx, std::vector<std::string> argv,
+                         nlohmann::json& rendered_env) {
   ProcessSpec spec;
-  std::string command = render_template(shell.command, ctx.template_context);
-  spec.argv = {"/bin/sh", "-c", command};
+  spec.argv = std::move(argv);
   spec.env = task_environment(ctx);
-  nlohmann::json rendered_env = nlohmann::json::object();
   for (const auto& [name, value] : ctx.task.env) {
     std::string v = render_template(value, ctx.template_context);
     spec.env[name] = v;
@@ -76,6 +73,15 @@ TaskOutcome ShellExecutor::execute(TaskContext& ctx) {
   }
   spec.cwd = render_template(ctx.task.cwd, ctx.template_context);
   spec.timeout = ctx.timeout;
+  return spec;
+}
+
+TaskOutcome ShellExecutor::execute(TaskContext& ctx) {
+  const auto& shell = std::get<ShellTask>(ctx.task.spec);
+  TaskOutcome outcome;
+  std::string command = render_template(shell.command, ctx.template_context);
+  nlohmann::json rendered_env = nlohmann::json::object();
+  ProcessSpec spec = task_process(ctx, {"/bin/sh", "-c", command}, rendered_env);
   outcome.rendered = {{"command", command}, {"env", rendered_env}, {"cwd", spec.cwd}};
   run_task_process(ctx, spec, outcome);
   return outcome;

@@ -140,17 +140,8 @@ TaskOutcome SparkSubmitExecutor::execute(TaskContext& ctx) {
     }
     std::string bin = t.spark_submit.empty() ? ctx.config.spark.submit_bin : t.spark_submit;
 
-    ProcessSpec spec;
-    spec.argv = spark_submit_argv(t, bin);
-    spec.env = task_environment(ctx);
     nlohmann::json rendered_env = nlohmann::json::object();
-    for (const auto& [name, value] : ctx.task.env) {
-      std::string v = render_template(value, ctx.template_context);
-      spec.env[name] = v;
-      rendered_env[name] = v;
-    }
-    spec.cwd = render_template(ctx.task.cwd, ctx.template_context);
-    spec.timeout = ctx.timeout;
+    ProcessSpec spec = task_process(ctx, spark_submit_argv(t, bin), rendered_env);
     outcome.rendered = {{"argv", spec.argv}, {"env", rendered_env}, {"cwd", spec.cwd}};
     log.line("running: " + join(spec.argv, " "));
 

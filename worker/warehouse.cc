@@ -198,4 +198,21 @@ std::optional<std::chrono::steady_clock::time_point> deadline_after(std::optiona
   return std::chrono::steady_clock::now() + *timeout;
 }
 
+void fail_warehouse_task(TaskOutcome& outcome, const std::exception& e,
+                         const std::optional<StatementWatchdog>& watchdog,
+                         std::optional<std::chrono::steady_clock::time_point> deadline,
+                         const TaskContext& ctx, const MaskedLog& log) {
+  outcome.status = TaskOutcome::Status::kFailed;
+  outcome.timed_out = (watchdog && watchdog->timed_out()) ||
+                      (deadline && std::chrono::steady_clock::now() >= *deadline);
+  outcome.canceled = ((watchdog && watchdog->canceled()) || ctx.cancel) && !outcome.timed_out;
+  if (outcome.timed_out) {
+    outcome.error = "timed out after " + format_duration(ctx.timeout.value_or(Millis(0)));
+  } else if (outcome.canceled) {
+    outcome.error = "canceled";
+  } else {
+    outcome.error = log.mask(e.what());
+  }
+}
+
 }  // namespace sluice

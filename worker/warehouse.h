@@ -198,4 +198,15 @@ class MaskedLog {
 /// When a try with `timeout` left, starting now, must end.
 std::optional<std::chrono::steady_clock::time_point> deadline_after(std::optional<Millis> timeout);
 
+struct TaskContext;
+struct TaskOutcome;
+
+/// Ends an in-process warehouse task that threw `e`: timed out when its
+/// watchdog fired or its deadline passed, canceled when it was asked to stop,
+/// otherwise failed with the error, secrets masked. Sets outcome.error.
+void fail_warehouse_task(TaskOutcome& outcome, const std::exception& e,
+                         const std::optional<StatementWatchdog>& watchdog,
+                         std::optional<std::chrono::steady_clock::time_point> deadline,
+                         const TaskContext& ctx, const MaskedLog& log);
+
 }  // namespace sluice

@@ -113,6 +113,56 @@ int follow_run(CliContext& ctx, Store& store, const RunRecord& start) {
   }
 }
 
+/// Follows several runs to their end with one progress line (runs per
+/// state); exit 0 when every one succeeded, else 2 with each failed task listed.
+int follow_runs(CliContext& ctx, Store& store, const std::vector<RunRecord>& started) {
+  if (started.size() == 1) return follow_run(ctx, store, started.front());
+  auto began = std::chrono::steady_clock::now();
+  bool tty = ctx.interactive();
+  std::string last_line;
+  while (true) {
+    std::map<std::string, int> counts;
+    std::vector<RunRecord> now;
+    for (const RunRecord& r : started) {
+      auto run = store.get_run_by_pk(r.id);
+      if (!run) throw NotFoundError("run " + r.run_id + " disappeared");
+      ++counts[to_string(run->state)];
+      now.push_back(*run);
+    }
+    std::string line;
+    for (const auto& [state, n] : counts) line += state + " " + std::to_string(n) + "  ";
+    int secs = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::steady_clock::now() - began)
+                                    .count());
+    line = "[" + std::to_string(secs) + "s] " + std::to_string(started.size()) + " runs: " + line;
+    if (tty) {
+      ctx.out << "\r\033[K" << line << std::flush;
+    } else if (line != last_line) {
+      ctx.out << line << "\n" << std::flush;
+    }
+    last_line = line;
+    bool all_done = std::all_of(now.begin(), now.end(),
+                                [](const RunRecord& r) { return is_finished(r.state); });
+    if (all_done) {
+      if (tty) ctx.out << "\n";
+      int failed = 0;
+      for (const RunRecord& run : now) {
+        if (run.state == RunState::kSuccess) continue;
+        ++failed;
+        ctx.out << "run " << run.run_id << " " << to_string(run.state) << "\n";
+        for (const TaskInstanceRecord& ti : store.list_task_instances(run.id)) {
+          if (ti.state == TaskState::kFailed) {
+            ctx.out << "  failed: " << ti.task_id << ": " << ti.error << "\n";
+          }
+        }
+      }
+      ctx.out << (now.size() - failed) << " of " << now.size() << " runs succeeded\n";
+      return failed == 0 ? kExitOk : kExitRunFailed;
+    }
+    std::this_thread::sleep_for(Millis(tty ? 200 : 500));
+  }
+}
+
 void print_task_table(CliContext& ctx, const std::vector<TaskInstanceRecord>& tasks) {
   TextTable table({"TASK", "STATE", "TRY", "STARTED", "DURATION", "ERROR"});
   // A mapped task's instances together, in map order, where its first one is.
@@ -460,6 +510,8 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   struct ClearArgs {
     std::string dag, task, from, to;
     bool failed_only = false;
+    bool dry_run = false;
+    bool wait = false;
     std::optional<int> index;
   };
   auto clargs = std::make_shared<ClearArgs>();
@@ -472,9 +524,16 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   clear->add_flag("--failed-only", clargs->failed_only, "Only failed and upstream_failed tasks");
   clear->add_option("--index", clargs->index,
                     "Only this map index of the --task mapped task (its downstream in full)");
+  clear->add_flag("--dry-run", clargs->dry_run,
+                  "List the task instances that would be cleared; change nothing");
+  clear->add_flag("--wait", clargs->wait,
+                  "Follow the cleared runs to their end; exit 0 when all succeed, 2 otherwise");
   clear->callback([&ctx, &result, clargs] {
     if (clargs->index && clargs->task.empty()) {
       throw UserError("--index needs --task: name the mapped task whose instance to clear");
+    }
+    if (clargs->dry_run && clargs->wait) {
+      throw UserError("--dry-run changes nothing, so there is nothing to --wait for; use one");
     }
     Store& store = ctx.store();
     DagCache dags(store);
@@ -501,7 +560,9 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
       }
     }
     int cleared = 0;
-    int runs_touched = 0;
+    std::vector<RunRecord> touched;
+    nlohmann::json would = nlohmann::json::array();
+    TextTable preview({"RUN", "TASK", "STATE", "TRY"});
     for (const RunRecord& run : found) {
       if (from && run.interval.start < *from) continue;
       if (to && run.interval.start > *to) continue;
@@ -521,13 +582,39 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
           continue;
         }
         ids.push_back(ti.id);
+        if (clargs->dry_run) {
+          std::string id = ti.map_index >= 0
+                               ? ti.task_id + "[" + std::to_string(ti.map_index) + "]"
+                               : ti.task_id;
+          preview.add({run.run_id, id, to_string(ti.state), std::to_string(ti.try_number)});
+          would.push_back({{"run_id", run.run_id},
+                           {"task_id", ti.task_id},
+                           {"map_index", ti.map_index},
+                           {"state", to_string(ti.state)},
+                           {"try_number", ti.try_number}});
+        }
       }
       if (ids.empty()) continue;
+      touched.push_back(run);
+      if (clargs->dry_run) {
+        cleared += static_cast<int>(ids.size());
+        continue;
+      }
       cleared += store.clear_task_instances(run.id, ids, make_decider(dag, now), now);
-      ++runs_touched;
     }
-    ctx.out << "cleared " << cleared << " task instance(s) in " << runs_touched << " run(s)\n";
-    result = kExitOk;
+    if (clargs->dry_run) {
+      if (ctx.options.json) {
+        ctx.out << would.dump(2) << "\n";
+      } else {
+        if (cleared > 0) preview.print(ctx.out);
+        ctx.out << "would clear " << cleared << " task instance(s) in " << touched.size()
+                << " run(s); nothing was changed\n";
+      }
+      result = kExitOk;
+      return;
+    }
+    ctx.out << "cleared " << cleared << " task instance(s) in " << touched.size() << " run(s)\n";
+    result = clargs->wait && !touched.empty() ? follow_runs(ctx, store, touched) : kExitOk;
   });
 
   struct LogArgs {

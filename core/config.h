@@ -46,7 +46,7 @@ struct Connection {
 struct AlertsConfig {
   std::string webhook;
   std::string secret;  // HMAC-SHA256 key for X-Sluice-Signature
-  std::vector<std::string> on = {"failure", "sla_miss", "recovery"};
+  std::vector<std::string> on = {"failure", "sla_miss", "recovery", "check_warning"};
 };
 
 /// The web server and API.

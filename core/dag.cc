@@ -52,7 +52,8 @@ const std::vector<std::string>& trigger_rule_names() {
 
 const std::vector<std::string>& alert_event_names() {
   static const std::vector<std::string> events = {"failure",  "task_failure", "retry",
-                                                  "sla_miss", "recovery",     "success"};
+                                                  "sla_miss", "recovery",     "success",
+                                                  "check_warning"};
   return events;
 }
 

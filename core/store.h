@@ -238,6 +238,41 @@ struct ClaimedTask {
   RunRecord run;
 };
 
+/// One data check's result for one try of a check task (check_results).
+struct CheckResultRecord {
+  // Set by the store from the task instance and its run.
+  int64_t ti_id = 0;
+  int try_number = 0;
+  std::string dag_id;
+  std::string run_id;
+  std::string task_id;
+  int map_index = -1;
+  Timestamp interval_start{};
+  Timestamp interval_end{};
+  Timestamp recorded_at{};
+  // Set by the check.
+  int seq = 0;            // the check's position in its task, from 0
+  std::string name;       // unique within the task
+  std::string kind;       // not_null, unique, ...
+  std::string severity;   // error | warn
+  std::string status;     // pass | fail | warn (failed, severity warn) | error (could not run)
+  std::string actual;     // what was found, for a person: "3 NULL rows"
+  std::optional<double> value;  // the measured number charted over time, when there is one
+  std::string threshold;  // what passes: "= 0", "<= 1%"
+};
+
+/// Which check results to list (newest interval first).
+struct CheckResultFilter {
+  std::string dag_id;                         // required
+  std::string task_id;                        // empty for every task
+  std::string name;                           // empty for every check
+  std::optional<int64_t> ti_id;               // one task instance's tries
+  std::optional<Timestamp> before_interval;   // interval_start strictly before
+  bool passed_only = false;                   // status pass
+  int limit = 100;
+  int offset = 0;
+};
+
 /// The end of one try, as the worker reports it.
 struct TaskResult {
   int64_t ti_id = 0;
@@ -260,6 +295,8 @@ struct TaskResult {
   // When set, the same transaction also claims the worker's next task(s), so
   // that a hop down a chain costs one transaction, not two.
   std::optional<ClaimRequest> claim_next;
+  // A check task's results, stored with the finish (check_results).
+  std::vector<CheckResultRecord> checks;
 };
 
 /// What changed when a task finished.
@@ -623,6 +660,16 @@ class SlaTimers {
   virtual std::optional<RunRecord> last_successful_run(const std::string& dag_id) = 0;
 };
 
+/// Data check results, per try of a check task.
+class CheckLedger {
+ public:
+  virtual ~CheckLedger() = default;
+
+  /// Results matching `filter`, newest interval first, then by try
+  /// (newest first) and position in the task.
+  virtual std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) = 0;
+};
+
 /// The metadata store: every aggregate above, plus the schema and
 /// housekeeping. Code that needs one aggregate may take it alone. Thread-safe: each implementation serialises or pools
 /// its connections. Every method is one transaction; errors are StoreError
@@ -634,7 +681,8 @@ class Store : public DagCatalog,
               public WorkerRegistry,
               public AlertOutbox,
               public BackfillLedger,
-              public SlaTimers {
+              public SlaTimers,
+              public CheckLedger {
  public:
   virtual ~Store() = default;
 

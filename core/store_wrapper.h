@@ -148,6 +148,9 @@ class StoreWrapper : public Store {
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override {
     return inner().list_alerts(undelivered_only, limit);
   }
+  std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) override {
+    return inner().list_check_results(filter);
+  }
   int64_t create_backfill(const BackfillRecord& backfill,
                           const std::vector<BackfillIntervalRecord>& intervals) override {
     return inner().create_backfill(backfill, intervals);

@@ -25,6 +25,7 @@ const char* headline(const std::string& event) {
   if (event == "recovery") return "recovered";
   if (event == "success") return "succeeded";
   if (event == "sla_miss") return "missed its SLA";
+  if (event == "check_warning") return "data check warning";
   return "alert";
 }
 
@@ -185,6 +186,19 @@ std::vector<AlertEvent> try_alerts(const Dag& dag, const AlertPolicy& policy, co
   std::string body = excerpt.empty() ? masked : masked + (masked.empty() ? "" : "\n") + excerpt;
   AlertEvent alert = make_alert(event, run, task_id, try_number, body, policy);
   return {std::move(alert)};
+}
+
+std::vector<AlertEvent> check_warning_alerts(const Dag& dag, const AlertPolicy& policy,
+                                             const RunRecord& run, const std::string& task_id,
+                                             int try_number,
+                                             const std::vector<CheckResultRecord>& checks) {
+  std::vector<std::string> warned;
+  for (const CheckResultRecord& c : checks) {
+    if (c.status == "warn") warned.push_back(c.name + ": " + c.actual + " (passes at " + c.threshold + ")");
+  }
+  if (warned.empty() || !wants_alert(dag, policy, "check_warning")) return {};
+  std::string body = mask_secrets(join(warned, "\n"), policy.secrets);
+  return {make_alert("check_warning", run, task_id, try_number, body, policy)};
 }
 
 Decider with_alerts(Decider decider, std::vector<AlertEvent> alerts) {

@@ -57,6 +57,13 @@ AlertEvent make_alert(const std::string& event, const RunRecord& run, const std:
 void add_run_end_alerts(const Dag& dag, const AlertPolicy& policy, const RunSnapshot& snapshot,
                         const RunEndContext& context, RunDecisions& decisions);
 
+/// The `check_warning` alert of a try whose checks with severity warn
+/// failed (one alert listing each), as far as the DAG wants it.
+std::vector<AlertEvent> check_warning_alerts(const Dag& dag, const AlertPolicy& policy,
+                                             const RunRecord& run, const std::string& task_id,
+                                             int try_number,
+                                             const std::vector<CheckResultRecord>& checks);
+
 /// Alerts of one ended try: `retry` (up_for_retry) and `task_failure` (out of
 /// tries), as far as the DAG wants them.
 std::vector<AlertEvent> try_alerts(const Dag& dag, const AlertPolicy& policy, const RunRecord& run,

@@ -110,6 +110,8 @@ void Api::install(httplib::Server& server) {
   server.Post(task + "/clear", guarded(&Api::clear_task));
   server.Post(task + "/mark", guarded(&Api::mark_task));
   server.Get(task + "/logs", guarded(&Api::get_logs));
+  server.Get(task + "/checks", guarded(&Api::get_task_checks));
+  server.Get(dag + "/checks", guarded(&Api::get_checks));
   install_backfill_api(server, store_, dags_, clock_);
 }
 

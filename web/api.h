@@ -67,6 +67,8 @@ class Api {
   void clear_task(const httplib::Request& req, httplib::Response& res);
   void mark_task(const httplib::Request& req, httplib::Response& res);
   void get_logs(const httplib::Request& req, httplib::Response& res);
+  void get_task_checks(const httplib::Request& req, httplib::Response& res);
+  void get_checks(const httplib::Request& req, httplib::Response& res);
   void get_workers(const httplib::Request& req, httplib::Response& res);
   void get_schedulers(const httplib::Request& req, httplib::Response& res);
   void get_alerts(const httplib::Request& req, httplib::Response& res);

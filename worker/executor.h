@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/secrets.h"
+#include "core/store.h"
 #include "core/time.h"
 
 namespace sluice {
@@ -91,6 +92,8 @@ struct TaskOutcome {
   bool canceled = false;
   /// With kReschedule: when the next check is due (the slot is freed meanwhile).
   std::optional<Timestamp> reschedule_at;
+  /// A check task's results, one per check (stored with the try's end).
+  std::vector<CheckResultRecord> checks;
 };
 
 /// Runs tries of one task type.

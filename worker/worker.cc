@@ -450,6 +450,8 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
   result.outputs = mask_secrets_json(outcome.outputs, secrets);
   result.error = mask_secrets(outcome.error, secrets);
   result.ended_at = now;
+  result.checks = outcome.checks;
+  for (CheckResultRecord& c : result.checks) c.actual = mask_secrets(c.actual, secrets);
   if (!outcome.rendered.is_null()) result.rendered = mask_secrets_json(outcome.rendered, secrets);
   switch (outcome.status) {
     case TaskOutcome::Status::kSuccess:
@@ -486,6 +488,10 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
   if (dag) {
     alerts = try_alerts(*dag, *alert_policy(), run, ti.task_id, ti.try_number, result.state,
                         result.error, stored_log.tail());
+    for (AlertEvent& a : check_warning_alerts(*dag, *alert_policy(), run, ti.task_id,
+                                              ti.try_number, result.checks)) {
+      alerts.push_back(std::move(a));
+    }
   }
   auto [rest, seq] = stored_log.take_rest();
   result.final_log = std::move(rest);

@@ -248,6 +248,19 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
       {"list_alerts",
        "SELECT * FROM alert_outbox WHERE NOT $1 OR delivered_at IS NULL ORDER BY id DESC "
        "LIMIT $2"},
+      // Check results.
+      {"insert_check_result",
+       "INSERT INTO check_results (ti_id, try_number, seq, dag_id, run_id, task_id, map_index, "
+       "interval_start, interval_end, name, kind, severity, status, actual, value, threshold, "
+       "recorded_at) SELECT ti.id, $2::int, $3::int, ti.dag_id, r.run_id, ti.task_id, "
+       "ti.map_index, r.interval_start, r.interval_end, $4::text, $5::text, $6::text, $7::text, "
+       "$8::text, $9::double precision, $10::text, $11::bigint FROM task_instances ti "
+       "JOIN dag_runs r ON r.id = ti.run_pk WHERE ti.id = $1::bigint"},
+      {"list_check_results",
+       "SELECT * FROM check_results WHERE dag_id = $1 AND ($2 = '' OR task_id = $2) "
+       "AND ($3 = '' OR name = $3) AND ($4::bigint IS NULL OR ti_id = $4) "
+       "AND ($5::bigint IS NULL OR interval_start < $5) AND (NOT $6::bool OR status = 'pass') "
+       "ORDER BY interval_start DESC, ti_id DESC, try_number DESC, seq LIMIT $7 OFFSET $8"},
       // Alerts of a run-ending decision.
       {"previous_finished_run",
        "SELECT state FROM dag_runs WHERE dag_id = $1 AND id <> $2 AND state IN ('success', "

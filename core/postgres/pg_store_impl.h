@@ -270,6 +270,7 @@ class PostgresStore final : public Store {
   void mark_alert_failed(int64_t alert_id, const std::string& error,
                          std::optional<Timestamp> next_attempt_at) override;
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override;
+  std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) override;
 
   // -- SLAs -----------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 #include "core/postgres/pg_store_impl.h"
 
+#include <charconv>
+
 namespace sluice::pg {
 
 std::vector<TaskInstanceRecord> PostgresStore::list_task_instances(int64_t run_pk) {
@@ -98,6 +100,7 @@ FinishOutcome PostgresStore::finish_task(const TaskResult& result, const Decider
         bool waits =
             result.state == TaskState::kUpForRetry || result.state == TaskState::kUpForReschedule;
 
+        if (!result.checks.empty()) w.conn().prepare_now("insert_check_result");
         pqxx::pipeline batch(w);
         batch.retain(4);
         std::optional<pqxx::pipeline::query_id> apply_id, claim_id;
@@ -106,6 +109,19 @@ FinishOutcome PostgresStore::finish_task(const TaskResult& result, const Decider
         if (waits || result.frees_next_interval)
           batch.insert("SELECT pg_notify('sluice_runs', '')");
         if (!claim.empty()) claim_id = batch.insert(claim);
+        for (const CheckResultRecord& c : result.checks) {
+          std::optional<std::string> value;
+          if (c.value) {
+            char buf[32];
+            auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *c.value);
+            if (ec == std::errc()) value = std::string(buf, end);
+          }
+          batch.insert(execute_sql(
+              "insert_check_result",
+              {std::to_string(result.ti_id), std::to_string(result.try_number),
+               std::to_string(c.seq), c.name, c.kind, c.severity, c.status, c.actual, value,
+               c.threshold, std::to_string(to_epoch_ms(result.ended_at))}));
+        }
         committing = true;
         batch.insert("COMMIT");
         FinishOutcome outcome;
@@ -123,6 +139,7 @@ FinishOutcome PostgresStore::finish_task(const TaskResult& result, const Decider
 std::optional<FinishOutcome> PostgresStore::finish_predicted(const TaskResult& result,
                                                              const Decider& decider) {
   if (result.state != TaskState::kSuccess || result.task_id.empty() || !decider.decide ||
+      !result.checks.empty() ||
       !decider.scope || !decider.predictable || decider.needs_previous_interval ||
       !decider.predictable(result.task_id)) {
     return std::nullopt;

@@ -75,6 +75,10 @@ class Stmt {
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
   int i32(int col) const { return sqlite3_column_int(stmt_, col); }
+  std::optional<double> opt_f64(int col) const {
+    if (is_null(col)) return std::nullopt;
+    return sqlite3_column_double(stmt_, col);
+  }
   std::optional<int64_t> opt_i64(int col) const {
     if (is_null(col)) return std::nullopt;
     return i64(col);
@@ -140,6 +144,14 @@ class Stmt {
     }
   }
   void bind_one(int i, const std::optional<int64_t>& v) {
+    if (v) {
+      bind_one(i, *v);
+    } else {
+      bind_one(i, nullptr);
+    }
+  }
+  void bind_one(int i, double v) { check(sqlite3_bind_double(stmt_, i, v)); }
+  void bind_one(int i, const std::optional<double>& v) {
     if (v) {
       bind_one(i, *v);
     } else {
@@ -304,6 +316,10 @@ class SqliteStore final : public Store {
   std::optional<RunRecord> last_successful_run(const std::string& dag_id) override;
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override;
 
+  // --- Check results --------------------------------------------------------
+
+  std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) override;
+
   // --- Housekeeping ---------------------------------------------------------
 
   // --- Backfills ------------------------------------------------------------
@@ -403,6 +419,8 @@ class SqliteStore final : public Store {
   std::optional<RunRecord> run_by_pk_locked(int64_t run_pk);
   std::optional<TaskInstanceRecord> ti_locked(int64_t ti_id);
   void put_log(int64_t ti_id, int try_number, int seq, const std::string& data);
+  /// Stores a finishing try's check results (inside finish_task's transaction).
+  void insert_check_results_locked(const TaskResult& result, Timestamp now);
   bool get_ti_exists(int64_t ti_id);
   std::string random_event_id();
 

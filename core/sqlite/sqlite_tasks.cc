@@ -116,6 +116,7 @@ FinishOutcome SqliteStore::finish_task(const TaskResult& result, const Decider& 
   if (!result.final_log.empty()) {
     put_log(result.ti_id, result.try_number, result.final_log_seq, result.final_log);
   }
+  if (!result.checks.empty()) insert_check_results_locked(result, result.ended_at);
   Applied applied = apply_decider(*run_pk, decider, result.ended_at,
                                   result.task_id.empty() ? nullptr : &finished_task);
   FinishOutcome outcome;

@@ -274,8 +274,9 @@ TEST(DagLoader, ContentHashIsSha256OfTheText) {
 TEST(DagLoader, ChecksOfEveryKind) {
   Dag dag = load_valid("check.yaml");
   const auto& checks = std::get<CheckTask>(dag.tasks[0].spec).checks;
-  ASSERT_EQ(checks.size(), 5u);
+  ASSERT_EQ(checks.size(), 11u);
   EXPECT_EQ(checks[0].kind, Check::Kind::kSqlExpect);
+  EXPECT_EQ(checks[0].name, "sql_1");
   EXPECT_EQ(checks[0].expect, "> 0");
   EXPECT_EQ(checks[1].expect, "between 1 and 500");
   EXPECT_EQ(checks[2].kind, Check::Kind::kNotNull);
@@ -285,6 +286,27 @@ TEST(DagLoader, ChecksOfEveryKind) {
   EXPECT_EQ(checks[4].kind, Check::Kind::kRowCount);
   EXPECT_EQ(checks[4].min, 1);
   EXPECT_EQ(checks[4].max, 1000);
+  EXPECT_EQ(checks[4].name, "row_count_orders");
+  EXPECT_EQ(checks[5].kind, Check::Kind::kAcceptedValues);
+  EXPECT_EQ(checks[5].name, "status_known");
+  EXPECT_EQ(checks[5].severity, Check::Severity::kWarn);
+  EXPECT_EQ(checks[5].values, (std::vector<std::string>{"placed", "shipped", "returned"}));
+  EXPECT_EQ(checks[5].where, "day = '{{ ds }}'");
+  EXPECT_EQ(checks[6].kind, Check::Kind::kRelationships);
+  EXPECT_EQ(checks[6].name, "relationships_orders_customer_id");
+  EXPECT_EQ(checks[6].to_table, "customers");
+  EXPECT_EQ(checks[6].to_column, "id");
+  EXPECT_EQ(checks[7].kind, Check::Kind::kFreshness);
+  EXPECT_EQ(checks[7].max_age, std::chrono::hours(26));
+  EXPECT_EQ(checks[8].name, "daily_volume");
+  EXPECT_EQ(checks[8].max_drop, 20);
+  EXPECT_EQ(checks[8].max_rise, 300);
+  EXPECT_EQ(checks[8].compare_to, "same_weekday");
+  EXPECT_EQ(checks[9].kind, Check::Kind::kNullRate);
+  EXPECT_EQ(checks[9].max_rate, 1.5);
+  EXPECT_EQ(checks[10].kind, Check::Kind::kExpression);
+  EXPECT_EQ(checks[10].condition, "amount >= 0");
+  EXPECT_EQ(checks[3].severity, Check::Severity::kError);
 }
 
 TEST(DagLoader, SparkSubmitKeepsConfOrderAndArgs) {

@@ -480,3 +480,88 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postg
 
 }  // namespace
 }  // namespace sluice::store_test
+
+namespace sluice::store_test {
+namespace {
+
+CheckResultRecord check_result(int seq, const std::string& name, const std::string& status,
+                               std::optional<double> value) {
+  CheckResultRecord r;
+  r.seq = seq;
+  r.name = name;
+  r.kind = "not_null";
+  r.severity = "error";
+  r.status = status;
+  r.actual = value ? std::to_string(static_cast<int>(*value)) + " NULL rows" : "error: no table";
+  r.value = value;
+  r.threshold = "0 NULL rows";
+  return r;
+}
+
+TEST_P(StoreTest, CheckResultsAreStoredWithTheTrysEndAndListedNewestIntervalFirst) {
+  int64_t v = add_dag("d");
+  // Two daily runs of one check task; the first day's try fails, then is retried.
+  RunRecord day1 = create(new_run("d", RunType::kScheduled, at(0), {"checks"}, v), queue_all());
+  RunRecord day2 = create(new_run("d", RunType::kScheduled, at(1440), {"checks"}, v), queue_all());
+  auto c = claim("w1", 2, at(1441));
+  ASSERT_EQ(c.size(), 2u);
+  for (const ClaimedTask& t : c) {
+    bool first_day = t.run.id == day1.id;
+    TaskResult r = result_of(t, first_day ? TaskState::kUpForRetry : TaskState::kSuccess, at(1442));
+    if (first_day) r.next_try_at = at(1442);
+    r.checks = {check_result(0, "ids", first_day ? "fail" : "pass", first_day ? 3 : 0),
+                check_result(1, "amounts", "error", std::nullopt)};
+    store_->finish_task(r, noop());
+  }
+  // A try that lost its claim stores nothing.
+  TaskResult stale = result_of(c[1], TaskState::kSuccess, at(1443));
+  stale.checks = {check_result(0, "ids", "pass", 0)};
+  EXPECT_THROW(store_->finish_task(stale, noop()), ConflictError);
+
+  CheckResultFilter all;
+  all.dag_id = "d";
+  std::vector<CheckResultRecord> results = store_->list_check_results(all);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[0].run_id, day2.run_id);
+  EXPECT_EQ(results[0].interval_start, day2.interval.start);
+  EXPECT_EQ(results[0].interval_end, day2.interval.end);
+  EXPECT_EQ(results[0].task_id, "checks");
+  EXPECT_EQ(results[0].try_number, 1);
+  EXPECT_EQ(results[0].name, "ids");
+  EXPECT_EQ(results[0].status, "pass");
+  EXPECT_EQ(results[0].value, 0);
+  EXPECT_EQ(results[0].recorded_at, at(1442));
+  EXPECT_EQ(results[1].name, "amounts");
+  EXPECT_FALSE(results[1].value.has_value());
+  EXPECT_EQ(results[1].actual, "error: no table");
+  EXPECT_EQ(results[2].run_id, day1.run_id);
+  EXPECT_EQ(results[2].status, "fail");
+  EXPECT_EQ(results[2].value, 3);
+  EXPECT_EQ(results[2].threshold, "0 NULL rows");
+
+  CheckResultFilter history = all;
+  history.task_id = "checks";
+  history.name = "ids";
+  history.passed_only = true;
+  history.before_interval = day2.interval.start + std::chrono::hours(1);
+  results = store_->list_check_results(history);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].run_id, day2.run_id);
+  history.before_interval = day2.interval.start;
+  EXPECT_TRUE(store_->list_check_results(history).empty());
+
+  CheckResultFilter one = all;
+  one.ti_id = results.empty() ? 0 : c[0].task.id;
+  one.limit = 1;
+  one.offset = 1;
+  results = store_->list_check_results(one);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].ti_id, c[0].task.id);
+  EXPECT_EQ(results[0].seq, 1);
+  CheckResultFilter other = all;
+  other.dag_id = "other";
+  EXPECT_TRUE(store_->list_check_results(other).empty());
+}
+
+}  // namespace
+}  // namespace sluice::store_test

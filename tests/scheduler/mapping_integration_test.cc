@@ -164,11 +164,36 @@ TEST_F(MappingIntegrationTest, ListsFilesMapsACountPerFileRetriesOneAndSumsTheCo
   EXPECT_EQ(none[0].state, TaskState::kSkipped);
   EXPECT_EQ(instances(*empty, "total").at(0).state, TaskState::kSkipped);
 
-  // When one instance is cleared, only it (and the reduce) run again
-  auto cleared = testing::run_sluice({"tasks", "clear", "fan", "--task", "^count$", "--index", "2"},
-                                     dir_.path());
+  // When a clear is previewed, it lists the instance and the reduce and changes nothing
+  auto preview = testing::run_sluice(
+      {"tasks", "clear", "fan", "--task", "^count$", "--index", "2", "--dry-run"}, dir_.path());
+  EXPECT_EQ(preview.exit_code, 0) << preview.out << preview.err;
+  EXPECT_NE(preview.out.find("count[2]"), std::string::npos) << preview.out;
+  EXPECT_NE(preview.out.find("total"), std::string::npos) << preview.out;
+  EXPECT_EQ(preview.out.find("count[1]"), std::string::npos) << preview.out;
+  EXPECT_NE(preview.out.find("would clear 2 task instance(s) in 1 run(s); nothing was changed"),
+            std::string::npos)
+      << preview.out;
+  auto preview_json = testing::run_sluice(
+      {"tasks", "clear", "fan", "--task", "^count$", "--index", "2", "--dry-run", "--json"},
+      dir_.path());
+  nlohmann::json listed = nlohmann::json::parse(preview_json.out);
+  ASSERT_EQ(listed.size(), 2u) << preview_json.out;
+  for (const nlohmann::json& item : listed) {
+    EXPECT_EQ(item["state"], "success") << item;
+    EXPECT_EQ(item["map_index"], item["task_id"] == "count" ? 2 : -1) << item;
+  }
+  EXPECT_EQ(store_->get_run("fan", fan_run)->state, RunState::kSuccess);
+  EXPECT_EQ(instances(*run, "count").at(2).state, TaskState::kSuccess);
+
+  // When one instance is cleared with --wait, only it (and the reduce) run
+  // again, and the command returns once the run has ended
+  auto cleared = testing::run_sluice(
+      {"tasks", "clear", "fan", "--task", "^count$", "--index", "2", "--wait"}, dir_.path());
   EXPECT_EQ(cleared.exit_code, 0) << cleared.out << cleared.err;
   EXPECT_NE(cleared.out.find("cleared 2 task instance(s)"), std::string::npos) << cleared.out;
+  EXPECT_NE(cleared.out.find("run " + fan_run + " success"), std::string::npos) << cleared.out;
+  EXPECT_EQ(store_->get_run("fan", fan_run)->state, RunState::kSuccess);
   run = wait_for_run_end("fan", fan_run);
   ASSERT_TRUE(run);
   counts = instances(*run, "count");

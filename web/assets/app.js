@@ -61,6 +61,16 @@
     return runHref(dag, run) + '/task/' + enc(task) + (tryNumber ? '/try/' + tryNumber : '');
   }
 
+  function checkHref(dag, task, name) {
+    return dagHref(dag) + '/check/' + enc(task) + '/' + enc(name);
+  }
+
+  // A check result's status (pass, fail, warn, error) in the state colours.
+  function checkBadge(status) {
+    const colour = {pass: 'success', fail: 'failed', warn: 'up_for_retry', error: 'failed'}[status] || 'none';
+    return el('span', {class: 'state st-' + colour}, status);
+  }
+
   function stateBadge(state) {
     return el('span', {class: 'state st-' + (state || 'none')}, state || 'none');
   }
@@ -727,6 +737,20 @@
           await pullLog(tryNumber);
         }
         const extra = [];
+        if (ti.rendered && Array.isArray(ti.rendered.checks)) {
+          const results = (await api('GET', base + '/checks')).filter((c) => c.try_number === tryNumber);
+          extra.push(el('h2', null, 'Checks'), results.length === 0 ?
+            el('p', {class: 'muted'}, 'No check results for try ' + tryNumber + '.') :
+            el('table', {class: 'list checks'}, el('thead', null, el('tr', null,
+              ['check', 'kind', 'status', 'actual', 'passes at', 'severity'].map((h) => el('th', null, h)))),
+            el('tbody', null, results.map((c) => el('tr', {'data-check': c.name},
+              el('td', null, el('a', {href: checkHref(dagId, taskId, c.name)}, c.name)),
+              el('td', null, c.kind),
+              el('td', null, checkBadge(c.status)),
+              el('td', null, c.actual),
+              el('td', null, c.threshold),
+              el('td', null, c.severity))))));
+        }
         if (ti.outputs && Object.keys(ti.outputs).length) {
           extra.push(el('details', {open: true}, el('summary', null, 'outputs'), el('pre', null, JSON.stringify(ti.outputs, null, 2))));
         }
@@ -734,6 +758,71 @@
           extra.push(el('details', null, el('summary', null, 'rendered spec'), el('pre', null, JSON.stringify(ti.rendered, null, 2))));
         }
         replace(details, extra);
+      },
+    };
+  }
+
+  // ---- a data check over time
+
+  // Values per interval as a small line chart, oldest left; points in their status colour.
+  function checkChart(results, tz) {
+    const points = results.filter((c) => c.value !== null).slice().reverse();
+    if (points.length === 0) return el('p', {class: 'muted'}, 'No measured values yet.');
+    const W = 640, H = 160, PAD = 36;
+    const values = points.map((c) => c.value);
+    let lo = Math.min(...values), hi = Math.max(...values);
+    if (lo === hi) { lo -= 1; hi += 1; }
+    const x = (i) => PAD + (points.length === 1 ? (W - 2 * PAD) / 2 : i * (W - 2 * PAD) / (points.length - 1));
+    const y = (v) => H - PAD / 2 - (v - lo) / (hi - lo) * (H - PAD);
+    const root = sv('svg', {class: 'check-chart', viewBox: '0 0 ' + W + ' ' + (H + 20), width: '100%', role: 'img',
+      'aria-label': 'actual value per data interval'});
+    root.append(sv('polyline', {class: 'check-line', fill: 'none',
+      points: points.map((c, i) => x(i) + ',' + y(c.value)).join(' ')}));
+    points.forEach((c, i) => {
+      const colour = {pass: 'success', fail: 'failed', warn: 'up_for_retry', error: 'failed'}[c.status] || 'none';
+      root.append(sv('circle', {cx: x(i), cy: y(c.value), r: 4, class: 'point st-' + colour},
+        sv('title', null, fmtTime(c.data_interval_start, tz) + ': ' + c.actual + ' (' + c.status + ')')));
+    });
+    root.append(sv('text', {x: 0, y: y(hi) + 4, class: 'gantt-axis'}, String(+hi.toFixed(2))));
+    root.append(sv('text', {x: 0, y: y(lo) + 4, class: 'gantt-axis'}, String(+lo.toFixed(2))));
+    root.append(sv('text', {x: PAD, y: H + 16, class: 'gantt-axis'}, fmtTime(points[0].data_interval_start, tz)));
+    root.append(sv('text', {x: W - PAD, y: H + 16, class: 'gantt-axis', 'text-anchor': 'end'},
+      fmtTime(points[points.length - 1].data_interval_start, tz)));
+    return root;
+  }
+
+  function checkPage(dagId, taskId, name) {
+    const header = el('div');
+    const chart = el('div', {class: 'check-chart-box'});
+    const tbody = el('tbody');
+    return {
+      title: name,
+      mount(root) {
+        append(root, header, chart, el('table', {class: 'list check-history'}, el('thead', null, el('tr', null,
+          ['data interval', 'run', 'try', 'status', 'actual', 'passes at'].map((h) => el('th', null, h)))), tbody));
+      },
+      async refresh() {
+        const results = await api('GET', '/dags/' + enc(dagId) + '/checks?task_id=' + enc(taskId) +
+          '&name=' + enc(name) + '&limit=200');
+        const tz = results.length ? results[0].timezone : undefined;
+        const latest = results[0];
+        replace(header,
+          el('div', {class: 'crumbs'}, el('a', {href: dagHref(dagId)}, dagId), ' / ', taskId, ' / check'),
+          el('h1', null, name, ' ', latest ? checkBadge(latest.status) : null),
+          latest ? el('dl', {class: 'facts'},
+            el('dt', null, 'kind'), el('dd', null, latest.kind),
+            el('dt', null, 'severity'), el('dd', null, latest.severity),
+            el('dt', null, 'passes at'), el('dd', null, latest.threshold),
+            el('dt', null, 'time zone'), el('dd', null, tz)) : null);
+        replace(chart, checkChart(results, tz));
+        replace(tbody, results.length === 0 ? el('tr', null, el('td', {colspan: 6, class: 'muted'}, 'No results yet.')) :
+          results.map((c) => el('tr', null,
+            el('td', null, fmtTime(c.data_interval_start, tz)),
+            el('td', null, el('a', {href: taskHref(dagId, c.run_id, taskId, c.try_number)}, c.run_id)),
+            el('td', null, String(c.try_number)),
+            el('td', null, checkBadge(c.status)),
+            el('td', null, c.actual),
+            el('td', null, c.threshold))));
       },
     };
   }
@@ -847,6 +936,7 @@
         }
         return runPage(parts[1], parts[3]);
       }
+      if (parts[2] === 'check' && parts.length >= 5) return checkPage(parts[1], parts[3], parts[4]);
       return dagPage(parts[1]);
     }
     if (parts[0] === 'alerts') return alertsPage();

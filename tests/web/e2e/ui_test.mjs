@@ -92,6 +92,31 @@ tasks:
     sla: 1s
 `;
 
+// Data checks on a SQLite warehouse: each day loads three orders, one with a
+// status outside the accepted values (severity warn, so the runs succeed).
+const CHECKS_DAG = `dag: e2e_checks
+schedule: "@daily"
+start_date: 2026-01-01
+paused: true
+tasks:
+  - id: load
+    type: sql
+    conn: wh
+    sql: |
+      CREATE TABLE IF NOT EXISTS orders (day TEXT, status TEXT);
+      DELETE FROM orders WHERE day = '{{ ds }}';
+      INSERT INTO orders VALUES ('{{ ds }}', 'placed'), ('{{ ds }}', 'shipped'), ('{{ ds }}', 'lost');
+  - id: checks
+    type: check
+    conn: wh
+    depends_on: [load]
+    checks:
+      - {name: day_rows, row_count: {table: orders, where: "day = '{{ ds }}'", min: 1}}
+      - {name: status_known, severity: warn,
+         accepted_values: {table: orders, column: status, values: [placed, shipped],
+                           where: "day = '{{ ds }}'"}}
+`;
+
 async function main() {
   fs.mkdirSync(outDir, {recursive: true});
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-'));
@@ -99,6 +124,7 @@ async function main() {
   fs.writeFileSync(path.join(scratch, 'dags/e2e_demo.yaml'), DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_daily.yaml'), DAILY_DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_sla.yaml'), SLA_DAG);
+  fs.writeFileSync(path.join(scratch, 'dags/e2e_checks.yaml'), CHECKS_DAG);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const serverLogPath = path.join(outDir, 'standalone.log');
@@ -111,6 +137,7 @@ async function main() {
       SLUICE_DB: 'sqlite://' + path.join(scratch, 'sluice.db'),
       SLUICE_DAGS: path.join(scratch, 'dags'),
       SLUICE_API_TOKEN: '',
+      SLUICE_CONN_WH: 'sqlite://' + path.join(scratch, 'warehouse.db'),
     }),
     stdio: ['ignore', serverLog, serverLog],
     detached: true,
@@ -237,10 +264,42 @@ async function main() {
     await page.screenshot({path: path.join(outDir, '07-sla-misses.png'), fullPage: true});
     log('SLA misses view shows the miss of e2e_sla');
 
+    // Data checks: three days backfilled; the task page lists each check's
+    // result and the check page charts its value per interval.
+    await waitFor('e2e_checks to be stored', async () =>
+      (await fetch(base + '/api/v1/dags/e2e_checks')).status === 200);
+    const backfill = await fetch(base + '/api/v1/backfills', {method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({dag_id: 'e2e_checks', from: '2026-01-01', to: '2026-01-03'})});
+    if (backfill.status !== 201 && backfill.status !== 200) {
+      throw new Error('backfill of e2e_checks: ' + backfill.status + ' ' + await backfill.text());
+    }
+    let checkRuns = [];
+    await waitFor('three successful e2e_checks runs', async () => {
+      checkRuns = await (await fetch(base + '/api/v1/dags/e2e_checks/runs')).json();
+      return checkRuns.length === 3 && checkRuns.every((r) => r.state === 'success');
+    });
+    const lastRun = checkRuns.map((r) => r.run_id).sort().pop();
+    await page.goto(`${base}/#/dag/e2e_checks/run/${encodeURIComponent(lastRun)}/task/checks`);
+    await page.locator('table.checks tr[data-check="day_rows"] .state.st-success').waitFor();
+    const warned = page.locator('table.checks tr[data-check="status_known"]');
+    await warned.locator('.state', {hasText: 'warn'}).waitFor();
+    const warnText = await warned.textContent();
+    if (!warnText.includes('1 rows with other values')) throw new Error(`warned check row: ${warnText}`);
+    await page.screenshot({path: path.join(outDir, '08-task-checks.png'), fullPage: true});
+    await warned.locator('a').click();
+    await page.locator('h1', {hasText: 'status_known'}).waitFor();
+    await waitFor('a chart point per interval', async () =>
+      await page.locator('svg.check-chart circle.point').count() === 3);
+    const historyRows = await page.locator('table.check-history tbody tr').count();
+    if (historyRows !== 3) throw new Error(`check history shows ${historyRows} rows, not 3`);
+    await page.screenshot({path: path.join(outDir, '09-check-page.png'), fullPage: true});
+    log('task page lists check results; check page charts them per interval');
+
     // Workers page: the standalone scheduler shows as leader.
     await page.locator('nav a[href="#/workers"]').click();
     await page.locator('table.schedulers tbody td', {hasText: 'leader'}).waitFor();
-    await page.screenshot({path: path.join(outDir, '08-workers.png'), fullPage: true});
+    await page.screenshot({path: path.join(outDir, '10-workers.png'), fullPage: true});
     log('workers page lists the scheduler');
 
     if (pageErrors.length) throw new Error('the page reported errors:\n' + pageErrors.join('\n'));

@@ -1,0 +1,85 @@
+// The API's data check results: one task instance's (every try), and a DAG's
+// history of each check over its intervals (the check page's chart).
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/store.h"
+#include "core/text.h"
+#include "web/api.h"
+#include "web/api_params.h"
+
+namespace sluice {
+
+using nlohmann::json;
+
+namespace {
+
+json check_result_json(const CheckResultRecord& c, const std::string& timezone) {
+  return {{"dag_id", c.dag_id},
+          {"run_id", c.run_id},
+          {"task_id", c.task_id},
+          {"map_index", c.map_index},
+          {"try_number", c.try_number},
+          {"name", c.name},
+          {"kind", c.kind},
+          {"severity", c.severity},
+          {"status", c.status},
+          {"actual", c.actual},
+          {"value", c.value ? json(*c.value) : json(nullptr)},
+          {"threshold", c.threshold},
+          {"data_interval_start", format_iso(c.interval_start)},
+          {"data_interval_end", format_iso(c.interval_end)},
+          {"recorded_at", format_iso(c.recorded_at)},
+          {"timezone", timezone}};
+}
+
+}  // namespace
+
+void Api::get_task_checks(const httplib::Request& req, httplib::Response& res) {
+  RunRecord run = find_run(req.matches[1], req.matches[2]);
+  const std::string task_id = req.matches[3];
+  int map_index = int_param(req, "map_index", -2, -1, 1 << 30);
+  std::optional<int64_t> ti_id;
+  for (const TaskInstanceRecord& ti : store_.list_task_instances(run.id)) {
+    if (ti.task_id == task_id && (map_index == -2 || ti.map_index == map_index)) {
+      ti_id = ti.id;
+      break;
+    }
+  }
+  if (!ti_id) {
+    find_task(run, task_id);  // an unknown task: the 404 with "did you mean"
+    throw NotFoundError("task '" + task_id + "' has no instance " + std::to_string(map_index) +
+                        " in run '" + run.run_id + "'");
+  }
+  CheckResultFilter filter;
+  filter.dag_id = run.dag_id;
+  filter.ti_id = ti_id;
+  filter.limit = kMaxPageSize;
+  std::string timezone = dag_timezone(run.dag_id);
+  json list = json::array();
+  for (const CheckResultRecord& c : store_.list_check_results(filter)) {
+    list.push_back(check_result_json(c, timezone));
+  }
+  send_json(res, 200, masked_json(list));
+}
+
+void Api::get_checks(const httplib::Request& req, httplib::Response& res) {
+  DagRecord dag = find_dag(req.matches[1]);
+  CheckResultFilter filter;
+  filter.dag_id = dag.dag_id;
+  if (req.has_param("task_id")) filter.task_id = req.get_param_value("task_id");
+  if (req.has_param("name")) filter.name = req.get_param_value("name");
+  filter.limit = int_param(req, "limit", 100, 1, kMaxPageSize);
+  filter.offset = int_param(req, "offset", 0, 0, 1 << 30);
+  std::string timezone = dag_timezone(dag.dag_id);
+  json list = json::array();
+  for (const CheckResultRecord& c : store_.list_check_results(filter)) {
+    list.push_back(check_result_json(c, timezone));
+  }
+  send_json(res, 200, masked_json(list));
+}
+
+}  // namespace sluice

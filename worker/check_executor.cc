@@ -37,6 +37,11 @@ std::string number_text(double v) {
   return buf;
 }
 
+/// "1 row", "3 rows".
+std::string rows_text(int64_t n, const std::string& what = "row") {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
 /// One check, rendered and ready to run, with what it found.
 struct RunningCheck {
   Check spec;
@@ -149,7 +154,7 @@ void run_check(Warehouse& wh, const TaskContext& ctx, RunningCheck& rc) {
       rc.description = "not_null " + c.table + "." + c.columns.at(0) + scope;
       std::string filter = where_clause({col + " IS NULL", c.where});
       int64_t n = count_of(wh, "SELECT count(*) FROM " + table + filter);
-      r.actual = std::to_string(n) + " NULL rows";
+      r.actual = rows_text(n, "NULL row");
       r.value = static_cast<double>(n);
       r.threshold = "0 NULL rows";
       passed = n == 0;
@@ -163,7 +168,7 @@ void run_check(Warehouse& wh, const TaskContext& ctx, RunningCheck& rc) {
       std::string groups = "SELECT " + cols + ", count(*) AS copies FROM " + table +
                            where_clause({c.where}) + " GROUP BY " + cols + " HAVING count(*) > 1";
       int64_t n = count_of(wh, "SELECT count(*) FROM (" + groups + ") duplicates");
-      r.actual = std::to_string(n) + " duplicated keys";
+      r.actual = rows_text(n, "duplicated key");
       r.value = static_cast<double>(n);
       r.threshold = "0 duplicated keys";
       passed = n == 0;
@@ -175,7 +180,7 @@ void run_check(Warehouse& wh, const TaskContext& ctx, RunningCheck& rc) {
       if (c.min) rc.description += " min " + std::to_string(*c.min);
       if (c.max) rc.description += " max " + std::to_string(*c.max);
       int64_t n = count_of(wh, "SELECT count(*) FROM " + table + where_clause({c.where}));
-      r.actual = std::to_string(n) + " rows";
+      r.actual = rows_text(n);
       r.value = static_cast<double>(n);
       if (c.min && c.max) {
         r.threshold = "between " + std::to_string(*c.min) + " and " + std::to_string(*c.max);
@@ -193,7 +198,7 @@ void run_check(Warehouse& wh, const TaskContext& ctx, RunningCheck& rc) {
       std::string filter = where_clause({col + " IS NOT NULL AND " + col + " NOT IN (" + list + ")",
                                          c.where});
       int64_t n = count_of(wh, "SELECT count(*) FROM " + table + filter);
-      r.actual = std::to_string(n) + " rows with other values";
+      r.actual = rows_text(n) + " with other values";
       r.value = static_cast<double>(n);
       r.threshold = "0 rows with other values";
       passed = n == 0;
@@ -210,7 +215,7 @@ void run_check(Warehouse& wh, const TaskContext& ctx, RunningCheck& rc) {
                " = child." + col + ")",
            c.where});
       int64_t n = count_of(wh, "SELECT count(*) FROM " + table + " child" + filter);
-      r.actual = std::to_string(n) + " rows without a parent";
+      r.actual = rows_text(n) + " without a parent";
       r.value = static_cast<double>(n);
       r.threshold = "0 rows without a parent";
       passed = n == 0;
@@ -252,17 +257,17 @@ void run_check(Warehouse& wh, const TaskContext& ctx, RunningCheck& rc) {
       r.value = static_cast<double>(n);
       std::optional<CheckResultRecord> earlier = earlier_volume(ctx, c);
       if (!earlier) {
-        r.actual = std::to_string(n) + " rows (no earlier interval to compare with yet)";
+        r.actual = rows_text(n) + " (no earlier interval to compare with yet)";
         passed = true;
         break;
       }
       double before = *earlier->value;
       double change = before == 0 ? (n == 0 ? 0 : INFINITY) : (n - before) / before * 100;
-      std::string was = number_text(before) + " rows in " + earlier->run_id;
+      std::string was = number_text(before) + (before == 1 ? " row" : " rows") + " in " + earlier->run_id;
       if (std::isinf(change)) {
-        r.actual = std::to_string(n) + " rows (was 0: " + was + ")";
+        r.actual = rows_text(n) + " (was 0: " + was + ")";
       } else {
-        r.actual = std::to_string(n) + " rows (" + (change >= 0 ? "+" : "") +
+        r.actual = rows_text(n) + " (" + (change >= 0 ? "+" : "") +
                    number_text(change) + "% vs " + was + ")";
       }
       passed = (!c.max_drop || change >= -*c.max_drop) && (!c.max_rise || change <= *c.max_rise);
@@ -279,7 +284,7 @@ void run_check(Warehouse& wh, const TaskContext& ctx, RunningCheck& rc) {
       double rate = total == 0 ? 0 : 100.0 * static_cast<double>(total - filled) / total;
       r.value = rate;
       r.actual = number_text(rate) + "% NULL (" + std::to_string(total - filled) + " of " +
-                 std::to_string(total) + " rows)";
+                 rows_text(total) + ")";
       passed = rate <= *c.max_rate;
       rc.offending_sql = "SELECT * FROM " + table + where_clause({col + " IS NULL", c.where});
       break;
@@ -288,7 +293,7 @@ void run_check(Warehouse& wh, const TaskContext& ctx, RunningCheck& rc) {
       rc.description = "expression " + c.table + ": " + c.condition + scope;
       std::string filter = where_clause({"NOT (" + c.condition + ")", c.where});
       int64_t n = count_of(wh, "SELECT count(*) FROM " + table + filter);
-      r.actual = std::to_string(n) + " rows where it is false";
+      r.actual = rows_text(n) + " where it is false";
       r.value = static_cast<double>(n);
       r.threshold = "0 rows where it is false";
       passed = n == 0;

@@ -108,8 +108,8 @@ TEST_P(CheckExecutorTest, EveryCheckRunsAndEachFailureIsListedWithItsActualValue
   EXPECT_NE(o.error.find("5 of 6 checks failed"), std::string::npos) << o.error;
   EXPECT_NE(o.error.find("sql_1 (`SELECT sum(amount)"), std::string::npos) << o.error;
   EXPECT_NE(o.error.find("actual 60"), std::string::npos) << o.error;
-  EXPECT_NE(o.error.find("actual 1 NULL rows"), std::string::npos) << o.error;
-  EXPECT_NE(o.error.find("actual 1 duplicated keys"), std::string::npos) << o.error;
+  EXPECT_NE(o.error.find("actual 1 NULL row"), std::string::npos) << o.error;
+  EXPECT_NE(o.error.find("actual 1 duplicated key"), std::string::npos) << o.error;
   EXPECT_NE(o.error.find("min 10): actual 4 rows"), std::string::npos) << o.error;
   EXPECT_NE(o.error.find("missing_table_xyz"), std::string::npos) << o.error;
   std::string log = h_.log.text();
@@ -149,7 +149,7 @@ TEST_P(CheckExecutorTest, AcceptedValuesFailsOnOtherValuesAndListsThem) {
   EXPECT_EQ(o.status, TaskOutcome::Status::kFailed);
   ASSERT_EQ(o.checks.size(), 2u);
   EXPECT_EQ(o.checks[0].status, "fail");
-  EXPECT_EQ(o.checks[0].actual, "1 rows with other values");
+  EXPECT_EQ(o.checks[0].actual, "1 row with other values");
   EXPECT_EQ(o.checks[1].status, "pass") << o.checks[1].actual;
   std::string log = h_.log.text();
   EXPECT_NE(log.find("offending rows:\n    day=2026-01-02, row_count=1"), std::string::npos) << log;
@@ -167,7 +167,7 @@ TEST_P(CheckExecutorTest, RelationshipsFindsChildRowsWithoutAParent) {
   rel.to_column = "id";
   TaskOutcome o = run({rel});
   EXPECT_EQ(o.status, TaskOutcome::Status::kFailed);
-  EXPECT_EQ(o.checks.at(0).actual, "1 rows without a parent");
+  EXPECT_EQ(o.checks.at(0).actual, "1 row without a parent");
   EXPECT_NE(h_.log.text().find("order_id=3"), std::string::npos) << h_.log.text();
   rel.where = "day = '2026-01-02'";  // filters the child's rows
   EXPECT_EQ(run({rel}).status, TaskOutcome::Status::kSuccess) << h_.log.text();
@@ -207,7 +207,7 @@ TEST_P(CheckExecutorTest, NullRateAndExpressionMeasureTheRowsInScope) {
   EXPECT_EQ(o.checks[1].status, "fail");
   EXPECT_EQ(o.checks[2].status, "pass") << o.checks[2].actual;
   EXPECT_EQ(o.checks[3].status, "fail");
-  EXPECT_EQ(o.checks[3].actual, "1 rows where it is false");
+  EXPECT_EQ(o.checks[3].actual, "1 row where it is false");
   EXPECT_NE(h_.log.text().find("amount=10"), std::string::npos) << h_.log.text();
 }
 

@@ -285,7 +285,7 @@ async function main() {
     const warned = page.locator('table.checks tr[data-check="status_known"]');
     await warned.locator('.state', {hasText: 'warn'}).waitFor();
     const warnText = await warned.textContent();
-    if (!warnText.includes('1 rows with other values')) throw new Error(`warned check row: ${warnText}`);
+    if (!warnText.includes('1 row with other values')) throw new Error(`warned check row: ${warnText}`);
     await page.screenshot({path: path.join(outDir, '08-task-checks.png'), fullPage: true});
     await warned.locator('a').click();
     await page.locator('h1', {hasText: 'status_known'}).waitFor();

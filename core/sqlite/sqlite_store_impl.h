@@ -304,6 +304,15 @@ class SqliteStore final : public Store {
   std::optional<RunRecord> last_successful_run(const std::string& dag_id) override;
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override;
 
+  // --- Watermarks -----------------------------------------------------------
+
+  std::optional<Watermark> get_watermark(const std::string& dag_id,
+                                         const std::string& task_id) override;
+  void set_watermark(const Watermark& mark) override;
+  bool delete_watermark(const std::string& dag_id, const std::string& task_id) override;
+  /// Stores `mark` unless the stored one is greater (finish_task's, under mu_).
+  void advance_watermark_locked(const Watermark& mark, Timestamp now);
+
   // --- Housekeeping ---------------------------------------------------------
 
   // --- Backfills ------------------------------------------------------------

@@ -14,6 +14,7 @@
 
 #include "core/secrets.h"
 #include "core/time.h"
+#include "core/watermark.h"
 
 namespace sluice {
 
@@ -91,6 +92,9 @@ struct TaskOutcome {
   bool canceled = false;
   /// With kReschedule: when the next check is due (the slot is freed meanwhile).
   std::optional<Timestamp> reschedule_at;
+  /// With kSuccess, from an incremental extract: the high-water mark it
+  /// reached, stored with the finish (TaskResult::watermark).
+  std::optional<Watermark> watermark;
 };
 
 /// Runs tries of one task type.

@@ -92,6 +92,7 @@ struct Harness {
   RealProcessLauncher real_launcher;
   ProcessLauncher* launcher = &real_launcher;
   std::optional<Millis> timeout;
+  Store* store = nullptr;  // the metadata store, for the tasks that read it
 
   Harness() {
     dag.id = "elt_test";
@@ -104,6 +105,7 @@ struct Harness {
   TaskOutcome run_with(TaskExecutor& executor) {
     TaskContext ctx{dag,    task, run,    1,       context, config, log,
                     cancel, *launcher, timeout, {}, std::nullopt, nullptr};
+    ctx.store = store;
     return executor.execute(ctx);
   }
 };

@@ -78,11 +78,13 @@ CC
 
 echo "building the driver..." >&2
 cd "$root"
+# Linked against the release library (scripts/build.sh release), so that the
+# driver runs the same code, built the same way, as the sluice binary.
+scripts/build.sh release sluice_lib >&2
 g++ -std=c++20 -O2 -DNDEBUG -I. $(pkg-config --cflags cpp-httplib libpqxx) \
-  "$work/driver.cc" worker/extract_executor.cc worker/warehouse.cc worker/csv_reader.cc \
-  worker/http_fetch.cc worker/task_runner.cc core/config.cc core/template.cc core/text.cc \
-  core/time.cc -o "$work/driver" \
-  -lyaml-cpp -ldate-tz -lsqlite3 -lpqxx -lpq -lcpp-httplib -lssl -lcrypto -pthread
+  "$work/driver.cc" build/libsluice_lib.a -o "$work/driver" \
+  $(pkg-config --libs cpp-httplib libpqxx libpq sqlite3) \
+  -lyaml-cpp -ldate-tz -lssl -lcrypto -lz -pthread
 
 # ---- the input: 8 columns, some quoted with delimiters and doubled quotes ------
 echo "generating $rows rows..." >&2

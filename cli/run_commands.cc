@@ -240,6 +240,74 @@ Dag load_dag_from_folder(CliContext& ctx, const std::string& dag_id, std::string
                       did_you_mean(dag_id, ids));
 }
 
+/// sluice tasks watermark: shows, sets (`set`) or removes (`reset`) the mark.
+int tasks_watermark(CliContext& ctx, const std::string& dag_id, const std::string& task_id,
+                    const std::optional<std::string>& set, bool reset) {
+  Dag dag = load_dag_from_folder(ctx, dag_id, nullptr);
+  const Task* task = nullptr;
+  std::vector<std::string> incremental_ids;
+  for (const Task& t : dag.tasks) {
+    const auto* extract = std::get_if<ExtractTask>(&t.spec);
+    if (extract && extract->incremental) incremental_ids.push_back(t.id);
+    if (t.id == task_id) task = &t;
+  }
+  const auto* extract = task ? std::get_if<ExtractTask>(&task->spec) : nullptr;
+  if (!extract || !extract->incremental) {
+    throw UserError("task '" + task_id + "' of " + dag_id +
+                    (task ? " is not an extract with incremental:" : " does not exist") +
+                    did_you_mean(task_id, incremental_ids) +
+                    (incremental_ids.empty() ? "; the DAG has no incremental extract"
+                                             : "; incremental extracts: " + join(incremental_ids, ", ")));
+  }
+  Store& store = ctx.store();
+  const std::string& column = extract->incremental->column;
+  std::string done;
+  if (reset) {
+    bool had = store.delete_watermark(dag_id, task_id);
+    done = had ? "removed the mark" : "there was no mark";
+  } else if (set) {
+    std::optional<Watermark> old = store.get_watermark(dag_id, task_id);
+    Watermark mark = make_watermark(column, *set);
+    // A value of the stored mark's kind keeps it (10 stays a number of a number column).
+    if (old && old->column == column && old->kind != mark.kind) {
+      if (std::optional<std::string> key = watermark_sort_key(old->kind, *set)) {
+        mark.kind = old->kind;
+        mark.sort_key = *key;
+      }
+    }
+    mark.dag_id = dag_id;
+    mark.task_id = task_id;
+    mark.updated_at = RealClock().now();
+    store.set_watermark(mark);
+    done = "set the mark";
+  }
+  std::optional<Watermark> mark = store.get_watermark(dag_id, task_id);
+  if (ctx.options.json) {
+    nlohmann::json j = {{"dag_id", dag_id}, {"task_id", task_id}, {"column", column},
+                        {"value", nullptr}};
+    if (mark) {
+      j["column"] = mark->column;
+      j["value"] = mark->value;
+      j["kind"] = mark->kind;
+      j["run_id"] = mark->run_id;
+      j["updated_at"] = format_iso(mark->updated_at);
+    }
+    ctx.out << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (!done.empty()) ctx.out << done << "\n";
+  if (!mark) {
+    ctx.out << dag_id << "." << task_id << ": no high-water mark of " << column
+            << " (the next run reads every row)\n";
+  } else {
+    ctx.out << dag_id << "." << task_id << ": " << mark->column << " = " << mark->value << " ("
+            << mark->kind << ", "
+            << (mark->run_id.empty() ? std::string("set by hand") : "from " + mark->run_id)
+            << " at " << format_iso(mark->updated_at) << ")\n";
+  }
+  return kExitOk;
+}
+
 int tasks_test(CliContext& ctx, const std::string& dag_id, const std::string& task_id,
                const std::string& date) {
   Dag dag = load_dag_from_folder(ctx, dag_id, nullptr);
@@ -490,8 +558,9 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     result = kExitOk;
   });
 
-  // sluice tasks test|clear|logs|mark
-  CLI::App* tasks = app.add_subcommand("tasks", "Test, clear, mark tasks and read their logs");
+  // sluice tasks test|clear|logs|mark|watermark
+  CLI::App* tasks = app.add_subcommand(
+      "tasks", "Test, clear, mark tasks, read their logs and move their watermarks");
   tasks->require_subcommand(1);
 
   struct TestArgs {
@@ -679,6 +748,28 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
                              make_decider(dags.get(run.version_id), now), now);
     ctx.out << "marked " << ti.task_id << " of " << run.run_id << " " << margs->state << "\n";
     result = kExitOk;
+  });
+
+  // sluice tasks watermark DAG TASK [--set VALUE | --reset]
+  struct WatermarkArgs {
+    std::string dag, task, set;
+    bool reset = false;
+  };
+  auto wargs = std::make_shared<WatermarkArgs>();
+  CLI::App* watermark = tasks->add_subcommand(
+      "watermark",
+      "Show an incremental extract's high-water mark, or move it (--set VALUE, --reset)");
+  watermark->add_option("dag", wargs->dag, "DAG id")->required();
+  watermark->add_option("task", wargs->task, "Task id (an extract with incremental:)")->required();
+  CLI::Option* set_opt = watermark->add_option(
+      "--set", wargs->set,
+      "Set the mark to VALUE (backwards too): the next run reads rows above it");
+  watermark->add_flag("--reset", wargs->reset, "Remove the mark: the next run reads every row")
+      ->excludes(set_opt);
+  watermark->callback([&ctx, &result, wargs, set_opt] {
+    result = tasks_watermark(ctx, wargs->dag, wargs->task,
+                             set_opt->count() ? std::optional(wargs->set) : std::nullopt,
+                             wargs->reset);
   });
 
   // sluice dags test DAG [--date D]

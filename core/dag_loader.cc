@@ -343,6 +343,20 @@ void Loader::check_templates() {
                             ".schema, .login), got '" +
                             name + "'");
       }
+    } else if (root == "watermark") {
+      const ExtractTask* extract =
+          use.task < 0 ? nullptr : std::get_if<ExtractTask>(&dag_.tasks[use.task].spec);
+      if (!extract || !extract->incremental) {
+        error(use.mark, where +
+                            "'watermark' is only available in extract tasks with "
+                            "incremental: {column: ...}");
+      } else if (parts.size() != 1) {
+        error(use.mark, where + "'watermark' has no fields");
+      } else if (!use.has_default) {
+        error(use.mark, where +
+                            "{{ watermark }} has no value before the first load: add a "
+                            "default, e.g. {{ watermark | default('1970-01-01') }}");
+      }
     } else if (root == "item" || root == "map_index") {
       if (use.task < 0 || !dag_.tasks[use.task].map) {
         error(use.mark, where + "'" + root +

@@ -26,7 +26,8 @@ const std::vector<std::string> kPlainTemplateNames = {
     "run_id", "run_type", "dag_id", "task_id", "try_number"};
 const std::vector<std::string> kTemplateRoots = {
     "ds", "ds_nodash", "ts", "data_interval_start", "data_interval_end", "logical_date",
-    "run_id", "run_type", "dag_id", "task_id", "try_number", "params", "outputs", "env", "conn"};
+    "run_id", "run_type", "dag_id", "task_id", "try_number", "params", "outputs", "env", "conn",
+    "watermark"};
 
 // clang-format on
 

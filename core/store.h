@@ -15,6 +15,7 @@
 #include "core/schedule.h"
 #include "core/states.h"
 #include "core/time.h"
+#include "core/watermark.h"
 
 namespace sluice {
 
@@ -297,6 +298,10 @@ struct TaskResult {
   std::optional<ClaimRequest> claim_next;
   // A check task's results, stored with the finish (check_results).
   std::vector<CheckResultRecord> checks;
+  // An incremental extract's high-water mark: stored with a successful
+  // finish, in its transaction, unless the stored mark is greater (a
+  // backfill or a concurrent run's earlier finish never moves it back).
+  std::optional<Watermark> watermark;
 };
 
 /// What changed when a task finished.
@@ -670,6 +675,22 @@ class CheckLedger {
   virtual std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) = 0;
 };
 
+/// The high-water marks of incremental extracts, one per (DAG, task). A
+/// successful finish moves a mark forward (TaskResult::watermark); these
+/// read and move it by hand.
+class WatermarkStore {
+ public:
+  virtual ~WatermarkStore() = default;
+
+  // Watermarks.
+  virtual std::optional<Watermark> get_watermark(const std::string& dag_id,
+                                                 const std::string& task_id) = 0;
+  /// Stores `mark` as it is, backwards too (tasks watermark --set).
+  virtual void set_watermark(const Watermark& mark) = 0;
+  /// Removes the mark: the next run reads every row. False when there was none.
+  virtual bool delete_watermark(const std::string& dag_id, const std::string& task_id) = 0;
+};
+
 /// The metadata store: every aggregate above, plus the schema and
 /// housekeeping. Code that needs one aggregate may take it alone. Thread-safe: each implementation serialises or pools
 /// its connections. Every method is one transaction; errors are StoreError
@@ -682,7 +703,8 @@ class Store : public DagCatalog,
               public AlertOutbox,
               public BackfillLedger,
               public SlaTimers,
-              public CheckLedger {
+              public CheckLedger,
+              public WatermarkStore {
  public:
   virtual ~Store() = default;
 

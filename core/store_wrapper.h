@@ -23,6 +23,14 @@ class StoreWrapper : public Store {
   StoreWrapper& operator=(const StoreWrapper&) = delete;
 
   SchemaStatus schema_status() override { return inner().schema_status(); }
+  std::optional<Watermark> get_watermark(const std::string& dag_id,
+                                         const std::string& task_id) override {
+    return inner().get_watermark(dag_id, task_id);
+  }
+  void set_watermark(const Watermark& mark) override { inner().set_watermark(mark); }
+  bool delete_watermark(const std::string& dag_id, const std::string& task_id) override {
+    return inner().delete_watermark(dag_id, task_id);
+  }
   SchemaStatus migrate() override { return inner().migrate(); }
   int64_t upsert_dag(const std::string& dag_id, const std::string& file,
                      const std::string& content_hash, const std::string& yaml,

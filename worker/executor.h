@@ -15,6 +15,7 @@
 #include "core/secrets.h"
 #include "core/store.h"
 #include "core/time.h"
+#include "core/watermark.h"
 
 namespace sluice {
 
@@ -94,6 +95,9 @@ struct TaskOutcome {
   std::optional<Timestamp> reschedule_at;
   /// A check task's results, one per check (stored with the try's end).
   std::vector<CheckResultRecord> checks;
+  /// With kSuccess, from an incremental extract: the high-water mark it
+  /// reached, stored with the finish (TaskResult::watermark).
+  std::optional<Watermark> watermark;
 };
 
 /// Runs tries of one task type.

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "core/config.h"
@@ -13,6 +14,8 @@
 #include "core/store.h"
 #include "core/template.h"
 #include "core/text.h"
+#include "core/watermark.h"
+#include "worker/column_types.h"
 #include "worker/csv_reader.h"
 #include "worker/warehouse.h"
 
@@ -115,6 +118,12 @@ struct BadRow {
   std::string reason;
 };
 
+/// A field's type read from its values.
+struct InferredType {
+  ColumnKind kind = ColumnKind::kText;
+  std::string sql_type;
+};
+
 // ---- TableLoader ---------------------------------------------------------------
 
 /// Prepares the target table for the mode, maps source fields to columns,
@@ -122,10 +131,12 @@ struct BadRow {
 class TableLoader {
  public:
   TableLoader(Warehouse& warehouse, const ExtractTarget& target, const std::string& on_bad_row,
-              const std::string& run_id, MaskedLog& log, StatementWatchdog& watchdog)
+              const std::string& on_schema_change, const std::string& run_id, MaskedLog& log,
+              StatementWatchdog& watchdog)
       : wh_(warehouse),
         target_(target),
         on_bad_row_(on_bad_row),
+        on_schema_change_(on_schema_change),
         run_id_(run_id),
         log_(log),
         watchdog_(watchdog),
@@ -150,20 +161,51 @@ class TableLoader {
     return out;
   }
 
+  /// True when the types of `fields`' values are worth reading before the
+  /// load: some field has no declared type and the table is to be created
+  /// or its columns checked against the values.
+  bool wants_types(const std::vector<std::string>& fields) const {
+    if (existing_ && on_schema_change_ == "ignore") return false;
+    for (const std::string& f : fields) {
+      if (!filled_by_loader(f) && !declared_type(f)) return true;
+    }
+    return false;
+  }
+
+  bool sqlite() const { return wh_.dialect() == "sqlite"; }
+  /// True when `columns:` declares `name`'s type.
+  bool declared(const std::string& name) const { return declared_type(name) != nullptr; }
+
+  /// The types read from the source's values (`from` names it), by field.
+  void set_inferred(std::map<std::string, InferredType> types, std::string from) {
+    inferred_ = std::move(types);
+    inferred_from_ = std::move(from);
+  }
+
   /// Sets the table up for `fields` (the source's names, in row order).
   void start(const std::vector<std::string>& fields) {
     fields_ = fields;
     const std::string& table = target_.table;
     bool partitioned = target_.mode == "replace_partition";
     std::vector<ColumnDef> columns;
+    std::vector<bool> left_out(fields.size(), false);
     if (existing_) {
       columns = *existing_;
+      check_schema(fields, columns, left_out);
     } else {
-      if (!target_.columns.empty()) {
+      bool all_declared = true;
+      for (const std::string& f : fields) {
+        if (!filled_by_loader(f) && !declared_type(f)) all_declared = false;
+      }
+      if (!target_.columns.empty() && all_declared) {
+        // Every field declared: the table as `columns` lists it, in its order.
         for (const auto& [name, type] : target_.columns) columns.push_back({name, type});
       } else {
         for (const std::string& f : fields) {
-          if (!filled_by_loader(f)) columns.push_back({f, "TEXT"});
+          if (!filled_by_loader(f)) columns.push_back({f, type_for(f)});
+        }
+        for (const auto& [name, type] : target_.columns) {
+          if (!find_column(columns, name)) columns.push_back({name, type});
         }
       }
       if (partitioned && !find_column(columns, target_.partition_column)) {
@@ -197,7 +239,7 @@ class TableLoader {
     bool sqlite = wh_.dialect() == "sqlite";
     std::vector<std::string> writer_columns;
     for (size_t i = 0; i < fields.size(); ++i) {
-      if (filled_by_loader(fields[i])) continue;
+      if (filled_by_loader(fields[i]) || left_out[i]) continue;
       const ColumnDef* c = find_column(columns, fields[i]);
       if (!c) {
         throw UserError("source field '" + fields[i] + "' is not a column of table " + table +
@@ -209,6 +251,11 @@ class TableLoader {
       writer_columns.push_back(c->name);
       source_index_.push_back(i);
       kinds_.push_back(kind_of(c->type, sqlite));
+      ColumnKind kind = column_kind_of(c->type);
+      // Empty is NULL in a typed column: "" is no integer, date or boolean.
+      typed_.push_back(kind != ColumnKind::kText && kind != ColumnKind::kOther);
+      // SQLite keeps 'true' as text, which SQL then reads as false.
+      bool_as_int_.push_back(sqlite && kind == ColumnKind::kBoolean);
     }
     if (partitioned) writer_columns.push_back(find_column(columns, target_.partition_column)->name);
     has_loaded_at_ = find_column(columns, kLoadedAt) != nullptr;
@@ -246,12 +293,20 @@ class TableLoader {
     size_t k = 0;
     for (; k < source_index_.size(); ++k) {
       const SqlValue& v = values[source_index_[k]];
+      if (v && typed_[k] && trim(*v).empty()) {
+        row_[k].reset();
+        continue;
+      }
       if (v && !valid_value(*v, kinds_[k])) {
         bad(line, raw.empty() ? join_values(values) : std::string(raw),
             "column " + row_column(k) + ": '" + *v + "' is not " + kind_name(kinds_[k]), where);
         return;
       }
-      row_[k] = v;
+      if (v && bool_as_int_[k]) {
+        row_[k] = bool_as_int(*v);
+      } else {
+        row_[k] = v;
+      }
     }
     if (target_.mode == "replace_partition") row_[k++] = target_.partition_value;
     if (has_loaded_at_) row_[k++] = loaded_at_;
@@ -293,6 +348,85 @@ class TableLoader {
   bool filled_by_loader(const std::string& name) const {
     return name == kLoadedAt || name == kRunId ||
            (target_.mode == "replace_partition" && name == target_.partition_column);
+  }
+
+  /// The type `columns:` gives `name`, if any.
+  const std::string* declared_type(const std::string& name) const {
+    for (const auto& [column, type] : target_.columns) {
+      if (column == name) return &type;
+    }
+    for (const auto& [column, type] : target_.columns) {
+      if (to_lower(column) == to_lower(name)) return &type;
+    }
+    return nullptr;
+  }
+
+  /// The type a new column for field `name` gets: declared, inferred or TEXT.
+  std::string type_for(const std::string& name) const {
+    if (const std::string* declared = declared_type(name)) return *declared;
+    auto it = inferred_.find(name);
+    return it == inferred_.end() ? "TEXT" : it->second.sql_type;
+  }
+
+  /// Compares the source's fields with the existing table's columns: a field
+  /// the table lacks, or whose values the column's type does not take, is a
+  /// schema change, which on_schema_change handles (fail, add_columns,
+  /// ignore). `left_out` marks the fields not to load.
+  void check_schema(const std::vector<std::string>& fields, std::vector<ColumnDef>& columns,
+                    std::vector<bool>& left_out) {
+    const std::string& table = target_.table;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const std::string& f = fields[i];
+      if (filled_by_loader(f)) continue;
+      const std::string* declared = declared_type(f);
+      auto inferred = inferred_.find(f);
+      const ColumnDef* c = find_column(columns, f);
+      if (!c) {
+        std::string type = type_for(f);
+        if (on_schema_change_ == "add_columns") {
+          wh_.execute("ALTER TABLE " + wh_.quote_name(table) + " ADD COLUMN " + wh_.quote_name(f) +
+                      " " + type);
+          columns.push_back({f, type});
+          log_.line("on_schema_change add_columns: added column " + f + " " + type + " to " +
+                    table);
+        } else if (on_schema_change_ == "ignore") {
+          left_out[i] = true;
+          log_.line("on_schema_change ignore: source field " + f + " is not a column of " + table +
+                    "; not loaded");
+        } else {
+          throw UserError("source field '" + f + "' (" + to_lower(type) + ") is not a column of table " +
+                          table + " (columns: " + describe(columns) +
+                          "); set on_schema_change: add_columns to add it, or ignore to leave it out");
+        }
+        continue;
+      }
+      ColumnKind existing = column_kind_of(c->type);
+      std::string source_type;
+      bool changed = false;
+      if (declared) {
+        ColumnKind want = column_kind_of(*declared);
+        changed = want != existing && want != ColumnKind::kOther && existing != ColumnKind::kOther;
+        source_type = *declared + " (declared in columns:)";
+      } else if (inferred != inferred_.end()) {
+        changed = !column_kind_fits(inferred->second.kind, existing);
+        source_type = to_lower(inferred->second.sql_type) + " (inferred from " + inferred_from_ + ")";
+      }
+      if (!changed) continue;
+      if (on_schema_change_ == "ignore") {
+        log_.line("on_schema_change ignore: column " + c->name + " of " + table + " is " + c->type +
+                  ", the source's is " + source_type + "; values it does not take are bad rows");
+        continue;
+      }
+      throw UserError("column " + c->name + " of table " + table + " is " + c->type +
+                      ", but the source's is " + source_type +
+                      ": change the column's type, or set on_schema_change: ignore to load into "
+                      "it as it is (values it does not take are then bad rows)");
+    }
+  }
+
+  static std::string bool_as_int(const std::string& v) {
+    std::string b = to_lower(trim(v));
+    return b == "t" || b == "true" || b == "y" || b == "yes" || b == "on" || b == "1" ? "1" : "0";
   }
 
   static const ColumnDef* find_column(const std::vector<ColumnDef>& columns,
@@ -371,6 +505,7 @@ class TableLoader {
   Warehouse& wh_;
   const ExtractTarget& target_;
   std::string on_bad_row_;
+  std::string on_schema_change_;
   std::string run_id_;
   MaskedLog& log_;
   StatementWatchdog& watchdog_;
@@ -379,6 +514,10 @@ class TableLoader {
   std::vector<std::string> fields_;
   std::vector<size_t> source_index_;  // per written data column: its source field
   std::vector<ValueKind> kinds_;
+  std::vector<bool> typed_;        // per written data column: empty is NULL
+  std::vector<bool> bool_as_int_;  // per written data column: a SQLite boolean
+  std::map<std::string, InferredType> inferred_;
+  std::string inferred_from_;
   bool has_loaded_at_ = false;
   bool has_run_id_ = false;
   bool no_table_ = false;
@@ -389,9 +528,118 @@ class TableLoader {
   int64_t seen_ = 0;
 };
 
+// ---- Incremental reads ---------------------------------------------------------
+
+/// One run of an incremental extract: the value it reads above (the stored
+/// mark less the lookback) and the greatest value of the column it loads.
+class IncrementalRead {
+ public:
+  IncrementalRead(const IncrementalSpec& spec, std::optional<Watermark> mark)
+      : spec_(spec), mark_(std::move(mark)) {
+    if (mark_) {
+      above_ = watermark_less_lookback(*mark_, spec_.lookback);
+      above_key_ = watermark_sort_key(mark_->kind, *above_);
+    }
+  }
+
+  const IncrementalSpec& spec() const { return spec_; }
+  const std::optional<Watermark>& mark() const { return mark_; }
+  /// The value to read above; nullopt on the first run (read every row).
+  const std::optional<std::string>& above() const { return above_; }
+
+  /// Finds the column among the source's `fields`.
+  void locate(const std::vector<std::string>& fields, const std::string& source) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i] == spec_.column) index_ = i;
+    }
+    if (!index_) {
+      for (size_t i = 0; i < fields.size(); ++i) {
+        if (to_lower(fields[i]) == to_lower(spec_.column)) index_ = i;
+      }
+    }
+    if (!index_ && !fields.empty()) {
+      throw UserError("incremental column '" + spec_.column + "' is not a column of " + source +
+                      did_you_mean(spec_.column, fields) + " (columns: " + join(fields, ", ") + ")");
+    }
+  }
+
+  /// False for a row at or below the value to read above (an API that
+  /// ignored {{ watermark }} sent it anyway); a value that does not compare
+  /// (NULL, another kind) is read.
+  bool wanted(const SqlRow& row) const {
+    if (!above_key_ || !index_ || !row[*index_]) return true;
+    std::optional<std::string> key = watermark_sort_key(mark_->kind, *row[*index_]);
+    return !key || *key > *above_key_;
+  }
+
+  /// Counts a loaded row's value.
+  void loaded(const SqlRow& row) {
+    if (index_ && row[*index_]) tracker_.add(*row[*index_]);
+  }
+
+  /// The mark to store: the greatest value loaded, when it is beyond the
+  /// stored mark (or of another column or kind).
+  std::optional<Watermark> next_mark() const {
+    std::optional<Watermark> next = tracker_.result(spec_.column);
+    if (!next || !mark_) return next;
+    if (next->kind == mark_->kind && next->column == mark_->column &&
+        next->sort_key <= mark_->sort_key) {
+      return std::nullopt;
+    }
+    return next;
+  }
+
+ private:
+  const IncrementalSpec& spec_;
+  std::optional<Watermark> mark_;
+  std::optional<std::string> above_;
+  std::optional<std::string> above_key_;
+  std::optional<size_t> index_;
+  WatermarkTracker tracker_;
+};
+
 // ---- Sources -----------------------------------------------------------------
 
-void load_csv(const CsvSource& source, const std::string& path, TableLoader& loader) {
+/// The type of each of `fields` over every record of the file: a first
+/// pass, so that a value far down the file widens the type instead of
+/// failing the load. Logs the types of the fields `columns:` does not declare.
+std::map<std::string, InferredType> infer_csv_types(const CsvSource& source, const std::string& path,
+                                                    const std::vector<std::string>& fields,
+                                                    const TableLoader& loader, MaskedLog& log,
+                                                    StatementWatchdog& watchdog) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError("cannot open CSV file '" + path + "': " + std::strerror(errno));
+  CsvReader reader(in, source.delimiter);
+  CsvRecord record;
+  std::vector<ColumnTypeGuess> guesses(fields.size());
+  bool first = true;
+  int64_t n = 0;
+  while (reader.next(record)) {
+    if (first && source.header) {
+      first = false;
+      continue;
+    }
+    first = false;
+    if (++n % kCheckEvery == 0) watchdog.check();
+    // Malformed records are bad rows of the load; they say nothing of types.
+    if (!record.error.empty() || record.fields.size() != fields.size()) continue;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (!record.is_null(i)) guesses[i].add(record.fields[i]);
+    }
+  }
+  std::map<std::string, InferredType> out;
+  std::vector<std::string> logged;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    InferredType t{guesses[i].kind(), guesses[i].sql_type(loader.sqlite())};
+    if (!loader.declared(fields[i])) logged.push_back(fields[i] + " " + to_lower(t.sql_type));
+    out[fields[i]] = std::move(t);
+  }
+  if (!logged.empty()) log.line("inferred column types: " + join(logged, ", "));
+  return out;
+}
+
+void load_csv(const CsvSource& source, const std::string& path, TableLoader& loader,
+              MaskedLog& log, StatementWatchdog& watchdog) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError("cannot open CSV file '" + path + "': " + std::strerror(errno));
   CsvReader reader(in, source.delimiter);
@@ -419,6 +667,9 @@ void load_csv(const CsvSource& source, const std::string& path, TableLoader& loa
     if (fields.empty() && have && record.error.empty()) {
       for (size_t i = 0; i < record.fields.size(); ++i) fields.push_back("col" + std::to_string(i + 1));
     }
+  }
+  if (loader.wants_types(fields)) {
+    loader.set_inferred(infer_csv_types(source, path, fields, loader, log, watchdog), path);
   }
   loader.start(fields);
   SqlRow values(fields.size());
@@ -496,7 +747,8 @@ std::string next_page_url(const std::string& first_url, const std::string& curre
 }
 
 void load_http(const HttpSource& source, HttpFetchOptions options, const Config& config,
-               TableLoader& loader, MaskedLog& log, StatementWatchdog& watchdog) {
+               TableLoader& loader, MaskedLog& log, StatementWatchdog& watchdog,
+               IncrementalRead* incremental) {
   // An http(s) connection whose URL prefixes the request lends its headers.
   for (const auto& [name, conn] : config.connections) {
     if ((conn.scheme == "http" || conn.scheme == "https") && starts_with(source.url, conn.url)) {
@@ -510,6 +762,7 @@ void load_http(const HttpSource& source, HttpFetchOptions options, const Config&
   std::vector<std::string> fields;
   SqlRow values;
   int64_t record_number = 0;
+  int64_t not_above = 0;
   for (size_t page = 1;; ++page) {
     if (page > kMaxPages) throw Error("more than " + std::to_string(kMaxPages) + " pages");
     watchdog.check();
@@ -535,6 +788,7 @@ void load_http(const HttpSource& source, HttpFetchOptions options, const Config&
       if (fields.empty() && !records->empty() && records->front().is_object()) {
         for (const auto& item : records->front().items()) fields.push_back(item.key());
       }
+      if (incremental) incremental->locate(fields, "the records of " + source.url);
       loader.start(fields);
       values.assign(fields.size(), std::nullopt);
       started = true;
@@ -549,6 +803,13 @@ void load_http(const HttpSource& source, HttpFetchOptions options, const Config&
         auto it = record.find(fields[i]);
         values[i] = it == record.end() ? std::nullopt : json_value(*it);
       }
+      if (incremental) {
+        if (!incremental->wanted(values)) {
+          ++not_above;
+          continue;
+        }
+        incremental->loaded(values);
+      }
       loader.add(values, record_number, record.dump(), url + " record");
     }
     log.line("page " + std::to_string(page) + ": " + std::to_string(records->size()) + " records");
@@ -559,24 +820,43 @@ void load_http(const HttpSource& source, HttpFetchOptions options, const Config&
     url = next_page_url(source.url, url, *next);
     if (visited.count(url)) throw Error("pagination loops: " + url + " was already fetched");
   }
+  if (not_above > 0) {
+    log.line(std::to_string(not_above) + " records at or below " + incremental->spec().column +
+             " " + *incremental->above() + " left out");
+  }
 }
 
 void load_query(const QuerySource& source, const Config& config, size_t batch_rows,
                 const std::atomic<bool>& cancel,
                 std::optional<std::chrono::steady_clock::time_point> deadline,
-                TableLoader& loader, MaskedLog& log) {
+                TableLoader& loader, MaskedLog& log, IncrementalRead* incremental) {
   std::unique_ptr<Warehouse> db = open_warehouse(config, source.conn);
   StatementWatchdog watchdog(*db, cancel, deadline);
   bool started = false;
   int64_t n = 0;
+  std::string sql = source.sql;
+  std::vector<std::string> params;
+  if (incremental && incremental->above()) {
+    // The mark is a bound parameter: the database compares it as the
+    // column's type, and no value needs quoting.
+    std::string body(trim(sql));
+    while (!body.empty() && body.back() == ';') body = std::string(trim(body.substr(0, body.size() - 1)));
+    sql = "SELECT * FROM (\n" + body + "\n) AS src WHERE " + db->quote_name(incremental->spec().column) +
+          " > " + db->placeholder(1);
+    params.push_back(*incremental->above());
+  }
   log.line("query on " + source.conn);
-  db->stream_query(source.sql, batch_rows,
+  db->stream_query(sql, params, batch_rows,
                    [&](const std::vector<std::string>& columns, std::vector<SqlRow>& rows) {
                      if (!started) {
+                       if (incremental) incremental->locate(columns, "the query's result");
                        loader.start(columns);
                        started = true;
                      }
-                     for (const SqlRow& row : rows) loader.add(row, ++n, "", source.conn + " row");
+                     for (const SqlRow& row : rows) {
+                       if (incremental) incremental->loaded(row);
+                       loader.add(row, ++n, "", source.conn + " row");
+                     }
                      watchdog.check();
                    });
 }
@@ -587,13 +867,42 @@ TaskOutcome ExtractExecutor::execute(TaskContext& ctx) {
   TaskOutcome outcome;
   MaskedLog log(ctx.log, ctx.config);
   const auto& task = std::get<ExtractTask>(ctx.task.spec);
-  const nlohmann::json& tc = ctx.template_context;
-  auto render = [&](const std::string& s) { return render_template(s, tc); };
+  // An incremental extract's templates also see {{ watermark }}.
+  nlohmann::json incremental_context;
+  const nlohmann::json* tc = &ctx.template_context;
+  auto render = [&](const std::string& s) { return render_template(s, *tc); };
   auto deadline = deadline_after(ctx.timeout);
   // Declared before the watchdog, which watches it, so that it outlives it.
   std::unique_ptr<Warehouse> warehouse;
   std::optional<StatementWatchdog> watchdog;
+  std::optional<IncrementalRead> incremental;
   try {
+    if (task.incremental) {
+      const IncrementalSpec& spec = *task.incremental;
+      std::optional<Watermark> mark;
+      if (ctx.store) {
+        mark = ctx.store->get_watermark(ctx.dag.id, ctx.task.id);
+      } else {
+        log.line("incremental: no metadata store to read the mark from; reading every row");
+      }
+      if (mark && mark->column != spec.column) {
+        log.line("incremental: the stored mark is of column " + mark->column + ", not " +
+                 spec.column + "; reading every row");
+        mark.reset();
+      }
+      incremental.emplace(spec, mark);
+      if (mark) {
+        log.line("incremental: high-water mark " + spec.column + " = " + mark->value +
+                 (mark->run_id.empty() ? " (set by hand)" : " (from " + mark->run_id + ")") +
+                 "; reading rows with " + spec.column + " > " + *incremental->above() +
+                 (spec.lookback.empty() ? "" : " (lookback " + spec.lookback + ")"));
+        incremental_context = ctx.template_context;
+        incremental_context["watermark"] = *incremental->above();
+        tc = &incremental_context;
+      } else if (ctx.store) {
+        log.line("incremental: no high-water mark of " + spec.column + " yet; reading every row");
+      }
+    }
     ExtractTarget target = task.target;
     target.table = render(target.table);
     target.partition_value = render(target.partition_value);
@@ -638,6 +947,11 @@ TaskOutcome ExtractExecutor::execute(TaskContext& ctx) {
       outcome.rendered["target"]["partition"] = {{"column", target.partition_column},
                                                  {"value", target.partition_value}};
     }
+    if (incremental) {
+      outcome.rendered["incremental"] = {{"column", task.incremental->column},
+                                         {"lookback", task.incremental->lookback}};
+      if (incremental->above()) outcome.rendered["incremental"]["above"] = *incremental->above();
+    }
 
     warehouse = open_warehouse(ctx.config, target.conn);
     watchdog.emplace(*warehouse, ctx.cancel, deadline);
@@ -645,19 +959,21 @@ TaskOutcome ExtractExecutor::execute(TaskContext& ctx) {
     int64_t rows = 0;
     int64_t bad = 0;
     {
-      TableLoader loader(*warehouse, target, task.on_bad_row, ctx.run.run_id, log, *watchdog);
+      TableLoader loader(*warehouse, target, task.on_bad_row, task.on_schema_change, ctx.run.run_id,
+                         log, *watchdog);
       if (auto* csv = std::get_if<CsvSource>(&source)) {
         log.line("reading " + csv_path);
-        load_csv(*csv, csv_path, loader);
+        load_csv(*csv, csv_path, loader, log, *watchdog);
       } else if (auto* http = std::get_if<HttpSource>(&source)) {
         HttpFetchOptions options = options_.http;
         for (const auto& [name, value] : http->headers) options.headers[name] = value;
         options.cancel = &ctx.cancel;
         options.deadline = deadline;
-        load_http(*http, options, ctx.config, loader, log, *watchdog);
+        load_http(*http, options, ctx.config, loader, log, *watchdog,
+                  incremental ? &*incremental : nullptr);
       } else {
         load_query(std::get<QuerySource>(source), ctx.config, options_.batch_rows, ctx.cancel,
-                   deadline, loader, log);
+                   deadline, loader, log, incremental ? &*incremental : nullptr);
       }
       rows = loader.finish();
       bad = loader.bad_count();
@@ -670,6 +986,21 @@ TaskOutcome ExtractExecutor::execute(TaskContext& ctx) {
              (bad ? " (" + std::to_string(bad) + " bad rows " +
                         (task.on_bad_row == "reject" ? "rejected" : "skipped") + ")"
                   : ""));
+    if (incremental) {
+      // Stored with the try's success (TaskResult::watermark): a try that
+      // fails from here on leaves the mark where it was.
+      outcome.watermark = incremental->next_mark();
+      if (outcome.watermark) {
+        log.line("incremental: high-water mark of " + incremental->spec().column + " reached: " +
+                 outcome.watermark->value);
+      } else {
+        log.line("incremental: no row beyond the mark; it stays" +
+                 (incremental->mark() ? " at " + incremental->mark()->value : std::string()));
+      }
+      const std::optional<Watermark>& now =
+          outcome.watermark ? outcome.watermark : incremental->mark();
+      if (now) outcome.outputs["watermark"] = now->value;
+    }
     outcome.status = TaskOutcome::Status::kSuccess;
   } catch (const std::exception& e) {
     fail_warehouse_task(outcome, e, watchdog, deadline, ctx, log);

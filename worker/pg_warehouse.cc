@@ -132,14 +132,23 @@ class PgWarehouse : public Warehouse {
     return rows;
   }
 
-  void stream_query(const std::string& sql, size_t batch_rows,
-                    const BatchCallback& on_batch) override {
+  std::string placeholder(int n) const override { return "$" + std::to_string(n); }
+
+  void stream_rows(const std::string& sql, const std::vector<std::string>& params,
+                   size_t batch_rows, const BatchCallback& on_batch) override {
     bool own_tx = !tx_;
     if (own_tx) begin();
     try {
       std::string body = std::string(trim(sql));
       while (!body.empty() && body.back() == ';') body = std::string(trim(body.substr(0, body.size() - 1)));
-      guard([&] { tx_->exec0("DECLARE sluice_extract NO SCROLL CURSOR FOR " + body); });
+      guard([&] {
+        std::string declare = "DECLARE sluice_extract NO SCROLL CURSOR FOR " + body;
+        if (params.empty()) {
+          tx_->exec0(declare);
+        } else {
+          tx_->exec_params0(declare, pqxx::prepare::make_dynamic_params(params));
+        }
+      });
       std::string fetch = "FETCH FORWARD " + std::to_string(batch_rows) + " FROM sluice_extract";
       std::vector<std::string> columns;
       std::vector<SqlRow> rows;

@@ -1,8 +1,11 @@
 // The SQLite warehouse driver.
 #include <sqlite3.h>
 
+#include <cstdlib>
+
 #include "core/secrets.h"
 #include "core/text.h"
+#include "core/typed_value.h"
 #include "worker/warehouse_drivers.h"
 
 namespace sluice {
@@ -87,17 +90,36 @@ class SqliteWarehouse : public Warehouse {
 
   std::vector<SqlRow> query(const std::string& sql, std::vector<std::string>* columns) override {
     std::vector<SqlRow> rows;
-    stream_query(sql, 1000, [&](const std::vector<std::string>& names, std::vector<SqlRow>& batch) {
+    stream_rows(sql, {}, 1000, [&](const std::vector<std::string>& names, std::vector<SqlRow>& batch) {
       if (columns) *columns = names;
       for (SqlRow& row : batch) rows.push_back(std::move(row));
     });
     return rows;
   }
 
-  void stream_query(const std::string& sql, size_t batch_rows,
-                    const BatchCallback& on_batch) override {
+  std::string placeholder(int n) const override { return "?" + std::to_string(n); }
+
+  void stream_rows(const std::string& sql, const std::vector<std::string>& params,
+                   size_t batch_rows, const BatchCallback& on_batch) override {
     Statement stmt(prepare(sql.c_str(), nullptr));
     if (!stmt.get()) throw WarehouseError("the query is empty");
+    for (size_t i = 0; i < params.size(); ++i) {
+      // A number binds as one: text would compare greater than every number
+      // in a column without a numeric affinity.
+      const std::string& p = params[i];
+      int index = static_cast<int>(i + 1);
+      int64_t whole = 0;
+      int rc;
+      if (parse_integer_value(p, &whole)) {
+        rc = sqlite3_bind_int64(stmt.get(), index, whole);
+      } else if (is_decimal_value(p)) {
+        rc = sqlite3_bind_double(stmt.get(), index, std::strtod(p.c_str(), nullptr));
+      } else {
+        rc = sqlite3_bind_text(stmt.get(), index, p.data(), static_cast<int>(p.size()),
+                               SQLITE_TRANSIENT);
+      }
+      if (rc != SQLITE_OK) fail(rc);
+    }
     int n = sqlite3_column_count(stmt.get());
     std::vector<std::string> columns;
     for (int i = 0; i < n; ++i) columns.push_back(sqlite3_column_name(stmt.get(), i));

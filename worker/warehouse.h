@@ -96,8 +96,17 @@ class Warehouse {
   /// `on_batch` is called at least once, with the column names.
   using BatchCallback =
       std::function<void(const std::vector<std::string>& columns, std::vector<SqlRow>& rows)>;
-  virtual void stream_query(const std::string& sql, size_t batch_rows,
-                            const BatchCallback& on_batch) = 0;
+  void stream_query(const std::string& sql, size_t batch_rows, const BatchCallback& on_batch) {
+    stream_query(sql, {}, batch_rows, on_batch);
+  }
+  /// The same with bound parameters: $1, $2... (Postgres) or ?1, ?2...
+  /// (SQLite, which binds a parameter that reads as a number as a number).
+  void stream_query(const std::string& sql, const std::vector<std::string>& params,
+                    size_t batch_rows, const BatchCallback& on_batch) {
+    stream_rows(sql, params, batch_rows, on_batch);
+  }
+  /// `n`th parameter's placeholder in this dialect.
+  virtual std::string placeholder(int n) const = 0;
 
   /// The columns of `table` in order; nullopt when there is no such table.
   /// `table` may be schema-qualified ("staging.orders").
@@ -122,6 +131,10 @@ class Warehouse {
   virtual std::unique_ptr<RowWriter> upsert_rows(const std::string& table,
                                                  const std::vector<std::string>& columns,
                                                  const std::vector<std::string>& key) = 0;
+
+  /// stream_query's implementation.
+  virtual void stream_rows(const std::string& sql, const std::vector<std::string>& params,
+                           size_t batch_rows, const BatchCallback& on_batch) = 0;
 
   /// Stops the statement running now, from another thread; it fails with a
   /// WarehouseError whose interrupted() is true.

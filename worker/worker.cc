@@ -456,6 +456,12 @@ std::optional<ClaimedTask> Worker::execute(const ClaimedTask& claimed, bool clai
   switch (outcome.status) {
     case TaskOutcome::Status::kSuccess:
       result.state = TaskState::kSuccess;
+      if (outcome.watermark) {
+        result.watermark = outcome.watermark;
+        result.watermark->dag_id = ti.dag_id;
+        result.watermark->task_id = ti.task_id;
+        result.watermark->run_id = run.run_id;
+      }
       break;
     case TaskOutcome::Status::kSkipped:
       result.state = TaskState::kSkipped;

@@ -282,6 +282,16 @@ class PostgresStore final : public Store {
   std::vector<SlaMissRecord> list_sla_misses(const std::string& dag_id, int limit) override;
   std::optional<RunRecord> last_successful_run(const std::string& dag_id) override;
 
+  // -- Watermarks -----------------------------------------------------------
+
+  std::optional<Watermark> get_watermark(const std::string& dag_id,
+                                         const std::string& task_id) override;
+  void set_watermark(const Watermark& mark) override;
+  bool delete_watermark(const std::string& dag_id, const std::string& task_id) override;
+  /// The statement that stores `mark` unless the stored one is greater
+  /// (sent with a finish, before its COMMIT).
+  static std::string advance_watermark_sql(const Watermark& mark, Timestamp now);
+
   // -- Housekeeping ---------------------------------------------------------
 
   // -- Backfills ------------------------------------------------------------

@@ -108,6 +108,13 @@ FinishOutcome PostgresStore::finish_task(const TaskResult& result, const Decider
         // The scheduler's next due time moved, or a later run may proceed.
         if (waits || result.frees_next_interval)
           batch.insert("SELECT pg_notify('sluice_runs', '')");
+        // The mark moves in the finish's transaction, after its compare-and-set held.
+        if (result.watermark && result.state == TaskState::kSuccess) {
+          Watermark mark = *result.watermark;
+          mark.dag_id = snap.run.dag_id;
+          if (!result.task_id.empty()) mark.task_id = result.task_id;
+          batch.insert(advance_watermark_sql(mark, result.ended_at));
+        }
         if (!claim.empty()) claim_id = batch.insert(claim);
         for (const CheckResultRecord& c : result.checks) {
           std::optional<std::string> value;
@@ -138,10 +145,10 @@ FinishOutcome PostgresStore::finish_task(const TaskResult& result, const Decider
 
 std::optional<FinishOutcome> PostgresStore::finish_predicted(const TaskResult& result,
                                                              const Decider& decider) {
-  if (result.state != TaskState::kSuccess || result.task_id.empty() || !decider.decide ||
-      !result.checks.empty() ||
-      !decider.scope || !decider.predictable || decider.needs_previous_interval ||
-      !decider.predictable(result.task_id)) {
+  // Check results and a watermark go with the general path's statements.
+  if (result.state != TaskState::kSuccess || result.task_id.empty() || result.watermark ||
+      !result.checks.empty() || !decider.decide || !decider.scope || !decider.predictable ||
+      decider.needs_previous_interval || !decider.predictable(result.task_id)) {
     return std::nullopt;
   }
   // The task's downstream tasks still wait, other tasks of the run are

@@ -319,6 +319,14 @@ class SqliteStore final : public Store {
   // --- Check results --------------------------------------------------------
 
   std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) override;
+  // --- Watermarks -----------------------------------------------------------
+
+  std::optional<Watermark> get_watermark(const std::string& dag_id,
+                                         const std::string& task_id) override;
+  void set_watermark(const Watermark& mark) override;
+  bool delete_watermark(const std::string& dag_id, const std::string& task_id) override;
+  /// Stores `mark` unless the stored one is greater (finish_task's, under mu_).
+  void advance_watermark_locked(const Watermark& mark, Timestamp now);
 
   // --- Housekeeping ---------------------------------------------------------
 

@@ -87,13 +87,14 @@ FinishOutcome SqliteStore::finish_task(const TaskResult& result, const Decider& 
   Txn txn(this, true);
   std::optional<int64_t> run_pk;
   std::string finished_task;
+  std::string finished_dag;
   {
     std::string rendered = result.rendered.is_null() ? std::string() : result.rendered.dump();
     Stmt s = stmt(
         "UPDATE task_instances SET state = ?, exit_code = ?, outputs = ?, "
         "rendered = COALESCE(?, rendered), error = ?, next_try_at = ?, ended_at = ? "
         "WHERE id = ? AND state = 'running' AND try_number = ? AND (? = '' OR worker_id = ?) "
-        "RETURNING run_pk, task_id");
+        "RETURNING run_pk, task_id, dag_id");
     s.bind(to_string(result.state), result.exit_code, result.outputs.dump(), nullptr, result.error,
            result.next_try_at, result.ended_at, result.ti_id, result.try_number, result.worker_id,
            result.worker_id);
@@ -101,6 +102,7 @@ FinishOutcome SqliteStore::finish_task(const TaskResult& result, const Decider& 
     if (s.step()) {
       run_pk = s.i64(0);
       finished_task = s.str(1);
+      finished_dag = s.str(2);
     }
     s.run();
   }
@@ -117,6 +119,12 @@ FinishOutcome SqliteStore::finish_task(const TaskResult& result, const Decider& 
     put_log(result.ti_id, result.try_number, result.final_log_seq, result.final_log);
   }
   if (!result.checks.empty()) insert_check_results_locked(result, result.ended_at);
+  if (result.watermark && result.state == TaskState::kSuccess) {
+    Watermark mark = *result.watermark;
+    mark.dag_id = finished_dag;
+    mark.task_id = finished_task;
+    advance_watermark_locked(mark, result.ended_at);
+  }
   Applied applied = apply_decider(*run_pk, decider, result.ended_at,
                                   result.task_id.empty() ? nullptr : &finished_task);
   FinishOutcome outcome;

@@ -2,6 +2,9 @@
 
 #include "core/error.h"
 #include "core/task_types/spec_reader.h"
+#include "core/text.h"
+#include "core/time.h"
+#include "core/typed_value.h"
 
 namespace sluice {
 
@@ -137,6 +140,52 @@ ExtractTask ExtractTask::parse(SpecReader& r) {
   if (const Entry* e = r.get("on_bad_row")) {
     if (auto s = r.as_choice(*e, {"fail", "skip", "reject"})) spec.on_bad_row = *s;
   }
+  if (const Entry* e = r.get("on_schema_change")) {
+    if (auto s = r.as_choice(*e, {"fail", "add_columns", "ignore"})) spec.on_schema_change = *s;
+  }
+  if (const Entry* e = r.get("incremental")) {
+    if (auto f = r.as_mapping(*e, {"column", "lookback"}, "in incremental")) {
+      IncrementalSpec inc;
+      if (const Entry* c = f->find("column")) {
+        if (auto s = r.as_string(*c)) inc.column = *s;
+      } else {
+        r.error(e->value,
+                "incremental is missing required key 'column' (the column whose "
+                "high-water mark is kept, e.g. updated_at)");
+      }
+      if (const Entry* l = f->find("lookback")) {
+        if (auto s = r.as_string(*l)) {
+          std::string text(trim(*s));
+          if (parse_duration(text) || is_decimal_value(text)) {
+            inc.lookback = text;
+          } else {
+            r.error(l->value,
+                    "lookback must be a duration (1h, 30m) for a timestamp column or "
+                    "a number for a numeric one, got '" +
+                        *s + "'");
+          }
+        }
+      }
+      if (std::holds_alternative<CsvSource>(spec.source)) {
+        r.error(e->key_node,
+                "incremental applies to query and http sources; a CSV file is "
+                "read whole");
+      }
+      if (spec.target.mode != "upsert") {
+        r.error(e->key_node,
+                "incremental needs target mode: upsert with key: [...], so that "
+                "rows read again (lookback, a retried try) replace their old "
+                "version; the target's mode is " +
+                    spec.target.mode);
+      }
+      if (r.get("map")) {
+        r.error(e->key_node,
+                "incremental tasks cannot be mapped: their instances would share "
+                "one high-water mark");
+      }
+      spec.incremental = inc;
+    }
+  }
   return spec;
 }
 
@@ -173,6 +222,13 @@ ExtractTask ExtractTask::from_json(const nlohmann::json& j) {
   t.target.partition_value = target.at("partition_value").get<std::string>();
   t.target.columns = pairs_from_json(target.at("columns"));
   t.on_bad_row = j.at("on_bad_row").get<std::string>();
+  // Absent from DAGs stored before these keys existed.
+  t.on_schema_change = j.value("on_schema_change", std::string("fail"));
+  if (j.contains("incremental") && j.at("incremental").is_object()) {
+    const nlohmann::json& inc = j.at("incremental");
+    t.incremental =
+        IncrementalSpec{inc.at("column").get<std::string>(), inc.value("lookback", std::string())};
+  }
   return t;
 }
 
@@ -202,6 +258,10 @@ nlohmann::json ExtractTask::to_json() const {
                  {"partition_value", target.partition_value},
                  {"columns", pairs_to_json(target.columns)}};
   j["on_bad_row"] = on_bad_row;
+  j["on_schema_change"] = on_schema_change;
+  j["incremental"] = incremental ? nlohmann::json{{"column", incremental->column},
+                                                  {"lookback", incremental->lookback}}
+                                 : nlohmann::json(nullptr);
   return j;
 }
 

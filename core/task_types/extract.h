@@ -3,6 +3,7 @@
 // into a warehouse table, in one transaction (worker/extract_executor).
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -37,19 +38,34 @@ struct ExtractTarget {
   std::vector<std::string> key;
   std::string partition_column;
   std::string partition_value;
-  std::vector<std::pair<std::string, std::string>> columns;  // name, SQL type, in order
+  /// Declared SQL types by column, in order: they override the types
+  /// inferred from a CSV file; a list of every column (old form) still
+  /// defines the table in that order.
+  std::vector<std::pair<std::string, std::string>> columns;
   bool operator==(const ExtractTarget&) const = default;
+};
+/// `incremental:`: each run reads only the source rows whose `column` is
+/// above the high-water mark the last successful run reached (less `lookback`).
+struct IncrementalSpec {
+  std::string column;
+  std::string lookback;  // "": none; a duration ("1h") for timestamps, a number for numbers
+  bool operator==(const IncrementalSpec&) const = default;
 };
 
 /// Where rows come from, where they go, and what a bad row does.
 struct ExtractTask {
   static constexpr std::string_view kType = "extract";
   static constexpr bool kIsSensor = false;
-  static constexpr std::string_view kKeys[] = {"source", "target", "on_bad_row"};
+  static constexpr std::string_view kKeys[] = {"source", "target", "on_bad_row", "on_schema_change",
+                                               "incremental"};
 
   std::variant<CsvSource, HttpSource, QuerySource> source;
   ExtractTarget target;
   std::string on_bad_row = "fail";  // fail | skip | reject
+  /// What a source column the existing table lacks, or whose values its
+  /// column's type does not take, does: fail | add_columns | ignore.
+  std::string on_schema_change = "fail";
+  std::optional<IncrementalSpec> incremental;  // query and http sources
 
   static ExtractTask parse(SpecReader& reader);
   static ExtractTask from_json(const nlohmann::json& j);

@@ -243,5 +243,53 @@ TEST(CliTest, DateMeansTheLocalDayOnDaysWithClockChanges) {
   EXPECT_NE(short_day.err.find("starts on 2026-03-29"), std::string::npos) << short_day.err;
 }
 
+TEST(CliTest, TasksWatermarkShowsSetsAndResetsAnIncrementalExtractsMark) {
+  TempDir dir;
+  dir.write("dags/inc.yaml",
+            "dag: inc\nschedule: null\ntasks:\n  - id: orders\n    type: extract\n"
+            "    source: {query: {conn: src, sql: \"SELECT * FROM orders\"}}\n"
+            "    incremental: {column: id}\n"
+            "    target: {conn: wh, table: orders, mode: upsert, key: [id]}\n"
+            "  - {id: other, type: shell, command: \"true\"}\n");
+  std::string db = "sqlite://" + dir.file("sluice.db");
+  ASSERT_EQ(run_sluice({"db", "migrate", "--db", db}, dir.path()).exit_code, 0);
+  auto sluice = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--db", db, "--dags", dir.file("dags")});
+    return run_sluice(args, dir.path());
+  };
+  auto none = sluice({"tasks", "watermark", "inc", "orders"});
+  EXPECT_EQ(none.exit_code, 0) << none.out << none.err;
+  EXPECT_NE(none.out.find("inc.orders: no high-water mark of id (the next run reads every row)"),
+            std::string::npos)
+      << none.out;
+
+  auto set = sluice({"tasks", "watermark", "inc", "orders", "--set", "42"});
+  EXPECT_EQ(set.exit_code, 0) << set.out << set.err;
+  EXPECT_NE(set.out.find("inc.orders: id = 42 (number, set by hand at "), std::string::npos)
+      << set.out;
+  auto json = sluice({"tasks", "watermark", "inc", "orders", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  nlohmann::json j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["value"], "42");
+  EXPECT_EQ(j["kind"], "number");
+
+  auto reset = sluice({"tasks", "watermark", "inc", "orders", "--reset"});
+  EXPECT_EQ(reset.exit_code, 0) << reset.err;
+  EXPECT_NE(reset.out.find("removed the mark"), std::string::npos) << reset.out;
+  EXPECT_EQ(nlohmann::json::parse(sluice({"tasks", "watermark", "inc", "orders", "--json"}).out)
+                ["value"],
+            nullptr);
+
+  auto both = sluice({"tasks", "watermark", "inc", "orders", "--set", "1", "--reset"});
+  EXPECT_NE(both.exit_code, 0);
+  auto other = sluice({"tasks", "watermark", "inc", "other"});
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.err.find("task 'other' of inc is not an extract with incremental:"),
+            std::string::npos)
+      << other.err;
+  auto typo = sluice({"tasks", "watermark", "inc", "order"});
+  EXPECT_NE(typo.err.find("did you mean 'orders'?"), std::string::npos) << typo.err;
+}
+
 }  // namespace
 }  // namespace sluice

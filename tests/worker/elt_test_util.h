@@ -92,7 +92,7 @@ struct Harness {
   RealProcessLauncher real_launcher;
   ProcessLauncher* launcher = &real_launcher;
   std::optional<Millis> timeout;
-  Store* store = nullptr;
+  Store* store = nullptr;  // the metadata store, for the tasks that read it
 
   Harness() {
     dag.id = "elt_test";

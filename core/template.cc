@@ -21,6 +21,7 @@ using nlohmann::json;
 
 // Templates come from users' files: bound what one may cost.
 constexpr int kMaxNesting = 64;                   // blocks in blocks; brackets in expressions
+constexpr int kMaxLinks = 256;                    // operators and filters in one tag
 constexpr size_t kMaxOutputBytes = 64 << 20;      // what one render may produce
 constexpr uint64_t kMaxLoopIterations = 1000000;  // loop bodies run in one render
 
@@ -933,7 +934,19 @@ class Parser {
 
   // ---- expressions ----
 
-  void start_piece() { at_ = 0; }
+  void start_piece() {
+    at_ = 0;
+    links_ = 0;
+  }
+
+  /// Bounds `a and b and ...`, `x | f | g ...` and `x[a][b]...`: each link
+  /// is a level of recursion when the expression is evaluated.
+  void link(size_t offset) {
+    if (++links_ > kMaxLinks) {
+      src_.fail(offset, "the expression has more than " + std::to_string(kMaxLinks) +
+                            " operators, filters or subscripts; split it with {% set %}");
+    }
+  }
   const Token& token() const { return pieces_[index_].tokens[at_]; }
   bool at_end() const { return token().kind == TokenKind::kEnd; }
   bool at_op(std::string_view op) const {
@@ -1010,6 +1023,7 @@ class Parser {
     ExprPtr left = parse_and();
     while (at_word("or")) {
       size_t offset = token().offset;
+      link(offset);
       ++at_;
       left = make(Expr::Kind::kOr, offset, {left, parse_and()});
     }
@@ -1020,6 +1034,7 @@ class Parser {
     ExprPtr left = parse_not();
     while (at_word("and")) {
       size_t offset = token().offset;
+      link(offset);
       ++at_;
       left = make(Expr::Kind::kAnd, offset, {left, parse_not()});
     }
@@ -1063,6 +1078,7 @@ class Parser {
       } else {
         break;
       }
+      link(token().offset);
       e->ops.push_back(op);
       e->items.push_back(parse_filtered());
     }
@@ -1079,6 +1095,7 @@ class Parser {
                                     "before the run (a param, an upstream output)");
     }
     while (at_op("|")) {
+      link(token().offset);
       ++at_;
       value = parse_filter(value);
     }
@@ -1293,6 +1310,7 @@ class Parser {
         }
       } else if (at_op("[")) {
         size_t offset = token().offset;
+        link(offset);
         Depth depth(this, offset);
         ++at_;
         ExprPtr key = parse_expression();
@@ -1478,6 +1496,7 @@ class Parser {
   size_t index_ = 0;  // the current piece
   size_t at_ = 0;     // the current token in it
   int depth_ = 0;
+  int links_ = 0;  // in the current tag
   size_t open_blocks_ = 0;
   std::vector<std::set<std::string>> scopes_;  // names bound by for and set
 };

@@ -511,6 +511,10 @@ TEST(TemplateTest, PathologicalTemplatesFailWithAClearErrorInsteadOfRunningAway)
   for (int i = 0; i < 1000; ++i) nots += "not ";
   EXPECT_NE(parse_error("{{ " + nots + "1 }}").find("nested"), std::string::npos);
 
+  std::string chain = "{{ flag";
+  for (int i = 0; i < 100000; ++i) chain += " and flag | upper";
+  EXPECT_NE(parse_error(chain + " }}").find("more than 256 operators"), std::string::npos);
+
   json big{{"xs", json::array()}};
   for (int i = 0; i < 1000; ++i) big["xs"].push_back(i);
   std::string loops =

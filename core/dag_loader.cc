@@ -269,6 +269,14 @@ void Loader::check_graph() {
   }
 }
 
+void Loader::template_error(const TemplateUse& use, const std::string& message) {
+  if (use.file.empty()) {
+    error(use.mark, message + use.excerpt);
+  } else {
+    error_in(use.file, use.line, use.column, message + use.excerpt);
+  }
+}
+
 void Loader::check_templates() {
   std::vector<std::string> ids;
   for (const Task& t : dag_.tasks) ids.push_back(t.id);
@@ -301,16 +309,16 @@ void Loader::check_templates() {
     std::string where = use.label + ": ";
     if (contains(kPlainTemplateNames, root)) {
       if (parts.size() != 1) {
-        error(use.mark,
+        template_error(use,
               where + "unknown template variable '" + name + "'; '" + root + "' has no fields");
       }
     } else if (root == "params") {
       if (parts.size() < 2) {
-        error(use.mark, where + "use {{ params.NAME }} to read one param");
+        template_error(use, where + "use {{ params.NAME }} to read one param");
       } else if (!dag_.params.contains(parts[1]) && !use.has_default) {
         std::vector<std::string> names;
         for (const auto& [key, value] : dag_.params.items()) names.push_back(key);
-        error(use.mark, where + "unknown param '" + parts[1] + "'" + did_you_mean(parts[1], names) +
+        template_error(use, where + "unknown param '" + parts[1] + "'" + did_you_mean(parts[1], names) +
                             "; declare it under params: (" + "or add | default('...'))");
       }
     } else if (root == "outputs") {
@@ -320,25 +328,25 @@ void Loader::check_templates() {
           upstream_of(use.task).count(parts[1])) {
         // A mapped task's outputs are a list, one object per instance in map order.
       } else if (parts.size() != 3) {
-        error(use.mark, where + "outputs are read as {{ outputs.TASK.KEY }}, got '" + name + "'");
+        template_error(use, where + "outputs are read as {{ outputs.TASK.KEY }}, got '" + name + "'");
       } else if (use.task < 0) {
-        error(use.mark, where + "outputs.* is only available in task values");
+        template_error(use, where + "outputs.* is only available in task values");
       } else if (task_index_.find(parts[1]) == task_index_.end()) {
-        error(use.mark, where + "outputs." + parts[1] + ": no task '" + parts[1] + "' in this DAG" +
+        template_error(use, where + "outputs." + parts[1] + ": no task '" + parts[1] + "' in this DAG" +
                             did_you_mean(parts[1], ids));
       } else if (!upstream_of(use.task).count(parts[1])) {
         const std::string& me = dag_.tasks[use.task].id;
-        error(use.mark, where + "outputs." + parts[1] + ": task " + parts[1] +
+        template_error(use, where + "outputs." + parts[1] + ": task " + parts[1] +
                             " is not upstream of " + me + "; add it to depends_on of " + me);
       }
     } else if (root == "env") {
       if (parts.size() != 2) {
-        error(use.mark,
+        template_error(use,
               where + "environment variables are read as {{ env.NAME }}, got '" + name + "'");
       }
     } else if (root == "conn") {
       if (parts.size() != 3 || !contains({"host", "port", "schema", "login"}, parts[2])) {
-        error(use.mark, where +
+        template_error(use, where +
                             "connections are read as {{ conn.NAME.host }} (or .port, "
                             ".schema, .login), got '" +
                             name + "'");
@@ -359,14 +367,14 @@ void Loader::check_templates() {
       }
     } else if (root == "item" || root == "map_index") {
       if (use.task < 0 || !dag_.tasks[use.task].map) {
-        error(use.mark, where + "'" + root +
+        template_error(use, where + "'" + root +
                             "' is only available in mapped tasks; add `map: {items: [...]}` "
                             "to this task");
       } else if (root == "map_index" && parts.size() != 1) {
-        error(use.mark, where + "'map_index' has no fields");
+        template_error(use, where + "'map_index' has no fields");
       }
     } else {
-      error(use.mark, where + "unknown template variable '" + name + "'" +
+      template_error(use, where + "unknown template variable '" + name + "'" +
                           did_you_mean(root, kTemplateRoots) +
                           "; known: " + join(kPlainTemplateNames, ", ") +
                           ", params.NAME, outputs.TASK.KEY, env.NAME, conn.NAME.host");

@@ -69,11 +69,15 @@ using yaml::parse_number;
 
 /// A `{{ name }}` found in a value, checked once every task is known.
 struct TemplateUse {
-  YAML::Mark mark;
-  int task = -1;  // index into the task list; -1 for DAG-level values
+  YAML::Mark mark;  // in the DAG file, when `file` is empty
+  int task = -1;    // index into the task list; -1 for DAG-level values
   std::string name;
   bool has_default = false;
   std::string label;  // what held the template, for the message
+  std::string file;   // the SQL file that holds it, if not the DAG file
+  int line = 0;       // in `file` (1-based)
+  int column = 0;
+  std::string excerpt;  // the template's line, when it has several
 };
 
 /// What the graph checks need to know about a task besides the model.
@@ -100,8 +104,17 @@ class Loader : public yaml::Reader {
                                                                                   int task,
                                                                                   bool templated);
   std::optional<std::string> as_sql(const Entry& e, int task, std::string* file_out);
+  /// Parses a templated value (or the text of SQL file `file`) and records
+  /// the names it reads; a syntax error points into the value or the file.
   void check_template(const YAML::Node& node, std::string_view text, int task,
-                      const std::string& label);
+                      const std::string& label, const std::string& file = "");
+  /// Where line `line`, column `column` of the text of string `node` is in
+  /// the DAG file, when the value is written as is (one line, or a `|`
+  /// block); nullopt when it cannot be told (escapes, folded lines).
+  std::optional<YAML::Mark> mark_in_value(const YAML::Node& node, std::string_view text,
+                                          int line, int column) const;
+  /// Records `message` about `use` where its name is.
+  void template_error(const TemplateUse& use, const std::string& message);
   json to_json(const YAML::Node& node);
 
   void parse_dag_settings(const Fields& root);

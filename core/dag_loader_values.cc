@@ -272,21 +272,90 @@ std::optional<std::string> Loader::as_sql(const Entry& e, int task, std::string*
   }
   sql_contents_.push_back(content);
   if (file_out) *file_out = *text;
-  check_template(e.value, content, task, e.label + " (" + *text + ")");
+  check_template(e.value, content, task, e.label + " (" + *text + ")", resolved);
   return content;
 }
 
 void Loader::check_template(const YAML::Node& node, std::string_view text, int task,
-                            const std::string& label) {
-  if (text.find("{{") == std::string_view::npos) return;
+                            const std::string& label, const std::string& file) {
+  if (!Template::has_expressions(text)) return;
+  bool multi_line = text.find('\n') != std::string_view::npos;
+  // Where a line and column of the text are, and the line's text when the
+  // value has several lines (a one-line value is in view at its position).
+  auto locate = [&](int line, int column, YAML::Mark* mark, std::string* excerpt) {
+    std::optional<YAML::Mark> found;
+    if (file.empty()) found = mark_in_value(node, text, line, column);
+    *mark = found ? *found : node.Mark();
+    if (!multi_line) return;
+    *excerpt = file.empty() && !found ? "; line " + std::to_string(line) + " of the value reads: "
+                                      : "; the line reads: ";
+    *excerpt += line_excerpt(text, line, column);
+  };
   try {
     Template parsed = Template::parse(text);
     for (const TemplateReference& ref : parsed.references()) {
-      template_uses_.push_back(TemplateUse{node.Mark(), task, ref.name, ref.has_default, label});
+      TemplateUse use{node.Mark(), task, ref.name, ref.has_default, label};
+      use.file = file;
+      use.line = ref.line;
+      use.column = ref.column;
+      locate(ref.line, ref.column, &use.mark, &use.excerpt);
+      template_uses_.push_back(std::move(use));
     }
   } catch (const TemplateError& e) {
-    error(node, label + ": bad template: " + e.what());
+    if (e.line() == 0) {
+      error(node, label + ": bad template: " + e.what());
+      return;
+    }
+    YAML::Mark mark;
+    std::string excerpt;
+    locate(e.line(), e.column(), &mark, &excerpt);
+    std::string message = label + ": bad template: " + e.problem() + excerpt;
+    if (file.empty()) {
+      error(mark, message);
+    } else {
+      error_in(file, e.line(), e.column(), message);
+    }
   }
+}
+
+std::optional<YAML::Mark> Loader::mark_in_value(const YAML::Node& node, std::string_view text,
+                                                int line, int column) const {
+  const YAML::Mark start = node.Mark();
+  if (start.line < 0 || line < 1) return std::nullopt;
+  std::vector<std::string> value_lines = split(text, '\n');
+  if (static_cast<size_t>(line) > value_lines.size()) return std::nullopt;
+  std::string wanted = value_lines[line - 1];
+  if (!wanted.empty() && wanted.back() == '\r') wanted.pop_back();
+  if (wanted.empty()) return std::nullopt;
+  // The DAG file's lines where the value's line may be: the value's own line
+  // (a one-line value) or, in a `|` block, the lines under it.
+  for (int candidate : {start.line + line - 1, start.line + line}) {
+    size_t begin = 0;
+    for (int l = 0; l < candidate && begin != std::string::npos; ++l) {
+      begin = text_.find('\n', begin);
+      if (begin != std::string::npos) ++begin;
+    }
+    if (begin == std::string::npos) continue;
+    size_t end = text_.find('\n', begin);
+    std::string_view yaml_line = std::string_view(text_).substr(
+        begin, end == std::string::npos ? std::string::npos : end - begin);
+    if (!yaml_line.empty() && yaml_line.back() == '\r') yaml_line.remove_suffix(1);
+    size_t at = std::string_view::npos;
+    if (candidate == start.line && line == 1) {
+      at = yaml_line.find(wanted, static_cast<size_t>(std::max(start.column, 0)));
+    } else if (yaml_line.size() >= wanted.size() &&
+               yaml_line.substr(yaml_line.size() - wanted.size()) == wanted &&
+               yaml_line.find_first_not_of(' ') >= yaml_line.size() - wanted.size()) {
+      at = yaml_line.size() - wanted.size();
+    }
+    if (at == std::string_view::npos) continue;
+    YAML::Mark mark;
+    mark.line = candidate;
+    mark.column = position_in(yaml_line, at).column - 1 + column - 1;
+    mark.pos = static_cast<int>(begin + at);
+    return mark;
+  }
+  return std::nullopt;
 }
 
 json Loader::to_json(const YAML::Node& node) {

@@ -83,6 +83,12 @@ void Reader::error(const YAML::Mark& mark, std::string message) {
   errors_.push_back(Diagnostic{file_, line, column, std::move(message)});
 }
 
+void Reader::error_in(const std::string& file, int line, int column, std::string message) {
+  message = one_line(std::move(message));
+  if (!seen_errors_.emplace(line, column, file + ": " + message).second) return;
+  errors_.push_back(Diagnostic{file, line, column, std::move(message)});
+}
+
 Fields Reader::fields_of(const YAML::Node& map, const std::string& prefix) {
   Fields fields;
   fields.node = map;

@@ -84,6 +84,9 @@ class Reader {
   void error(const YAML::Node& node, std::string message) {
     error(node.Mark(), std::move(message));
   }
+  /// A problem in another file that this one names (a task's SQL file);
+  /// `line` and `column` are 1-based.
+  void error_in(const std::string& file, int line, int column, std::string message);
   const std::vector<Diagnostic>& errors() const { return errors_; }
   /// The problems in line order, every one on a line of its own.
   std::string errors_text() const;

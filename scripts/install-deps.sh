@@ -8,6 +8,8 @@ packages=(
   libpqxx-dev libyaml-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev
   libgtest-dev libhowardhinnant-date-dev libcli11-dev libssl-dev
   postgresql sqlite3 python3 iproute2
+  # The reference that tests/core/template_jinja_test.cc compares templates with.
+  python3-jinja2
   # The fuzz targets (scripts/fuzz.sh) need clang and its libFuzzer runtime.
   clang libclang-rt-14-dev
 )

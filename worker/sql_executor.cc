@@ -1,5 +1,7 @@
 #include "worker/sql_executor.h"
 
+#include <optional>
+
 #include "core/config.h"
 #include "core/dag.h"
 #include "core/error.h"
@@ -10,6 +12,17 @@ namespace sluice {
 namespace {
 
 constexpr size_t kSummaryChars = 80;
+
+/// Where line `line` (1-based) of `text` starts.
+size_t line_offset(const std::string& text, int line) {
+  size_t offset = 0;
+  for (int l = 1; l < line; ++l) {
+    size_t next = text.find('\n', offset);
+    if (next == std::string::npos) break;
+    offset = next + 1;
+  }
+  return offset;
+}
 
 }  // namespace
 
@@ -28,7 +41,18 @@ TaskOutcome SqlExecutor::execute(TaskContext& ctx) {
   std::unique_ptr<Warehouse> warehouse;  // outlives the watchdog that watches it
   std::optional<StatementWatchdog> watchdog;
   try {
-    std::string sql = render_template(task.sql, ctx.template_context);
+    // Statements are reported by their line in the SQL as written (the
+    // file), not in the rendered text that loops and conditions reshaped.
+    std::optional<Template> tpl;
+    std::vector<RenderedSpan> spans;
+    std::string sql;
+    try {
+      tpl = Template::parse(task.sql);
+      sql = tpl->render(ctx.template_context, &spans);
+    } catch (const TemplateError& e) {
+      if (task.sql_file.empty()) throw;
+      throw UserError(e.located(task.sql_file));
+    }
     outcome.rendered = {{"conn", task.conn}, {"sql", sql}, {"transaction", task.transaction}};
     if (!task.sql_file.empty()) outcome.rendered["sql_file"] = task.sql_file;
     std::vector<SqlStatement> statements = split_sql(sql);
@@ -41,7 +65,8 @@ TaskOutcome SqlExecutor::execute(TaskContext& ctx) {
     for (size_t i = 0; i < n; ++i) {
       const SqlStatement& st = statements[i];
       std::string where = "statement " + std::to_string(i + 1) + " of " + std::to_string(n) +
-                          ", line " + std::to_string(st.line);
+                          ", line " +
+                          std::to_string(tpl->source_line(spans, line_offset(sql, st.line)));
       if (!task.sql_file.empty()) where += " of " + task.sql_file;
       log.line(where + ": " + statement_summary(st.text));
       watchdog->check();

@@ -68,6 +68,7 @@ struct Expectation {
   std::string message;
   int line = 0;
   int column = 0;
+  std::string file;  // `# in: sql/x.sql`: the problem is in that file, next to the fixture
 };
 
 std::vector<Expectation> read_expectations(const std::string& text) {
@@ -79,6 +80,8 @@ std::vector<Expectation> read_expectations(const std::string& text) {
       out.push_back({line.substr(10)});
     } else if (line.rfind("# at: ", 0) == 0 && !out.empty()) {
       std::sscanf(line.c_str() + 6, "%d:%d", &out.back().line, &out.back().column);
+    } else if (line.rfind("# in: ", 0) == 0 && !out.empty()) {
+      out.back().file = line.substr(6);
     }
   }
   return out;
@@ -111,7 +114,9 @@ TEST(DagLoaderFixtures, EveryInvalidFixtureFailsWithItsStatedMessage) {
       ASSERT_NE(match, result.errors.end())
           << "no error contains '" << expect.message << "'; got:\n"
           << all_errors(result);
-      EXPECT_EQ(match->file, file);
+      EXPECT_EQ(match->file, expect.file.empty()
+                                 ? file
+                                 : (fs::path(file).parent_path() / expect.file).string());
       if (expect.line > 0) {
         EXPECT_EQ(match->line, expect.line) << match->to_string();
         EXPECT_EQ(match->column, expect.column) << match->to_string();

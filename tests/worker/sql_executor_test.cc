@@ -64,6 +64,37 @@ TEST_P(SqlExecutorTest, AFailureNamesTheStatementAndRollsBack) {
   EXPECT_EQ(scalar("SELECT count(*) FROM " + t_), "0");
 }
 
+TEST_P(SqlExecutorTest, StatementsFromALoopAreReportedByTheirLineInTheSqlFile) {
+  ASSERT_EQ(run("CREATE TABLE " + t_ + " (id INTEGER)").status, TaskOutcome::Status::kSuccess);
+  h_.task.spec = SqlTask{"wh",
+                         "{% set ids = [1, 2] %}\n"
+                         "{% for id in ids %}\n"
+                         "INSERT INTO " + t_ + " VALUES ({{ id }});\n"
+                         "{% endfor %}\n"
+                         "-- loaded {{ ds }}\n"
+                         "INSERT INTO no_such_table_xyz VALUES (3);",
+                         "sql/load.sql", true};
+  SqlExecutor executor;
+  TaskOutcome o = h_.run_with(executor);
+  EXPECT_EQ(o.status, TaskOutcome::Status::kFailed);
+  EXPECT_NE(o.error.find("statement 3 of 3, line 5 of sql/load.sql"), std::string::npos)
+      << o.error;
+  EXPECT_NE(h_.log.text().find("statement 2 of 3, line 3 of sql/load.sql"), std::string::npos)
+      << h_.log.text();
+}
+
+TEST_P(SqlExecutorTest, ATemplateErrorPointsIntoTheSqlFile) {
+  h_.task.spec = SqlTask{"wh", "select 1;\n  select '{{ paramz.day }}';", "sql/q.sql", true};
+  SqlExecutor executor;
+  TaskOutcome o = h_.run_with(executor);
+  EXPECT_EQ(o.status, TaskOutcome::Status::kFailed);
+  EXPECT_NE(o.error.find("sql/q.sql:2:14: unknown template variable 'paramz.day'"),
+            std::string::npos)
+      << o.error;
+  EXPECT_NE(o.error.find("the line reads: select '{{ paramz.day }}';"), std::string::npos)
+      << o.error;
+}
+
 TEST_P(SqlExecutorTest, WithoutTransactionEarlierStatementsStay) {
   ASSERT_EQ(run("CREATE TABLE " + t_ + " (id INTEGER)").status, TaskOutcome::Status::kSuccess);
   TaskOutcome o = run("INSERT INTO " + t_ + " VALUES (1); INSERT INTO nope_xyz VALUES (2)", false);

@@ -294,7 +294,11 @@ void Loader::check_template(const YAML::Node& node, std::string_view text, int t
   try {
     Template parsed = Template::parse(text);
     for (const TemplateReference& ref : parsed.references()) {
-      TemplateUse use{node.Mark(), task, ref.name, ref.has_default, label};
+      TemplateUse use;
+      use.task = task;
+      use.name = ref.name;
+      use.has_default = ref.has_default;
+      use.label = label;
       use.file = file;
       use.line = ref.line;
       use.column = ref.column;

@@ -346,19 +346,45 @@ std::vector<std::string> characters(const std::string& s) {
 
 /// The template's text, to turn offsets into positioned errors.
 struct Source {
+  Source(std::string_view t, bool multi) : text(t), multi_line(multi) {}
+
   std::string_view text;
   bool multi_line = false;
 
+  /// position_in(text, offset), from where the last call left off: the
+  /// parser asks in text order, and a template may have many names.
+  TextPosition position(size_t offset) const {
+    offset = std::min(offset, text.size());
+    if (offset < cached_offset_) {
+      cached_offset_ = 0;
+      cached_ = TextPosition{};
+    }
+    for (size_t i = cached_offset_; i < offset; ++i) {
+      if (text[i] == '\n') {
+        ++cached_.line;
+        cached_.column = 1;
+      } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+        ++cached_.column;
+      }
+    }
+    cached_offset_ = offset;
+    return cached_;
+  }
+
   [[noreturn]] void fail(size_t offset, const std::string& problem) const {
-    TextPosition at = position_in(text, offset);
+    TextPosition at = position(offset);
     throw TemplateError(problem, at.line, at.column, line_excerpt(text, at.line, at.column),
                         multi_line);
   }
   /// "3:5", to point from one message at another place.
   std::string where(size_t offset) const {
-    TextPosition at = position_in(text, offset);
+    TextPosition at = position(offset);
     return std::to_string(at.line) + ":" + std::to_string(at.column);
   }
+
+ private:
+  mutable size_t cached_offset_ = 0;
+  mutable TextPosition cached_;
 };
 
 // ---- lexing --------------------------------------------------------------
@@ -412,13 +438,16 @@ class Lexer {
  private:
   /// The next `{{`, `{%` or `{#` at or after `from`. A `{#` never closed by
   /// `#}` is text (`${#array[@]}` in shell commands), not an error.
-  size_t find_open(size_t from) const {
+  size_t find_open(size_t from) {
     while (true) {
       size_t at = text_.find('{', from);
       if (at == std::string_view::npos || at + 1 >= text_.size()) return text_.size();
       char next = text_[at + 1];
       if (next == '{' || next == '%') return at;
-      if (next == '#' && text_.find("#}", at + 2) != std::string_view::npos) return at;
+      if (next == '#' && at + 2 < no_comment_close_from_) {
+        if (text_.find("#}", at + 2) != std::string_view::npos) return at;
+        no_comment_close_from_ = at + 2;  // nor after: no rescan for each `{#`
+      }
       from = at + 1;
     }
   }
@@ -596,6 +625,7 @@ class Lexer {
   size_t pos_ = 0;
   size_t tag_start_ = 0;
   bool strip_next_ = false;
+  size_t no_comment_close_from_ = std::string_view::npos;  // no `#}` at or after it
   std::vector<Piece> pieces_;
 };
 
@@ -1417,7 +1447,7 @@ class Parser {
       TemplateReference ref;
       ref.name = t.text;
       ref.offset = pieces_[index_].offset;
-      TextPosition at = position_in(src_.text, offset);
+      TextPosition at = src_.position(offset);
       ref.line = at.line;
       ref.column = at.column;
       e->reference = static_cast<int>(refs_->size());

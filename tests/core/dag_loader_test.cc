@@ -77,7 +77,8 @@ std::vector<Expectation> read_expectations(const std::string& text) {
   std::string line;
   while (std::getline(in, line) && line.rfind("#", 0) == 0) {
     if (line.rfind("# expect: ", 0) == 0) {
-      out.push_back({line.substr(10)});
+      out.emplace_back();
+      out.back().message = line.substr(10);
     } else if (line.rfind("# at: ", 0) == 0 && !out.empty()) {
       std::sscanf(line.c_str() + 6, "%d:%d", &out.back().line, &out.back().column);
     } else if (line.rfind("# in: ", 0) == 0 && !out.empty()) {

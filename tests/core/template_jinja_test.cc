@@ -287,8 +287,9 @@ TEST(TemplateJinjaTest, GeneratedTemplatesRenderAsJinja2RendersThem) {
     if (want.contains("out")) {
       ++rendered;
       EXPECT_EQ(error, "") << "template: " << templates[i];
-      if (error.empty())
+      if (error.empty()) {
         EXPECT_EQ(ours, want["out"].get<std::string>()) << "template: " << templates[i];
+      }
     } else {
       EXPECT_NE(error, "") << "Jinja2 failed (" << want["error"] << ") where Sluice rendered "
                            << json(ours) << " from: " << templates[i];

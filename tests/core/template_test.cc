@@ -515,6 +515,11 @@ TEST(TemplateTest, PathologicalTemplatesFailWithAClearErrorInsteadOfRunningAway)
   for (int i = 0; i < 100000; ++i) chain += " and flag | upper";
   EXPECT_NE(parse_error(chain + " }}").find("more than 256 operators"), std::string::npos);
 
+  // Many names, and many `{#` never closed: linear, not quadratic.
+  std::string many;
+  for (int i = 0; i < 100000; ++i) many += "{{ ds }} ${#x[@]}\n";
+  EXPECT_EQ(Template::parse(many).references().size(), 100000u);
+
   json big{{"xs", json::array()}};
   for (int i = 0; i < 1000; ++i) big["xs"].push_back(i);
   std::string loops =

@@ -77,7 +77,7 @@ TEST_P(SqlExecutorTest, StatementsFromALoopAreReportedByTheirLineInTheSqlFile) {
   SqlExecutor executor;
   TaskOutcome o = h_.run_with(executor);
   EXPECT_EQ(o.status, TaskOutcome::Status::kFailed);
-  EXPECT_NE(o.error.find("statement 3 of 3, line 5 of sql/load.sql"), std::string::npos)
+  EXPECT_NE(o.error.find("statement 3 of 3, line 6 of sql/load.sql"), std::string::npos)
       << o.error;
   EXPECT_NE(h_.log.text().find("statement 2 of 3, line 3 of sql/load.sql"), std::string::npos)
       << h_.log.text();

@@ -13,6 +13,7 @@
 #include "core/secrets.h"
 #include "core/store.h"
 #include "core/text.h"
+#include "core/yaml_reader.h"
 #include "engine/alerts.h"
 
 namespace sluice {
@@ -120,6 +121,13 @@ nlohmann::json parse_conf_flag(const std::string& text) {
                     " (example: --conf '{\"country\": \"de\"}')");
   }
   return conf;
+}
+
+std::string unloaded_files(const std::vector<Diagnostic>& errors) {
+  if (errors.empty()) return "";
+  std::string out = "; these files do not load (one may hold it):";
+  for (const Diagnostic& d : errors) out += "\n  " + d.to_string();
+  return out;
 }
 
 int run_cli(const std::vector<std::string>& args, std::ostream& raw_out, std::ostream& raw_err) {

@@ -87,6 +87,13 @@ void add_backfill_commands(CLI::App& app, CliContext& ctx, CommandResult& result
 void add_worker_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
 void add_alert_commands(CLI::App& app, CliContext& ctx, CommandResult& result);
 
+struct Diagnostic;
+
+/// For a DAG that is not found: the folder's load errors, which may be why
+/// (a DAG whose SQL file has a mistake is reported under that file); empty
+/// when the folder loaded cleanly.
+std::string unloaded_files(const std::vector<Diagnostic>& errors);
+
 /// Parses a `--conf` flag: empty is {}, anything but a JSON object is a UserError.
 nlohmann::json parse_conf_flag(const std::string& text);
 

@@ -206,7 +206,8 @@ const Dag find_dag(CliContext& ctx, const std::string& dag_id) {
     }
   }
   throw NotFoundError("no DAG '" + dag_id + "' in " + ctx.config().dags_dir +
-                      did_you_mean(dag_id, ids) + "; `sluice dags list` shows them all");
+                      did_you_mean(dag_id, ids) + "; `sluice dags list` shows them all" +
+                      unloaded_files(folder.errors));
 }
 
 int show_dag(CliContext& ctx, const std::string& dag_id) {

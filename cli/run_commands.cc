@@ -237,7 +237,7 @@ Dag load_dag_from_folder(CliContext& ctx, const std::string& dag_id, std::string
     }
   }
   throw NotFoundError("no DAG '" + dag_id + "' in " + ctx.config().dags_dir +
-                      did_you_mean(dag_id, ids));
+                      did_you_mean(dag_id, ids) + unloaded_files(folder.errors));
 }
 
 /// sluice tasks watermark: shows, sets (`set`) or removes (`reset`) the mark.

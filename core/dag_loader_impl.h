@@ -111,8 +111,11 @@ class Loader : public yaml::Reader {
   /// Where line `line`, column `column` of the text of string `node` is in
   /// the DAG file, when the value is written as is (one line, or a `|`
   /// block); nullopt when it cannot be told (escapes, folded lines).
-  std::optional<YAML::Mark> mark_in_value(const YAML::Node& node, std::string_view text,
+  /// `value_line` is line `line` of the value's text.
+  std::optional<YAML::Mark> mark_in_value(const YAML::Node& node, std::string_view value_line,
                                           int line, int column) const;
+  /// Where each line of the DAG file starts, found on first use.
+  mutable std::vector<size_t> file_line_starts_;
   /// Records `message` about `use` where its name is.
   void template_error(const TemplateUse& use, const std::string& message);
   json to_json(const YAML::Node& node);

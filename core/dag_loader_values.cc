@@ -280,16 +280,30 @@ void Loader::check_template(const YAML::Node& node, std::string_view text, int t
                             const std::string& label, const std::string& file) {
   if (!Template::has_expressions(text)) return;
   bool multi_line = text.find('\n') != std::string_view::npos;
+  // The text's lines, found once: a value or SQL file may hold many names.
+  std::vector<std::string_view> lines;
+  auto line_of = [&](int line) -> std::string_view {
+    if (lines.empty()) {
+      for (size_t start = 0;;) {
+        size_t nl = text.find('\n', start);
+        lines.push_back(text.substr(start, nl == std::string_view::npos ? nl : nl - start));
+        if (nl == std::string_view::npos) break;
+        start = nl + 1;
+      }
+    }
+    return line >= 1 && static_cast<size_t>(line) <= lines.size() ? lines[line - 1]
+                                                                   : std::string_view();
+  };
   // Where a line and column of the text are, and the line's text when the
   // value has several lines (a one-line value is in view at its position).
   auto locate = [&](int line, int column, YAML::Mark* mark, std::string* excerpt) {
     std::optional<YAML::Mark> found;
-    if (file.empty()) found = mark_in_value(node, text, line, column);
+    if (file.empty()) found = mark_in_value(node, line_of(line), line, column);
     *mark = found ? *found : node.Mark();
     if (!multi_line) return;
     *excerpt = file.empty() && !found ? "; line " + std::to_string(line) + " of the value reads: "
                                       : "; the line reads: ";
-    *excerpt += line_excerpt(text, line, column);
+    *excerpt += line_excerpt(line_of(line), 1, column);
   };
   try {
     Template parsed = Template::parse(text);
@@ -322,24 +336,25 @@ void Loader::check_template(const YAML::Node& node, std::string_view text, int t
   }
 }
 
-std::optional<YAML::Mark> Loader::mark_in_value(const YAML::Node& node, std::string_view text,
-                                                int line, int column) const {
+std::optional<YAML::Mark> Loader::mark_in_value(const YAML::Node& node,
+                                                std::string_view value_line, int line,
+                                                int column) const {
   const YAML::Mark start = node.Mark();
   if (start.line < 0 || line < 1) return std::nullopt;
-  std::vector<std::string> value_lines = split(text, '\n');
-  if (static_cast<size_t>(line) > value_lines.size()) return std::nullopt;
-  std::string wanted = value_lines[line - 1];
-  if (!wanted.empty() && wanted.back() == '\r') wanted.pop_back();
+  std::string_view wanted = value_line;
+  if (!wanted.empty() && wanted.back() == '\r') wanted.remove_suffix(1);
   if (wanted.empty()) return std::nullopt;
+  if (file_line_starts_.empty()) {
+    file_line_starts_.push_back(0);
+    for (size_t nl = text_.find('\n'); nl != std::string::npos; nl = text_.find('\n', nl + 1)) {
+      file_line_starts_.push_back(nl + 1);
+    }
+  }
   // The DAG file's lines where the value's line may be: the value's own line
   // (a one-line value) or, in a `|` block, the lines under it.
   for (int candidate : {start.line + line - 1, start.line + line}) {
-    size_t begin = 0;
-    for (int l = 0; l < candidate && begin != std::string::npos; ++l) {
-      begin = text_.find('\n', begin);
-      if (begin != std::string::npos) ++begin;
-    }
-    if (begin == std::string::npos) continue;
+    if (candidate < 0 || static_cast<size_t>(candidate) >= file_line_starts_.size()) continue;
+    size_t begin = file_line_starts_[candidate];
     size_t end = text_.find('\n', begin);
     std::string_view yaml_line = std::string_view(text_).substr(
         begin, end == std::string::npos ? std::string::npos : end - begin);

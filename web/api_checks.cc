@@ -36,6 +36,15 @@ json check_result_json(const CheckResultRecord& c, const std::string& timezone) 
           {"timezone", timezone}};
 }
 
+/// The results `filter` selects, as the API lists them.
+json check_results_json(Store& store, const CheckResultFilter& filter, const std::string& timezone) {
+  json list = json::array();
+  for (const CheckResultRecord& c : store.list_check_results(filter)) {
+    list.push_back(check_result_json(c, timezone));
+  }
+  return list;
+}
+
 }  // namespace
 
 void Api::get_task_checks(const httplib::Request& req, httplib::Response& res) {
@@ -58,12 +67,8 @@ void Api::get_task_checks(const httplib::Request& req, httplib::Response& res) {
   filter.dag_id = run.dag_id;
   filter.ti_id = ti_id;
   filter.limit = kMaxPageSize;
-  std::string timezone = dag_timezone(run.dag_id);
-  json list = json::array();
-  for (const CheckResultRecord& c : store_.list_check_results(filter)) {
-    list.push_back(check_result_json(c, timezone));
-  }
-  send_json(res, 200, masked_json(list));
+  send_json(res, 200,
+            masked_json(check_results_json(store_, filter, dag_timezone(run.dag_id))));
 }
 
 void Api::get_checks(const httplib::Request& req, httplib::Response& res) {
@@ -74,12 +79,8 @@ void Api::get_checks(const httplib::Request& req, httplib::Response& res) {
   if (req.has_param("name")) filter.name = req.get_param_value("name");
   filter.limit = int_param(req, "limit", 100, 1, kMaxPageSize);
   filter.offset = int_param(req, "offset", 0, 0, 1 << 30);
-  std::string timezone = dag_timezone(dag.dag_id);
-  json list = json::array();
-  for (const CheckResultRecord& c : store_.list_check_results(filter)) {
-    list.push_back(check_result_json(c, timezone));
-  }
-  send_json(res, 200, masked_json(list));
+  send_json(res, 200,
+            masked_json(check_results_json(store_, filter, dag_timezone(dag.dag_id))));
 }
 
 }  // namespace sluice

@@ -66,9 +66,11 @@
   }
 
   // A check result's status (pass, fail, warn, error) in the state colours.
+  function checkColour(status) {
+    return {pass: 'success', fail: 'failed', warn: 'up_for_retry', error: 'failed'}[status] || 'none';
+  }
   function checkBadge(status) {
-    const colour = {pass: 'success', fail: 'failed', warn: 'up_for_retry', error: 'failed'}[status] || 'none';
-    return el('span', {class: 'state st-' + colour}, status);
+    return el('span', {class: 'state st-' + checkColour(status)}, status);
   }
 
   function stateBadge(state) {
@@ -779,8 +781,7 @@
     root.append(sv('polyline', {class: 'check-line', fill: 'none',
       points: points.map((c, i) => x(i) + ',' + y(c.value)).join(' ')}));
     points.forEach((c, i) => {
-      const colour = {pass: 'success', fail: 'failed', warn: 'up_for_retry', error: 'failed'}[c.status] || 'none';
-      root.append(sv('circle', {cx: x(i), cy: y(c.value), r: 4, class: 'point st-' + colour},
+      root.append(sv('circle', {cx: x(i), cy: y(c.value), r: 4, class: 'point st-' + checkColour(c.status)},
         sv('title', null, fmtTime(c.data_interval_start, tz) + ': ' + c.actual + ' (' + c.status + ')')));
     });
     root.append(sv('text', {x: 0, y: y(hi) + 4, class: 'gantt-axis'}, String(+hi.toFixed(2))));

@@ -127,13 +127,20 @@ int list_dags(CliContext& ctx) {
     bool paused = dag.paused;
     auto rec = records.find(dag.id);
     if (rec != records.end()) paused = rec->second.paused;
-    std::string next = "-";
-    std::optional<DataInterval> next_interval;
+    // As the API and the UI show it: the next interval's start, and from
+    // when the run is created; nothing while the DAG is paused.
+    std::string next = paused && dag.schedule.kind() != Schedule::Kind::kNone ? "(paused)" : "-";
+    std::optional<NextRun> next_interval;
     if (dag.schedule.kind() != Schedule::Kind::kNone) {
       std::optional<RunRecord> latest = store ? store->latest_interval_run(dag.id) : std::nullopt;
-      next_interval = next_scheduled_interval(
-          dag, latest ? std::optional(latest->interval.start) : std::nullopt, now);
-      if (next_interval) next = local_time(next_interval->start, dag);
+      next_interval = next_run(dag, paused,
+                               latest ? std::optional(latest->interval.start) : std::nullopt, now);
+      if (next_interval) {
+        next = local_time(next_interval->interval.start, dag) + " (runs after " +
+               (next_interval->run_after <= now ? std::string("now")
+                                                : local_time(next_interval->run_after, dag)) +
+               ")";
+      }
     }
     std::string last = "-";
     if (store) {
@@ -149,8 +156,10 @@ int list_dags(CliContext& ctx) {
                                      ? nlohmann::json(nullptr)
                                      : nlohmann::json(dag.schedule.expression())},
                     {"paused", paused},
+                    {"next_run", next_run_json(next_interval)},
                     {"next_interval_start",
-                     next_interval ? nlohmann::json(format_iso(next_interval->start)) : nullptr},
+                     next_interval ? nlohmann::json(format_iso(next_interval->interval.start))
+                                   : nullptr},
                     {"last_run_state", last == "-" ? nlohmann::json(nullptr) : nlohmann::json(last)},
                     {"file", dag.file}});
   }

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/dag_loader.h"
 #include "core/error.h"
+#include "core/host.h"
 #include "core/record_json.h"
 #include "core/store.h"
 #include "core/text.h"
@@ -26,6 +27,7 @@
 #include "engine/dag_cache.h"
 #include "engine/dag_sync.h"
 #include "engine/run_factory.h"
+#include "engine/task_lookup.h"
 #include "engine/trigger.h"
 #include "scheduler/scheduler.h"
 #include "worker/executor.h"
@@ -184,16 +186,6 @@ void print_task_table(CliContext& ctx, const std::vector<TaskInstanceRecord>& ta
                ti.error.substr(0, 80)});
   }
   table.print(ctx.out);
-}
-
-const TaskInstanceRecord& find_task_instance(const std::vector<TaskInstanceRecord>& tasks,
-                                             const std::string& task_id, int map_index) {
-  std::vector<std::string> ids;
-  for (const TaskInstanceRecord& ti : tasks) {
-    if (ti.task_id == task_id && (map_index < 0 || ti.map_index == map_index)) return ti;
-    ids.push_back(ti.task_id);
-  }
-  throw NotFoundError("no task '" + task_id + "' in this run" + did_you_mean(task_id, ids));
 }
 
 /// Task ids matching `pattern` plus everything downstream of them.
@@ -591,7 +583,7 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   clear->add_option("--from", clargs->from, "First interval start day");
   clear->add_option("--to", clargs->to, "Last interval start day");
   clear->add_flag("--failed-only", clargs->failed_only, "Only failed and upstream_failed tasks");
-  clear->add_option("--index", clargs->index,
+  clear->add_option("--map-index,--index", clargs->index,
                     "Only this map index of the --task mapped task (its downstream in full)");
   clear->add_flag("--dry-run", clargs->dry_run,
                   "List the task instances that would be cleared; change nothing");
@@ -599,7 +591,7 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
                   "Follow the cleared runs to their end; exit 0 when all succeed, 2 otherwise");
   clear->callback([&ctx, &result, clargs] {
     if (clargs->index && clargs->task.empty()) {
-      throw UserError("--index needs --task: name the mapped task whose instance to clear");
+      throw UserError("--map-index needs --task: name the mapped task whose instance to clear");
     }
     if (clargs->dry_run && clargs->wait) {
       throw UserError("--dry-run changes nothing, so there is nothing to --wait for; use one");
@@ -689,7 +681,7 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   struct LogArgs {
     std::string dag, run, task;
     int try_number = 0;
-    int index = -1;
+    std::optional<int> index;
     bool follow = false;
   };
   auto lgargs = std::make_shared<LogArgs>();
@@ -698,13 +690,14 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   logs->add_option("run_id", lgargs->run, "Run id, or latest")->required();
   logs->add_option("task", lgargs->task, "Task id")->required();
   logs->add_option("--try", lgargs->try_number, "Try number (default: the latest)");
-  logs->add_option("--index", lgargs->index, "Map index of a mapped task");
+  logs->add_option("--map-index,--index", lgargs->index,
+                   "Which instance of a mapped task (its map index)");
   logs->add_flag("--follow", lgargs->follow, "Keep printing while the task runs");
   logs->callback([&ctx, &result, lgargs] {
     Store& store = ctx.store();
     RunRecord run = find_run(store, lgargs->dag, lgargs->run);
     auto tis = store.list_task_instances(run.id);
-    TaskInstanceRecord ti = find_task_instance(tis, lgargs->task, lgargs->index);
+    TaskInstanceRecord ti = find_task_instance(tis, run.run_id, lgargs->task, lgargs->index);
     int try_number = lgargs->try_number > 0 ? lgargs->try_number : std::max(1, ti.try_number);
     int64_t offset = 0;
     while (true) {
@@ -727,6 +720,7 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
 
   struct MarkArgs {
     std::string dag, run, task, state;
+    std::optional<int> index;
   };
   auto margs = std::make_shared<MarkArgs>();
   CLI::App* mark = tasks->add_subcommand("mark", "Set a task instance to success or failed");
@@ -734,6 +728,8 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   mark->add_option("run_id", margs->run, "Run id, or latest")->required();
   mark->add_option("task", margs->task, "Task id")->required();
   mark->add_option("state", margs->state, "success or failed")->required();
+  mark->add_option("--map-index,--index", margs->index,
+                   "Which instance of a mapped task (its map index)");
   mark->callback([&ctx, &result, margs] {
     if (margs->state != "success" && margs->state != "failed") {
       throw UserError("state '" + margs->state + "' cannot be set by hand: use success or failed");
@@ -742,11 +738,15 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
     DagCache dags(store);
     RunRecord run = find_run(store, margs->dag, margs->run);
     auto tis = store.list_task_instances(run.id);
-    const TaskInstanceRecord& ti = find_task_instance(tis, margs->task, -1);
+    const TaskInstanceRecord& ti = find_task_instance(tis, run.run_id, margs->task, margs->index);
     Timestamp now = RealClock().now();
     store.mark_task_instance(ti.id, *parse_task_state(margs->state),
+                             "cli: " + user_name() + "@" + host_name(),
                              make_decider(dags.get(run.version_id), now), now);
-    ctx.out << "marked " << ti.task_id << " of " << run.run_id << " " << margs->state << "\n";
+    std::string id = ti.map_index >= 0 ? ti.task_id + "[" + std::to_string(ti.map_index) + "]"
+                                       : ti.task_id;
+    ctx.out << "marked " << id << " of " << run.run_id << " " << margs->state
+            << " (its tries keep their times)\n";
     result = kExitOk;
   });
 

@@ -50,7 +50,9 @@ json task_json(const TaskInstanceRecord& ti, const std::vector<std::string>& sec
             {"worker_id", ti.worker_id},
             {"exit_code", ti.exit_code ? json(*ti.exit_code) : json(nullptr)},
             {"error", mask_secrets(ti.error, secrets)},
-            {"duration_ms", duration_or_null(ti.started_at, ti.ended_at)}};
+            {"duration_ms", duration_or_null(ti.started_at, ti.ended_at)},
+            {"marked_at", iso_or_null(ti.marked_at)},
+            {"marked_by", ti.marked_by}};
   if (full) {
     j["outputs"] = mask_secrets_json(ti.outputs, secrets);
     j["rendered"] = mask_secrets_json(ti.rendered, secrets);

@@ -90,6 +90,8 @@ struct TaskInstanceRecord {
   nlohmann::json outputs = nlohmann::json::object();
   nlohmann::json rendered;  // rendered spec, secrets masked; null until rendered
   std::string error;
+  std::optional<Timestamp> marked_at;  // when the state was set by hand (tasks mark)
+  std::string marked_by;               // who set it: "cli: user@host", "api: address"
 };
 
 /// The light view of a task instance the readiness decision reads.
@@ -334,7 +336,12 @@ struct RunFilter {
 struct LogSlice {
   std::string data;
   int64_t next_offset = 0;
+  int64_t size = 0;  // every byte stored for the try so far
 };
+
+/// How a worker's note begins when a try's log reached logs.max_bytes_per_try
+/// and later output was dropped; it ends the stored log.
+constexpr std::string_view kLogTruncatedNote = "[sluice] log truncated: ";
 
 /// A worker process as registered in the store.
 struct WorkerRecord {
@@ -534,9 +541,12 @@ class RunQueue {
                                            const Decider& decider, Timestamp now) = 0;
   /// The item a mapped task instance runs with; null when it has none.
   virtual nlohmann::json get_map_item(int64_t ti_id) = 0;
-  /// Sets a task instance's state by hand (tasks mark), then applies `decider`.
-  virtual void mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
-                                  Timestamp now) = 0;
+  /// Sets a task instance's state by hand (tasks mark), records `marked_by`
+  /// and `now` as who and when, then applies `decider`. The try's times and
+  /// exit code stay as the try left them; a try still running is ended at
+  /// `now` (its worker stops it).
+  virtual void mark_task_instance(int64_t ti_id, TaskState state, const std::string& marked_by,
+                                  const Decider& decider, Timestamp now) = 0;
   /// Cancels a run: unfinished tasks -> canceled, run -> canceled.
   virtual void cancel_run(int64_t run_pk, Timestamp now) = 0;
   /// Of `ti_ids` (tries this worker is running), those no longer running as

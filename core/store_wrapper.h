@@ -101,9 +101,10 @@ class StoreWrapper : public Store {
     return inner().expand_mapped_task(ti_id, try_number, worker_id, items, decider, now);
   }
   nlohmann::json get_map_item(int64_t ti_id) override { return inner().get_map_item(ti_id); }
-  void mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
+  void mark_task_instance(int64_t ti_id, TaskState state, const std::string& marked_by,
+                          const Decider& decider,
                           Timestamp now) override {
-    inner().mark_task_instance(ti_id, state, decider, now);
+    inner().mark_task_instance(ti_id, state, marked_by, decider, now);
   }
   void cancel_run(int64_t run_pk, Timestamp now) override { inner().cancel_run(run_pk, now); }
   std::vector<int64_t> tasks_to_stop(const std::string& worker_id,

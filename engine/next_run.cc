@@ -1,5 +1,7 @@
 #include "engine/next_run.h"
 
+#include <nlohmann/json.hpp>
+
 #include "core/dag.h"
 
 namespace sluice {
@@ -29,6 +31,21 @@ std::optional<DataInterval> next_scheduled_interval(const Dag& dag,
                                                     std::optional<Timestamp> latest_start,
                                                     Timestamp now) {
   return next_scheduled_interval(dag.schedule, dag.bounds(), dag.catchup, latest_start, now);
+}
+
+std::optional<NextRun> next_run(const Dag& dag, bool paused, std::optional<Timestamp> latest_start,
+                                Timestamp now) {
+  if (paused) return std::nullopt;
+  std::optional<DataInterval> interval = next_scheduled_interval(dag, latest_start, now);
+  if (!interval) return std::nullopt;
+  return NextRun{*interval, interval->end};
+}
+
+nlohmann::json next_run_json(const std::optional<NextRun>& next) {
+  if (!next) return nullptr;
+  return {{"data_interval_start", format_iso(next->interval.start)},
+          {"data_interval_end", format_iso(next->interval.end)},
+          {"run_after", format_iso(next->run_after)}};
 }
 
 }  // namespace sluice

@@ -4,6 +4,8 @@
 
 #include <optional>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/schedule.h"
 #include "core/time.h"
 
@@ -25,5 +27,22 @@ std::optional<DataInterval> next_scheduled_interval(const Schedule& schedule,
 std::optional<DataInterval> next_scheduled_interval(const Dag& dag,
                                                     std::optional<Timestamp> latest_start,
                                                     Timestamp now);
+
+/// The next run as `dags list`, the API and the UI all show it: its data
+/// interval, and from when the scheduler creates it (`run_after`, the
+/// interval's end; a time already past means it is due now).
+struct NextRun {
+  DataInterval interval;
+  Timestamp run_after{};
+};
+
+/// next_scheduled_interval as a NextRun; nullopt also for a paused DAG,
+/// which creates no run until it is unpaused.
+std::optional<NextRun> next_run(const Dag& dag, bool paused, std::optional<Timestamp> latest_start,
+                                Timestamp now);
+
+/// {"data_interval_start", "data_interval_end", "run_after"} (ISO times,
+/// UTC), or null.
+nlohmann::json next_run_json(const std::optional<NextRun>& next);
 
 }  // namespace sluice

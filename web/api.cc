@@ -21,6 +21,7 @@
 #include "engine/dag_cache.h"
 #include "engine/next_run.h"
 #include "engine/run_factory.h"
+#include "engine/task_lookup.h"
 #include "engine/trigger.h"
 #include "web/api_params.h"
 #include "web/backfill_api.h"
@@ -142,14 +143,11 @@ RunRecord Api::find_run(const std::string& dag_id, const std::string& run_id) {
   return *run;
 }
 
-TaskInstanceRecord Api::find_task(const RunRecord& run, const std::string& task_id) {
-  std::vector<std::string> ids;
-  for (TaskInstanceRecord& ti : store_.list_task_instances(run.id)) {
-    if (ti.task_id == task_id) return ti;
-    ids.push_back(ti.task_id);
-  }
-  throw NotFoundError("no task '" + task_id + "' in run '" + run.run_id + "'" +
-                      did_you_mean(task_id, ids));
+TaskInstanceRecord Api::find_task(const RunRecord& run, const std::string& task_id,
+                                  const httplib::Request& req) {
+  std::optional<int> map_index;
+  if (req.has_param("map_index")) map_index = int_param(req, "map_index", -1, -1, 1 << 30);
+  return find_task_instance(store_.list_task_instances(run.id), run.run_id, task_id, map_index);
 }
 
 // ---- JSON views
@@ -176,12 +174,9 @@ json Api::dag_summary(const DagRecord& record, const std::string& file_error) {
       j["tags"] = dag->tags;
       j["task_count"] = dag->tasks.size();
       std::optional<RunRecord> latest = store_.latest_interval_run(dag->id);
-      if (auto next = next_scheduled_interval(
-              *dag, latest ? std::optional(latest->interval.start) : std::nullopt,
-              clock_.now())) {
-        j["next_run"] = {{"data_interval_start", format_iso(next->start)},
-                         {"data_interval_end", format_iso(next->end)}};
-      }
+      j["next_run"] = next_run_json(next_run(
+          *dag, record.paused, latest ? std::optional(latest->interval.start) : std::nullopt,
+          clock_.now()));
     } catch (const UserError& e) {
       // A stored definition this binary cannot read: show it, keep listing.
       j["definition_error"] = masked(e.what());

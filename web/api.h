@@ -42,7 +42,10 @@ class Api {
   nlohmann::json dag_detail(const std::string& dag_id);
   DagRecord find_dag(const std::string& dag_id);
   RunRecord find_run(const std::string& dag_id, const std::string& run_id);
-  TaskInstanceRecord find_task(const RunRecord& run, const std::string& task_id);
+  /// The instance of `task_id` that `req`'s ?map_index= names: without it,
+  /// the task's only instance (a mapped task's instances need the index).
+  TaskInstanceRecord find_task(const RunRecord& run, const std::string& task_id,
+                               const httplib::Request& req);
   nlohmann::json set_paused(const std::string& dag_id, bool paused);
   /// The DAG's time zone from its latest version; UTC when unknown.
   std::string dag_timezone(const std::string& dag_id);

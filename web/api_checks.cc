@@ -49,23 +49,9 @@ json check_results_json(Store& store, const CheckResultFilter& filter, const std
 
 void Api::get_task_checks(const httplib::Request& req, httplib::Response& res) {
   RunRecord run = find_run(req.matches[1], req.matches[2]);
-  const std::string task_id = req.matches[3];
-  int map_index = int_param(req, "map_index", -2, -1, 1 << 30);
-  std::optional<int64_t> ti_id;
-  for (const TaskInstanceRecord& ti : store_.list_task_instances(run.id)) {
-    if (ti.task_id == task_id && (map_index == -2 || ti.map_index == map_index)) {
-      ti_id = ti.id;
-      break;
-    }
-  }
-  if (!ti_id) {
-    find_task(run, task_id);  // an unknown task: the 404 with "did you mean"
-    throw NotFoundError("task '" + task_id + "' has no instance " + std::to_string(map_index) +
-                        " in run '" + run.run_id + "'");
-  }
   CheckResultFilter filter;
   filter.dag_id = run.dag_id;
-  filter.ti_id = ti_id;
+  filter.ti_id = find_task(run, req.matches[3], req).id;
   filter.limit = kMaxPageSize;
   send_json(res, 200,
             masked_json(check_results_json(store_, filter, dag_timezone(run.dag_id))));

@@ -85,12 +85,26 @@ void Api::get_workers(const httplib::Request&, httplib::Response& res) {
 }
 
 void Api::get_schedulers(const httplib::Request&, httplib::Response& res) {
+  // A scheduler sends a heartbeat every 2 s; one silent for longer than this
+  // is gone (killed, or cut off), whatever its last heartbeat said.
+  constexpr Millis kSilentAfter{15000};
   Timestamp now = clock_.now();
+  std::vector<SchedulerRecord> schedulers = store_.list_schedulers();
+  // Of the live schedulers that say they lead, only the latest term does:
+  // an older one has lost its lock and not yet said so.
+  int64_t term = -1;
+  for (const SchedulerRecord& s : schedulers) {
+    if (s.leader && now - s.last_heartbeat < kSilentAfter) term = std::max(term, s.epoch);
+  }
   json list = json::array();
-  for (const SchedulerRecord& s : store_.list_schedulers()) {
+  for (const SchedulerRecord& s : schedulers) {
+    bool alive = now - s.last_heartbeat < kSilentAfter;
+    bool leads = alive && s.leader && s.epoch == term;
     list.push_back({{"id", s.id},
                     {"host", s.host},
-                    {"leader", s.leader},
+                    {"leader", leads},
+                    {"alive", alive},
+                    {"role", leads ? "leader" : alive ? "standby" : "gone"},
                     {"epoch", s.epoch},
                     {"last_heartbeat", format_iso(s.last_heartbeat)},
                     {"heartbeat_age_ms", (now - s.last_heartbeat).count()},

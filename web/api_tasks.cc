@@ -13,7 +13,9 @@
 #include "core/store.h"
 #include "core/text.h"
 #include "engine/dag_cache.h"
+#include "engine/mark_preview.h"
 #include "engine/run_factory.h"
+#include "engine/task_lookup.h"
 #include "web/api_params.h"
 
 namespace sluice {
@@ -42,6 +44,13 @@ size_t trim_partial_utf8(std::string& data) {
   return 0;
 }
 
+/// A boolean field of a request body, false when absent; UserError names it.
+bool bool_field(const json& body, const std::string& name) {
+  if (!body.contains(name)) return false;
+  if (!body[name].is_boolean()) throw UserError(name + " must be true or false");
+  return body[name].get<bool>();
+}
+
 }  // namespace
 
 // ---- task instances
@@ -57,7 +66,7 @@ void Api::get_tasks(const httplib::Request& req, httplib::Response& res) {
 
 void Api::get_task(const httplib::Request& req, httplib::Response& res) {
   RunRecord run = find_run(req.matches[1], req.matches[2]);
-  json j = task_json(find_task(run, req.matches[3]), secrets_, true);
+  json j = task_json(find_task(run, req.matches[3], req), secrets_, true);
   j["run_id"] = run.run_id;
   j["dag_id"] = run.dag_id;
   send_json(res, 200, j);
@@ -65,7 +74,17 @@ void Api::get_task(const httplib::Request& req, httplib::Response& res) {
 
 void Api::clear_task(const httplib::Request& req, httplib::Response& res) {
   RunRecord run = find_run(req.matches[1], req.matches[2]);
-  TaskInstanceRecord target = find_task(run, req.matches[3]);
+  const std::string task_id = req.matches[3];
+  // With ?map_index=, that instance (and its downstream in full); without,
+  // every instance of the task.
+  std::optional<int64_t> only_instance;
+  std::vector<TaskInstanceRecord> instances = store_.list_task_instances(run.id);
+  if (req.has_param("map_index")) {
+    only_instance = find_task(run, task_id, req).id;
+  } else if (std::none_of(instances.begin(), instances.end(),
+                          [&](const TaskInstanceRecord& ti) { return ti.task_id == task_id; })) {
+    find_task_instance(instances, run.run_id, task_id, std::nullopt);  // the 404
+  }
   json body = body_object(req);
   bool downstream = true;  // as Airflow's clear does by default here
   if (body.contains("downstream")) {
@@ -73,24 +92,38 @@ void Api::clear_task(const httplib::Request& req, httplib::Response& res) {
     downstream = body["downstream"].get<bool>();
   }
   std::shared_ptr<const Dag> dag = dags_.get(run.version_id);
-  std::set<std::string> selected = {target.task_id};
+  std::set<std::string> selected = {task_id};
   if (downstream) selected = with_downstream(*dag, selected);
   std::vector<int64_t> ids;
   json cleared_ids = json::array();
-  for (const TaskInstanceRecord& ti : store_.list_task_instances(run.id)) {
-    if (selected.count(ti.task_id)) {
-      ids.push_back(ti.id);
+  json cleared_instances = json::array();
+  for (const TaskInstanceRecord& ti : instances) {
+    if (!selected.count(ti.task_id)) continue;
+    if (only_instance && ti.task_id == task_id && ti.id != *only_instance) continue;
+    ids.push_back(ti.id);
+    if (std::find(cleared_ids.begin(), cleared_ids.end(), ti.task_id) == cleared_ids.end()) {
       cleared_ids.push_back(ti.task_id);
     }
+    cleared_instances.push_back({{"task_id", ti.task_id}, {"map_index", ti.map_index}});
+  }
+  if (bool_field(body, "dry_run")) {
+    // What would be cleared; the UI's confirmation lists it.
+    send_json(res, 200,
+              {{"dry_run", true},
+               {"cleared", ids.size()},
+               {"task_ids", cleared_ids},
+               {"instances", cleared_instances}});
+    return;
   }
   Timestamp now = clock_.now();
   int cleared = store_.clear_task_instances(run.id, ids, make_decider(dag, now), now);
-  send_json(res, 200, {{"cleared", cleared}, {"task_ids", cleared_ids}});
+  send_json(res, 200,
+            {{"cleared", cleared}, {"task_ids", cleared_ids}, {"instances", cleared_instances}});
 }
 
 void Api::mark_task(const httplib::Request& req, httplib::Response& res) {
   RunRecord run = find_run(req.matches[1], req.matches[2]);
-  TaskInstanceRecord ti = find_task(run, req.matches[3]);
+  TaskInstanceRecord ti = find_task(run, req.matches[3], req);
   json body = body_object(req);
   if (!body.contains("state") || !body["state"].is_string()) {
     throw UserError("state is required: send {\"state\": \"success\"} or {\"state\": \"failed\"}");
@@ -100,14 +133,36 @@ void Api::mark_task(const httplib::Request& req, httplib::Response& res) {
     throw UserError("state '" + state + "' cannot be set by hand: use success or failed");
   }
   Timestamp now = clock_.now();
-  store_.mark_task_instance(ti.id, *parse_task_state(state),
+  if (bool_field(body, "dry_run")) {
+    MarkPreview preview =
+        preview_mark(*dags_.get(run.version_id), run, store_.list_task_instances(run.id), ti.id,
+                     *parse_task_state(state), now);
+    auto changes_json = [](const std::vector<PreviewedChange>& changes) {
+      json list = json::array();
+      for (const PreviewedChange& c : changes) {
+        list.push_back({{"task_id", c.task_id},
+                        {"map_index", c.map_index},
+                        {"from", to_string(c.from)},
+                        {"to", to_string(c.to)}});
+      }
+      return list;
+    };
+    send_json(res, 200,
+              {{"dry_run", true},
+               {"changes", changes_json(preview.changes)},
+               {"left_as_they_are", changes_json(preview.left_as_they_are)},
+               {"run_state_before", to_string(preview.run_before)},
+               {"run_state_after", to_string(preview.run_after)}});
+    return;
+  }
+  store_.mark_task_instance(ti.id, *parse_task_state(state), "api: " + req.remote_addr,
                             make_decider(dags_.get(run.version_id), now), now);
   send_json(res, 200, task_json(*store_.get_task_instance(ti.id), secrets_, false));
 }
 
 void Api::get_logs(const httplib::Request& req, httplib::Response& res) {
   RunRecord run = find_run(req.matches[1], req.matches[2]);
-  TaskInstanceRecord ti = find_task(run, req.matches[3]);
+  TaskInstanceRecord ti = find_task(run, req.matches[3], req);
   int latest_try = std::max(ti.try_number, 1);
   int try_number = int_param(req, "try", latest_try, 1, latest_try);
   int64_t offset = 0;
@@ -141,6 +196,13 @@ void Api::get_logs(const httplib::Request& req, httplib::Response& res) {
   // A try is complete once a later one started or the task left `running`.
   bool complete = ti.try_number == 0 ? is_finished(ti.state)
                                      : try_number < ti.try_number || ti.state != TaskState::kRunning;
+  // The worker's note on a cut log is its last line: look for it in the tail.
+  bool truncated = false;
+  if (complete && around.size > 0) {
+    constexpr int64_t kTail = 512;
+    LogSlice tail = store_.read_log(ti.id, try_number, std::max<int64_t>(0, around.size - kTail), kTail);
+    truncated = tail.data.find(kLogTruncatedNote) != std::string::npos;
+  }
   send_json(res, 200,
             {{"data", slice.data},
              {"offset", offset},
@@ -148,7 +210,9 @@ void Api::get_logs(const httplib::Request& req, httplib::Response& res) {
              {"try_number", try_number},
              {"tries", ti.try_number},
              {"state", to_string(ti.state)},
-             {"complete", complete}});
+             {"complete", complete},
+             {"size", around.size},
+             {"truncated", truncated}});
 }
 
 }  // namespace sluice

@@ -58,7 +58,7 @@ class StoreLogWriter : public LogWriter {
     if (tail_.size() > 2 * kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
     written_ += static_cast<int64_t>(text.size());
     if (truncated_) {
-      buffer_ += "\n[sluice] log truncated: this try wrote more than " +
+      buffer_ += "\n" + std::string(kLogTruncatedNote) + "this try wrote more than " +
                  std::to_string(max_bytes_) +
                  " bytes (logs.max_bytes_per_try); later output was dropped\n";
     }

@@ -113,6 +113,13 @@ TaskInstanceRecord read_task(const pqxx::row& row) {
   t.outputs = parse_json(row["outputs"], nlohmann::json::object());
   t.rendered = parse_json(row["rendered"], nullptr);
   t.error = text(row["error"]);
+  // The claim function's rows have no mark: a task is claimed while queued,
+  // and a clear forgets a mark before the task can be queued again.
+  for (pqxx::row::size_type i = 0; i < row.size(); ++i) {
+    std::string_view name = row[i].name();
+    if (name == "marked_at") t.marked_at = opt_time(row[i]);
+    if (name == "marked_by") t.marked_by = text(row[i]);
+  }
   return t;
 }
 

@@ -172,14 +172,16 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "UPDATE task_instances SET state = 'none', max_tries = try_number + max_tries, "
        "queued_at = NULL, started_at = NULL, ended_at = NULL, next_try_at = NULL, worker_id = "
        "NULL, "
-       "exit_code = NULL, error = '' WHERE run_pk = $1 AND id = ANY($2::bigint[])"},
+       "exit_code = NULL, error = '', marked_at = NULL, marked_by = '' "
+       "WHERE run_pk = $1 AND id = ANY($2::bigint[])"},
       {"rerun_run",
        "UPDATE dag_runs SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'queued' END, "
        "ended_at = NULL WHERE id = $1"},
       {"mark_task",
-       "UPDATE task_instances SET state = $2, ended_at = CASE WHEN $2 IN ('success', 'failed', "
-       "'skipped', 'upstream_failed', 'canceled') THEN $3 ELSE ended_at END, next_try_at = NULL "
-       "WHERE id = $1"},
+       // The try keeps its times; one still running ends now (its worker stops it).
+       "UPDATE task_instances SET state = $2, ended_at = CASE WHEN state = 'running' AND $2 "
+       "IN ('success', 'failed', 'skipped', 'upstream_failed', 'canceled') THEN $3 ELSE "
+       "ended_at END, next_try_at = NULL, marked_at = $3, marked_by = $4 WHERE id = $1"},
       {"tasks_still_running",
        "SELECT id FROM task_instances WHERE id = ANY($2::bigint[]) AND state = 'running' AND "
        "worker_id = $1"},
@@ -198,6 +200,9 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "SELECT start, data FROM (SELECT seq, data, sum(octet_length(data)) OVER (ORDER BY seq) - "
        "octet_length(data) AS start FROM task_logs WHERE ti_id = $1 AND try_number = $2) s "
        "WHERE start + octet_length(data) > $3 AND start < $3 + $4 ORDER BY seq"},
+      {"log_size",
+       "SELECT coalesce(sum(octet_length(data)), 0) FROM task_logs WHERE ti_id = $1 AND "
+       "try_number = $2"},
       // Workers and schedulers.
       {"register_worker",
        "INSERT INTO workers (id, host, pid, slots, queues, started_at, last_heartbeat, state) "

@@ -101,7 +101,7 @@ constexpr const char* kTaskColumns =
     "t.id, t.run_pk, t.dag_id, r.run_id, t.task_id, t.map_index, t.state, t.try_number, "
     "t.max_tries, t.pool, t.pool_slots, t.priority, t.queue, t.queued_at, t.started_at, "
     "t.ended_at, t.next_try_at, t.first_started_at, t.worker_id, t.exit_code, t.outputs, "
-    "t.rendered, t.error";
+    "t.rendered, t.error, t.marked_at, t.marked_by";
 
 constexpr const char* kRunColumns =
     "r.id AS r_id, r.dag_id AS r_dag_id, r.run_id AS r_run_id, r.run_type AS r_run_type, "
@@ -237,7 +237,8 @@ class PostgresStore final : public Store {
                                    const std::vector<nlohmann::json>& items, const Decider& decider,
                                    Timestamp now) override;
   nlohmann::json get_map_item(int64_t ti_id) override;
-  void mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
+  void mark_task_instance(int64_t ti_id, TaskState state, const std::string& marked_by,
+                          const Decider& decider,
                           Timestamp now) override;
   void cancel_run(int64_t run_pk, Timestamp now) override;
   std::vector<int64_t> tasks_to_stop(const std::string& worker_id,

@@ -310,14 +310,15 @@ nlohmann::json PostgresStore::get_map_item(int64_t ti_id) {
   });
 }
 
-void PostgresStore::mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
+void PostgresStore::mark_task_instance(int64_t ti_id, TaskState state,
+                                       const std::string& marked_by, const Decider& decider,
                                        Timestamp now) {
   transact("mark a task instance", begin_locking_run_of_task(ti_id),
            [&](Tx& w, const pqxx::result& locked) {
              if (locked.empty()) throw NotFoundError("no task instance " + std::to_string(ti_id));
              RunSnapshot snap;
              snap.run = read_run(locked[0]);
-             w.exec_prepared("mark_task", ti_id, to_string(state), to_epoch_ms(now));
+             w.exec_prepared("mark_task", ti_id, to_string(state), to_epoch_ms(now), marked_by);
              for (const auto& row : w.exec_prepared("snapshot_tasks", snap.run.id)) {
                snap.tasks.push_back(read_view(row));
              }

@@ -27,6 +27,7 @@ LogSlice PostgresStore::read_log(int64_t ti_id, int try_number, int64_t offset, 
     }
     if (static_cast<int64_t>(slice.data.size()) > limit) slice.data.resize(limit);
     slice.next_offset = offset + static_cast<int64_t>(slice.data.size());
+    slice.size = w.exec_prepared1("log_size", ti_id, try_number)[0].as<int64_t>();
     return slice;
   });
 }

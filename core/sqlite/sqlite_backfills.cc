@@ -115,7 +115,7 @@ bool SqliteStore::rerun_for_backfill(int64_t run_pk, int64_t backfill_id,
       "UPDATE task_instances SET state = 'none', max_tries = try_number + max_tries, "
       "queued_at = NULL, started_at = NULL, ended_at = NULL, next_try_at = NULL, "
       "first_started_at = NULL, worker_id = NULL, exit_code = NULL, error = '', "
-      "run_type_rank = 1 WHERE run_pk = ?")
+      "marked_at = NULL, marked_by = '', run_type_rank = 1 WHERE run_pk = ?")
       .bind(run_pk)
       .run();
   stmt(

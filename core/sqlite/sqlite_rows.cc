@@ -81,6 +81,8 @@ TaskInstanceRecord read_ti(const Stmt& s) {
   t.outputs = s.json(20);
   t.rendered = s.json(21);
   t.error = s.str(22);
+  t.marked_at = s.opt_ts(23);
+  t.marked_by = s.str(24);
   return t;
 }
 

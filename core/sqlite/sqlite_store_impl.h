@@ -178,7 +178,7 @@ constexpr const char* kTiColumns =
     "ti.id, ti.run_pk, ti.dag_id, r.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number, "
     "ti.max_tries, ti.pool, ti.pool_slots, ti.priority, ti.queue, ti.queued_at, ti.started_at, "
     "ti.ended_at, ti.next_try_at, ti.first_started_at, ti.worker_id, ti.exit_code, ti.outputs, "
-    "ti.rendered, ti.error";
+    "ti.rendered, ti.error, ti.marked_at, ti.marked_by";
 constexpr const char* kTiFrom = " FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk ";
 constexpr const char* kAlertColumns =
     "id, event_id, event, dag_id, run_id, task_id, payload, attempts, created_at, "
@@ -272,7 +272,8 @@ class SqliteStore final : public Store {
                                    const std::vector<nlohmann::json>& items, const Decider& decider,
                                    Timestamp now) override;
   nlohmann::json get_map_item(int64_t ti_id) override;
-  void mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
+  void mark_task_instance(int64_t ti_id, TaskState state, const std::string& marked_by,
+                          const Decider& decider,
                           Timestamp now) override;
   void cancel_run(int64_t run_pk, Timestamp now) override;
   std::vector<int64_t> tasks_to_stop(const std::string& worker_id,

@@ -180,7 +180,8 @@ int SqliteStore::clear_task_instances(int64_t run_pk, const std::vector<int64_t>
     stmt(
         "UPDATE task_instances SET state = 'none', max_tries = try_number + max_tries, "
         "queued_at = NULL, started_at = NULL, ended_at = NULL, next_try_at = NULL, "
-        "worker_id = NULL, exit_code = NULL, error = '' WHERE id = ? AND run_pk = ?")
+        "worker_id = NULL, exit_code = NULL, error = '', marked_at = NULL, marked_by = '' "
+        "WHERE id = ? AND run_pk = ?")
         .bind(id, run_pk)
         .run();
     cleared += sqlite3_changes(db_);
@@ -253,17 +254,19 @@ nlohmann::json SqliteStore::get_map_item(int64_t ti_id) {
   return out;
 }
 
-void SqliteStore::mark_task_instance(int64_t ti_id, TaskState state, const Decider& decider,
+void SqliteStore::mark_task_instance(int64_t ti_id, TaskState state, const std::string& marked_by,
+                                     const Decider& decider,
                                      Timestamp now) {
   std::lock_guard<std::mutex> lock(mu_);
   Txn txn(this, true);
   std::optional<int64_t> run_pk;
   {
+    // The try keeps its times; one still running ends now (its worker stops it).
     Stmt s = stmt(
         "UPDATE task_instances SET state = ?, "
-        "ended_at = CASE WHEN ? THEN ? ELSE ended_at END, next_try_at = NULL "
-        "WHERE id = ? RETURNING run_pk");
-    s.bind(to_string(state), is_finished(state) ? 1 : 0, now, ti_id);
+        "ended_at = CASE WHEN state = 'running' AND ? THEN ? ELSE ended_at END, "
+        "next_try_at = NULL, marked_at = ?, marked_by = ? WHERE id = ? RETURNING run_pk");
+    s.bind(to_string(state), is_finished(state) ? 1 : 0, now, now, marked_by, ti_id);
     if (s.step()) run_pk = s.i64(0);
     s.run();
   }

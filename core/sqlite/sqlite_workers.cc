@@ -44,6 +44,7 @@ LogSlice SqliteStore::read_log(int64_t ti_id, int try_number, int64_t offset, in
   }
   txn.commit();
   slice.next_offset = offset + static_cast<int64_t>(slice.data.size());
+  for (const auto& chunk : chunks) slice.size += chunk.second;
   return slice;
 }
 

@@ -288,7 +288,7 @@ TEST_P(StoreTest, AWrongPredictionChangesNothingBeforeTheFinishIsRead) {
   std::vector<ClaimedTask> a = claim("w1", 1);
   ASSERT_EQ(a.size(), 1u);
   // Someone marked b failed while a ran: b no longer waits, as predicted.
-  store_->mark_task_instance(ti(run.id, "b").id, TaskState::kFailed, noop(), at(1));
+  store_->mark_task_instance(ti(run.id, "b").id, TaskState::kFailed, "test", noop(), at(1));
 
   seen = {};
   TaskResult done = result_of(a[0], TaskState::kSuccess, at(2));
@@ -443,7 +443,7 @@ TEST_P(StoreTest, RetriesBecomeDueAtTheirTime) {
 TEST_P(StoreTest, PreviousIntervalStatesReachTheDeciderWhenAsked) {
   int64_t v = add_dag("d");
   RunRecord first = create(new_run("d", RunType::kScheduled, at(0), {"a", "b"}, v));
-  store_->mark_task_instance(ti(first.id, "a").id, TaskState::kSuccess, noop(), at(1));
+  store_->mark_task_instance(ti(first.id, "a").id, TaskState::kSuccess, "test", noop(), at(1));
   create(new_run("d", RunType::kManual, at(1440), {"a", "b"}, v));  // not an interval run
 
   RunSnapshot seen;
@@ -493,13 +493,17 @@ TEST_P(StoreTest, ClearGrantsTriesAgainAndReopensTheRun) {
 TEST_P(StoreTest, MarkSetsStateByHandThenDecides) {
   int64_t v = add_dag("d");
   RunRecord run = create(new_run("d", RunType::kScheduled, at(0), {"a", "b"}, v), chain());
-  store_->mark_task_instance(ti(run.id, "a").id, TaskState::kSuccess, chain(), at(5));
+  store_->mark_task_instance(ti(run.id, "a").id, TaskState::kSuccess, "cli: ann@box", chain(),
+                             at(5));
   EXPECT_EQ(ti(run.id, "a").state, TaskState::kSuccess);
-  EXPECT_EQ(ti(run.id, "a").ended_at, at(5));
+  // A task that never ran gets no times from a mark: who and when are kept apart.
+  EXPECT_FALSE(ti(run.id, "a").ended_at);
+  EXPECT_EQ(ti(run.id, "a").marked_at, at(5));
+  EXPECT_EQ(ti(run.id, "a").marked_by, "cli: ann@box");
   EXPECT_EQ(ti(run.id, "b").state, TaskState::kQueued);
-  store_->mark_task_instance(ti(run.id, "b").id, TaskState::kSuccess, chain(), at(6));
+  store_->mark_task_instance(ti(run.id, "b").id, TaskState::kSuccess, "test", chain(), at(6));
   EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
-  EXPECT_THROW(store_->mark_task_instance(999999, TaskState::kSuccess, noop(), at(7)),
+  EXPECT_THROW(store_->mark_task_instance(999999, TaskState::kSuccess, "test", noop(), at(7)),
                NotFoundError);
 }
 
@@ -518,12 +522,37 @@ TEST_P(StoreTest, AMarkInAnEndedRunRedecidesItsState) {
   ASSERT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
 
   const int64_t a = claimed[0].task.id;
-  store_->mark_task_instance(a, TaskState::kFailed, worker_decider(kOneTaskDag, seen, at(2)),
+  const TaskInstanceRecord before = *store_->get_task_instance(a);
+  store_->mark_task_instance(a, TaskState::kFailed, "test", worker_decider(kOneTaskDag, seen, at(2)),
                              at(2));
   EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kFailed);
-  store_->mark_task_instance(a, TaskState::kSuccess, worker_decider(kOneTaskDag, seen, at(3)),
+  // The try's own times and exit code stay; the mark is recorded beside them.
+  const TaskInstanceRecord after = *store_->get_task_instance(a);
+  EXPECT_EQ(after.started_at, before.started_at);
+  EXPECT_EQ(after.ended_at, before.ended_at);
+  EXPECT_EQ(after.exit_code, before.exit_code);
+  EXPECT_EQ(after.marked_at, at(2));
+  store_->mark_task_instance(a, TaskState::kSuccess, "test", worker_decider(kOneTaskDag, seen, at(3)),
                              at(3));
   EXPECT_EQ(store_->get_run_by_pk(run.id)->state, RunState::kSuccess);
+}
+
+TEST_P(StoreTest, AMarkEndsARunningTryAtTheMarkAndAClearForgetsTheMark) {
+  int64_t v = add_dag("d");
+  RunRecord run = create(new_run("d", RunType::kScheduled, at(0), {"a"}, v));
+  std::vector<ClaimedTask> claimed = claim("w1", 1, at(1));
+  ASSERT_EQ(claimed.size(), 1u);
+  const int64_t a = claimed[0].task.id;
+  store_->mark_task_instance(a, TaskState::kSuccess, "api: 127.0.0.1", noop(), at(4));
+  TaskInstanceRecord marked = *store_->get_task_instance(a);
+  EXPECT_EQ(marked.started_at, at(1));
+  EXPECT_EQ(marked.ended_at, at(4));  // the worker stops the try now
+  EXPECT_EQ(marked.marked_by, "api: 127.0.0.1");
+
+  store_->clear_task_instances(run.id, {a}, noop(), at(6));
+  TaskInstanceRecord cleared = *store_->get_task_instance(a);
+  EXPECT_FALSE(cleared.marked_at);
+  EXPECT_EQ(cleared.marked_by, "");
 }
 
 TEST_P(StoreTest, CancelEndsUnfinishedTasksAndTheRun) {

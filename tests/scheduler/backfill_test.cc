@@ -257,7 +257,7 @@ class BackfillPassTest : public ::testing::Test {
     auto dag = dags_.get(version_);
     store_->reconcile_run(run.id, make_decider(dag, now_, /*start_run=*/true), now_);
     for (const TaskInstanceRecord& ti : store_->list_task_instances(run.id)) {
-      store_->mark_task_instance(ti.id, state, make_decider(dag, now_), now_);
+      store_->mark_task_instance(ti.id, state, "test", make_decider(dag, now_), now_);
     }
   }
 

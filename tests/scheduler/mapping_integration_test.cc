@@ -146,13 +146,37 @@ TEST_F(MappingIntegrationTest, ListsFilesMapsACountPerFileRetriesOneAndSumsTheCo
   ASSERT_EQ(total.size(), 1u);
   EXPECT_EQ(total[0].outputs.value("total", ""), "9") << logs();
 
-  // And `runs show` and `tasks logs --index` address the instances
+  // And `runs show` and `tasks logs --map-index` (or its alias --index)
+  // address the instances; without an index a mapped task is ambiguous
   auto show = testing::run_sluice({"runs", "show", "fan", fan_run}, dir_.path());
   EXPECT_NE(show.out.find("count[1]"), std::string::npos) << show.out << show.err;
-  auto log = testing::run_sluice({"tasks", "logs", "fan", fan_run, "count", "--index", "1",
+  auto log = testing::run_sluice({"tasks", "logs", "fan", fan_run, "count", "--map-index", "1",
                                   "--try", "1"},
                                  dir_.path());
   EXPECT_NE(log.out.find("failing 1"), std::string::npos) << log.out << log.err;
+  auto alias = testing::run_sluice({"tasks", "logs", "fan", fan_run, "count", "--index", "0"},
+                                   dir_.path());
+  EXPECT_EQ(alias.exit_code, 0) << alias.err;
+  EXPECT_EQ(alias.out.find("failing 1"), std::string::npos) << alias.out;
+  auto ambiguous = testing::run_sluice({"tasks", "logs", "fan", fan_run, "count"}, dir_.path());
+  EXPECT_NE(ambiguous.exit_code, 0);
+  EXPECT_NE(ambiguous.err.find("0..2"), std::string::npos) << ambiguous.err;
+
+  // And `tasks mark --map-index` marks that instance only, keeping its times
+  TaskInstanceRecord second = instances(*run, "count").at(1);
+  auto marked = testing::run_sluice(
+      {"tasks", "mark", "fan", fan_run, "count", "failed", "--map-index", "1"}, dir_.path());
+  EXPECT_EQ(marked.exit_code, 0) << marked.out << marked.err;
+  EXPECT_NE(marked.out.find("marked count[1]"), std::string::npos) << marked.out;
+  std::vector<TaskInstanceRecord> after_mark = instances(*run, "count");
+  EXPECT_EQ(after_mark[1].state, TaskState::kFailed);
+  EXPECT_EQ(after_mark[1].ended_at, second.ended_at);
+  EXPECT_EQ(after_mark[1].marked_by.rfind("cli: ", 0), 0u) << after_mark[1].marked_by;
+  EXPECT_EQ(after_mark[0].state, TaskState::kSuccess);
+  EXPECT_FALSE(after_mark[0].marked_at);
+  auto unmarked = testing::run_sluice(
+      {"tasks", "mark", "fan", fan_run, "count", "success", "--map-index", "1"}, dir_.path());
+  EXPECT_EQ(unmarked.exit_code, 0) << unmarked.err;
 
   // And an empty listing skips the mapped task and its downstream: no failure
   auto empty = wait_for_run_end("nothing", empty_run);

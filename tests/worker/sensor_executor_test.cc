@@ -266,7 +266,7 @@ class ExternalSensorTest : public SensorTest {
     Decider none;
     none.decide = [](const RunSnapshot&) { return RunDecisions{}; };
     int64_t ti = store_->list_task_instances(run_pk).at(0).id;
-    store_->mark_task_instance(ti, state, none, clock_.now());
+    store_->mark_task_instance(ti, state, "test", none, clock_.now());
   }
   std::unique_ptr<Store> owned_;
 };

@@ -57,8 +57,22 @@
 
   function dagHref(dag) { return '#/dag/' + enc(dag); }
   function runHref(dag, run) { return dagHref(dag) + '/run/' + enc(run); }
-  function taskHref(dag, run, task, tryNumber) {
-    return runHref(dag, run) + '/task/' + enc(task) + (tryNumber ? '/try/' + tryNumber : '');
+  // A task instance's page; a mapped task's instances each have their own.
+  function taskHref(dag, run, task, tryNumber, mapIndex) {
+    return runHref(dag, run) + '/task/' + enc(task) +
+      (mapIndex !== undefined && mapIndex !== null && mapIndex >= 0 ? '/map/' + mapIndex : '') +
+      (tryNumber ? '/try/' + tryNumber : '');
+  }
+
+  // The query that addresses one instance of a task in the API ('' for an unmapped task).
+  function instanceQuery(mapIndex) {
+    return mapIndex !== undefined && mapIndex !== null && mapIndex >= 0 ? 'map_index=' + mapIndex : '';
+  }
+  function withQuery(path, query) {
+    return query ? path + (path.includes('?') ? '&' : '?') + query : path;
+  }
+  function instanceLabel(taskId, mapIndex) {
+    return mapIndex !== undefined && mapIndex !== null && mapIndex >= 0 ? taskId + '[' + mapIndex + ']' : taskId;
   }
 
   function checkHref(dag, task, name) {
@@ -117,6 +131,12 @@
     return (end ? new Date(end) : new Date()) - new Date(start);
   }
 
+  function fmtBytes(n) {
+    if (n < 1024) return n + ' B';
+    if (n < 1024 * 1024) return (n / 1024).toFixed(1) + ' KB';
+    return (n / 1024 / 1024).toFixed(1) + ' MB';
+  }
+
   // ---- API
 
   class ApiError extends Error {
@@ -157,6 +177,41 @@
     const text = [errors.action, errors.poll].filter((m) => m).join('\n');
     banner.hidden = !text;
     replace(banner, text);
+  }
+
+  // Each DAG's time zone, for pages that list several DAGs (alerts,
+  // backfills): times are shown in the zone of the DAG they belong to.
+  let zoneCache = {at: 0, zones: null};
+  async function dagZones() {
+    if (!zoneCache.zones || Date.now() - zoneCache.at > 30000) {
+      const zones = {};
+      for (const d of await api('GET', '/dags')) zones[d.dag_id] = d.timezone;
+      zoneCache = {at: Date.now(), zones: zones};
+    }
+    return zoneCache.zones;
+  }
+
+  // A modal question with buttons; resolves to the chosen button's value
+  // (null when dismissed). `lines` say what the action will change.
+  function askFirst(title, lines, choices) {
+    return new Promise((resolve) => {
+      const dialog = el('dialog', {class: 'confirm', id: 'confirm-dialog'});
+      const done = (value) => {
+        dialog.close();
+        dialog.remove();
+        resolve(value);
+      };
+      append(dialog, el('h2', null, title),
+        el('ul', {class: 'consequences'}, lines.map((l) => el('li', null, l))),
+        el('div', {class: 'actions'}, choices.filter((c) => c).map((c) => {
+          const b = el('button', {type: 'button', class: c.value ? 'primary' : '', 'data-choice': c.value || 'cancel'}, c.label);
+          b.addEventListener('click', () => done(c.value));
+          return [b, ' '];
+        })));
+      dialog.addEventListener('cancel', (e) => { e.preventDefault(); done(null); });
+      document.body.append(dialog);
+      dialog.showModal();
+    });
   }
 
   // Runs an action from a button, showing its error; refreshes the page after.
@@ -223,16 +278,42 @@
         await page.refresh();
         if (page === this.page) showError(null);
       } catch (e) {
-        if (page === this.page && e.status !== 401) showError(e.message);
+        if (page === this.page && e.status === 404) {
+          // The DAG, run or task is not there: say so and stop asking.
+          page.gone = true;
+          showError(null);
+          main.replaceChildren(notFoundView(e.message));
+        } else if (page === this.page && e.status !== 401) {
+          showError(e.message);
+        }
       } finally {
         page.busy = false;
       }
-      if (page === this.page) {
+      if (page === this.page && !page.gone) {
         clearTimeout(this.timer);
         this.timer = setTimeout(() => this.tick(), POLL_MS);
       }
     },
   };
+
+  function notFoundView(message) {
+    return el('section', {class: 'not-found', id: 'not-found'},
+      el('h1', null, 'Not found'), el('p', null, message),
+      el('p', null, el('a', {href: '#/'}, 'All DAGs')));
+  }
+
+  // A route the UI does not know: said plainly, never polled.
+  function unknownPage(hash) {
+    return {
+      title: 'Not found',
+      mount(root) {
+        append(root, notFoundView('There is no page ' + hash + ' in Sluice.'));
+      },
+      async refresh() {
+        this.gone = true;
+      },
+    };
+  }
 
   // ---- pause toggle
 
@@ -247,6 +328,17 @@
     button.addEventListener('click', () => act(button, () =>
       api('POST', '/dags/' + enc(dag.dag_id) + (paused ? '/unpause' : '/pause'))));
     return button;
+  }
+
+  // The next run as `sluice dags list` shows it: its interval's start, and
+  // from when the scheduler creates it; a paused DAG creates none.
+  function nextRunView(dag) {
+    if (dag.paused && dag.schedule !== null) return el('span', {class: 'muted'}, 'paused');
+    const next = dag.next_run;
+    if (!next) return '';
+    const due = Date.parse(next.run_after) <= Date.now();
+    return [fmtTime(next.data_interval_start, dag.timezone),
+      el('div', {class: 'muted small'}, due ? 'due now' : 'runs after ' + fmtTime(next.run_after, dag.timezone))];
   }
 
   // ---- DAG list
@@ -278,11 +370,7 @@
               class: 'sq st-' + r.state, href: runHref(dag.dag_id, r.run_id),
               title: r.run_id + ' — ' + r.state,
             })));
-          // The interval's start, as `sluice dags list` shows it; the run is
-          // created once the interval ends.
-          const next = dag.next_run ? [fmtTime(dag.next_run.data_interval_start, dag.timezone),
-            el('div', {class: 'muted small'},
-              'runs after ' + fmtTime(dag.next_run.data_interval_end, dag.timezone))] : '';
+          const next = nextRunView(dag);
           rows.push(el('tr', {class: dag.active ? '' : 'inactive', 'data-dag': dag.dag_id},
             el('td', null, pauseToggle(dag)),
             el('td', null, el('a', {class: 'dag-link', href: dagHref(dag.dag_id)}, dag.dag_id),
@@ -400,15 +488,16 @@
     }
     const preview = el('button', {id: 'backfill-preview', type: 'button'}, 'Preview (dry run)');
     preview.addEventListener('click', () => act(preview, async () => {
-      const plan = await api('POST', '/backfills', request(true));
+      const [plan, zones] = await Promise.all([api('POST', '/backfills', request(true)), dagZones()]);
+      const tz = zones[dagId];
       const counts = {create: 0, rerun: 0, skip: 0};
       plan.intervals.forEach((i) => { counts[i.action] += 1; });
       replace(result,
         el('p', null, 'Would create ' + counts.create + ' runs, re-run ' + counts.rerun + ', skip ' + counts.skip + '.'),
         el('table', {class: 'list'}, el('thead', null, el('tr', null,
-          ['interval start', 'action', 'reason', 'existing run'].map((h) => el('th', null, h)))),
+          ['interval start (' + (tz || 'UTC') + ')', 'action', 'reason', 'existing run'].map((h) => el('th', null, h)))),
           el('tbody', null, plan.intervals.map((i) => el('tr', null,
-            el('td', null, fmtTime(i.data_interval_start)), el('td', null, i.action),
+            el('td', {class: 'interval-start'}, fmtTime(i.data_interval_start, tz)), el('td', null, i.action),
             el('td', null, i.reason), el('td', null, i.existing_run_id || ''))))));
     }));
     const start = el('button', {id: 'backfill-start', type: 'button'}, 'Start backfill');
@@ -430,11 +519,12 @@
     return {
       title: 'Backfills',
       mount(root) {
-        append(root, el('h1', null, 'Backfills'), el('table', {class: 'list'}, el('thead', null, el('tr', null,
+        append(root, el('h1', null, 'Backfills'),
+          el('p', {class: 'muted small'}, 'Times are in each DAG\u2019s time zone.'), el('table', {class: 'list'}, el('thead', null, el('tr', null,
           ['id', 'DAG', 'from', 'to', 'reprocess', 'state', 'progress', 'created', ''].map((h) => el('th', null, h)))), tbody));
       },
       async refresh() {
-        const list = await api('GET', '/backfills');
+        const [list, zones] = await Promise.all([api('GET', '/backfills'), dagZones()]);
         const details = await Promise.all(list.filter((b) => b.state === 'running')
           .map((b) => api('GET', '/backfills/' + b.id)));
         const byId = {};
@@ -446,10 +536,10 @@
             return el('tr', null,
               el('td', null, String(b.id)),
               el('td', null, el('a', {href: dagHref(b.dag_id)}, b.dag_id)),
-              el('td', null, fmtTime(b.from)), el('td', null, fmtTime(b.to)),
+              el('td', {class: 'from'}, fmtTime(b.from, zones[b.dag_id])), el('td', null, fmtTime(b.to, zones[b.dag_id])),
               el('td', null, b.reprocess), el('td', null, stateBadge(b.state)),
               el('td', null, backfillProgress(byId[b.id] || b)),
-              el('td', null, fmtTime(b.created_at)),
+              el('td', null, fmtTime(b.created_at, zones[b.dag_id])),
               el('td', null, b.state === 'running' ? cancel : ''));
           }));
       },
@@ -544,7 +634,7 @@
           el('dl', {class: 'facts'},
             el('dt', null, 'schedule'), el('dd', null, el('code', null, dag.schedule === null ? 'none' : dag.schedule)),
             el('dt', null, 'time zone'), el('dd', null, dag.timezone),
-            el('dt', null, 'next run'), el('dd', null, dag.next_run ? fmtTime(dag.next_run.data_interval_start, dag.timezone) + ' (runs after ' + fmtTime(dag.next_run.data_interval_end, dag.timezone) + ')' : '—'),
+            el('dt', null, 'next run'), el('dd', {class: 'next-run'}, nextRunView(dag) || '—'),
             el('dt', null, 'file'), el('dd', null, el('code', null, dag.file)),
             el('dt', null, 'version'), el('dd', null, dag.version ? String(dag.version.id) : '—')));
         replace(errorBox, dag.parse_error
@@ -610,17 +700,50 @@
 
     function taskActions(t) {
       const path = base + '/tasks/' + enc(t.task_id);
-      const clear = el('button', {type: 'button', title: 'Clear this task and its downstream'}, 'clear');
-      clear.addEventListener('click', () => {
-        if (confirm('Clear ' + t.task_id + ' and everything downstream of it?')) {
-          act(clear, () => api('POST', path + '/clear', {}));
-        }
-      });
-      const ok = el('button', {type: 'button'}, 'mark success');
-      ok.addEventListener('click', () => act(ok, () => api('POST', path + '/mark', {state: 'success'})));
-      const bad = el('button', {type: 'button'}, 'mark failed');
-      bad.addEventListener('click', () => act(bad, () => api('POST', path + '/mark', {state: 'failed'})));
-      return [clear, ' ', ok, ' ', bad];
+      const query = instanceQuery(t.map_index);
+      const label = instanceLabel(t.task_id, t.map_index);
+      const clear = el('button', {type: 'button', title: 'Clear this task and its downstream', 'data-action': 'clear'}, 'clear');
+      clear.addEventListener('click', () => act(clear, async () => {
+        const plan = await api('POST', withQuery(path + '/clear', query), {dry_run: true});
+        const names = plan.instances.map((i) => instanceLabel(i.task_id, i.map_index));
+        const choice = await askFirst('Clear ' + label + '?', [
+          'Clears ' + names.length + ' task instance(s): ' + names.join(', ') + '.',
+          'They run again with fresh tries; the run goes back to running.',
+          'Other tasks keep their state.'], [{label: 'Clear', value: 'clear'}, {label: 'Cancel', value: null}]);
+        if (choice) await api('POST', withQuery(path + '/clear', query), {});
+      }));
+      const mark = (state) => {
+        const b = el('button', {type: 'button', 'data-action': 'mark-' + state}, 'mark ' + state);
+        b.addEventListener('click', () => act(b, async () => {
+          const p = await api('POST', withQuery(path + '/mark', query), {state: state, dry_run: true});
+          const lines = [label + ' becomes ' + state + '; its tries keep their times and exit codes.'];
+          const others = p.changes.filter((c) => !(c.task_id === t.task_id && c.map_index === t.map_index));
+          if (others.length) {
+            lines.push('Then: ' + others.map((c) => instanceLabel(c.task_id, c.map_index) + ' becomes ' + c.to).join(', ') + '.');
+          }
+          const left = p.left_as_they_are.map((c) => instanceLabel(c.task_id, c.map_index) + ' is ' + c.to);
+          if (left.length) lines.push(left.join(', ') + ' and stay' + (left.length === 1 ? 's' : '') + ' so: a mark never re-runs downstream tasks.');
+          lines.push(p.run_state_after === p.run_state_before ? 'The run stays ' + p.run_state_after + '.' :
+            'The run becomes ' + p.run_state_after + ' (now ' + p.run_state_before + ').');
+          const choice = await askFirst('Mark ' + label + ' ' + state + '?', lines, [
+            {label: 'Mark ' + state, value: 'mark'},
+            left.length ? {label: 'Mark and clear downstream', value: 'mark-clear'} : null,
+            {label: 'Cancel', value: null}]);
+          if (!choice) return;
+          await api('POST', withQuery(path + '/mark', query), {state: state});
+          if (choice === 'mark-clear') {
+            const seen = new Set();
+            for (const c of p.left_as_they_are) {
+              const q = instanceQuery(c.map_index);
+              if (seen.has(c.task_id + q)) continue;
+              seen.add(c.task_id + q);
+              await api('POST', withQuery(base + '/tasks/' + enc(c.task_id) + '/clear', q), {downstream: false});
+            }
+          }
+        }));
+        return b;
+      };
+      return [clear, ' ', mark('success'), ' ', mark('failed')];
     }
 
     return {
@@ -649,24 +772,39 @@
         const buttons = [];
         if (run.state === 'queued' || run.state === 'running') {
           const cancel = el('button', {type: 'button', id: 'cancel-run'}, 'Cancel run');
-          cancel.addEventListener('click', () => {
-            if (confirm('Cancel run ' + run.run_id + '?')) act(cancel, () => api('POST', base + '/cancel'));
-          });
+          cancel.addEventListener('click', () => act(cancel, async () => {
+            const unfinished = run.tasks.filter((t) => !['success', 'failed', 'skipped', 'upstream_failed', 'canceled'].includes(t.state));
+            const choice = await askFirst('Cancel run ' + run.run_id + '?', [
+              unfinished.length ? 'Cancels ' + unfinished.length + ' unfinished task instance(s): ' +
+                unfinished.map((t) => instanceLabel(t.task_id, t.map_index) + ' (' + t.state + ')').join(', ') + '; running ones are stopped.' :
+                'No task is unfinished.',
+              'Finished tasks keep their state; the run ends as canceled.'],
+              [{label: 'Cancel the run', value: 'cancel'}, {label: 'Keep it running', value: null}]);
+            if (choice) await api('POST', base + '/cancel');
+          }));
           buttons.push(cancel);
         }
-        const clearFailed = el('button', {type: 'button'}, 'Clear failed tasks');
-        clearFailed.addEventListener('click', () => act(clearFailed, () => api('POST', base + '/clear', {failed_only: true})));
-        const clearAll = el('button', {type: 'button'}, 'Clear all tasks');
-        clearAll.addEventListener('click', () => {
-          if (confirm('Clear every task of this run so it runs again?')) {
-            act(clearAll, () => api('POST', base + '/clear', {failed_only: false}));
-          }
-        });
+        const clearRun = (failedOnly) => {
+          const b = el('button', {type: 'button'}, failedOnly ? 'Clear failed tasks' : 'Clear all tasks');
+          b.addEventListener('click', () => act(b, async () => {
+            const chosen = failedOnly ? run.tasks.filter((t) => ['failed', 'upstream_failed', 'canceled'].includes(t.state)) : run.tasks;
+            const choice = await askFirst(failedOnly ? 'Clear the failed tasks?' : 'Clear every task of this run?', [
+              chosen.length ? 'Clears ' + chosen.length + ' task instance(s): ' +
+                chosen.map((t) => instanceLabel(t.task_id, t.map_index)).join(', ') + '.' : 'No task to clear.',
+              'They run again with fresh tries; the run goes back to running.'],
+              [{label: 'Clear', value: 'clear'}, {label: 'Cancel', value: null}]);
+            if (choice) await api('POST', base + '/clear', {failed_only: failedOnly});
+          }));
+          return b;
+        };
+        const clearFailed = clearRun(true);
+        const clearAll = clearRun(false);
         buttons.push(clearFailed, clearAll);
         replace(actions, buttons.map((b) => [b, ' ']));
-        replace(tbody, run.tasks.map((t) => el('tr', {'data-task': t.task_id},
-          el('td', null, el('a', {href: taskHref(dagId, run.run_id, t.task_id)}, t.task_id)),
-          el('td', null, stateBadge(t.state)),
+        replace(tbody, run.tasks.map((t) => el('tr', {'data-task': t.task_id, 'data-map-index': t.map_index},
+          el('td', null, el('a', {href: taskHref(dagId, run.run_id, t.task_id, null, t.map_index)},
+            instanceLabel(t.task_id, t.map_index))),
+          el('td', null, stateBadge(t.state), t.marked_at ? el('span', {class: 'muted small', title: 'set by hand by ' + t.marked_by}, ' (marked)') : null),
           el('td', null, t.try_number + ' / ' + t.max_tries),
           el('td', null, fmtTime(t.started_at, tz)),
           el('td', null, fmtTime(t.ended_at, tz)),
@@ -678,69 +816,125 @@
     };
   }
 
-  // ---- task log page
+  // ---- task instance page: facts, tries, the log (paged), checks, outputs
 
-  function logPage(dagId, runId, taskId, chosenTry) {
+  const LOG_SLICE = 256 * 1024;  // bytes per API call
+  const LOG_PAGE = 4;            // calls per page: 1 MB shown at a time
+
+  function logPage(dagId, runId, taskId, chosenTry, mapIndex) {
     const header = el('div');
     const tries = el('div', {class: 'tries'});
+    const cut = el('div', {class: 'log-cut', id: 'log-truncated', hidden: true});
+    const skippedNote = el('div', {class: 'muted small', id: 'log-skipped', hidden: true});
     const pre = el('pre', {id: 'log', class: 'log'});
-    const footer = el('div', {class: 'muted small'});
+    const footer = el('div', {class: 'muted small', id: 'log-footer'});
+    const more = el('button', {type: 'button', id: 'log-more', hidden: true}, 'Load more');
+    const tail = el('button', {type: 'button', id: 'log-tail', hidden: true}, 'Show the end');
     const details = el('div');
+    const query = instanceQuery(mapIndex);
     const base = '/dags/' + enc(dagId) + '/runs/' + enc(runId) + '/tasks/' + enc(taskId);
     let shownTry = null;
-    let offset = 0;
+    let start = 0;       // first byte shown
+    let offset = 0;      // next byte to read
+    let size = 0;        // bytes stored for the try
     let complete = false;
+    let following = true;  // read new bytes as they come (stops at a page boundary)
 
-    async function pullLog(tryNumber) {
-      if (shownTry !== tryNumber) {
-        shownTry = tryNumber;
-        offset = 0;
-        complete = false;
-        pre.replaceChildren();
-      }
-      // Catch up in slices, then follow.
-      for (let i = 0; i < 20; i++) {
-        const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
-        const slice = await api('GET', base + '/logs?try=' + tryNumber + '&offset=' + offset);
-        if (slice.data) pre.append(document.createTextNode(slice.data));
-        offset = slice.next_offset;
-        complete = slice.complete;
-        if (slice.data && atBottom) window.scrollTo(0, document.body.scrollHeight);
-        if (!slice.data) break;
-      }
-      footer.textContent = complete ? 'Try ' + tryNumber + ' finished.' : 'Following the log…';
+    function logPath(tryNumber, from) {
+      return withQuery(base + '/logs?try=' + tryNumber + '&offset=' + from + '&limit=' + LOG_SLICE, query);
     }
 
+    function showFooter(tryNumber) {
+      const left = size - offset;
+      more.hidden = left <= 0;
+      tail.hidden = left <= 0;
+      const shown = size === 0 ? 'Empty log' :
+        'Showing ' + fmtBytes(offset - start) + ' of ' + fmtBytes(size) +
+        (start > 0 || left > 0 ? ' (bytes ' + start + '–' + offset + ')' : '');
+      const state = left > 0 ? fmtBytes(left) + ' more below.' :
+        complete ? 'Try ' + tryNumber + ' finished.' : 'Following the log…';
+      footer.textContent = shown + '. ' + state;
+    }
+
+    async function pullLog(tryNumber, slices) {
+      for (let i = 0; i < slices; i++) {
+        const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+        const slice = await api('GET', logPath(tryNumber, offset));
+        if (slice.data) pre.append(document.createTextNode(slice.data));
+        offset = slice.next_offset;
+        size = Math.max(slice.size, offset);
+        complete = slice.complete;
+        cut.hidden = !slice.truncated;
+        if (slice.data && atBottom && following) window.scrollTo(0, document.body.scrollHeight);
+        if (!slice.data || offset >= size) break;
+      }
+      // A page boundary stops following; "Load more" or "Show the end" go on.
+      following = offset >= size;
+      showFooter(tryNumber);
+    }
+
+    function restart(tryNumber, from) {
+      shownTry = tryNumber;
+      start = offset = from;
+      complete = false;
+      following = true;
+      pre.replaceChildren();
+      skippedNote.hidden = from === 0;
+      skippedNote.textContent = from > 0 ? 'The first ' + fmtBytes(from) + ' are not shown.' : '';
+    }
+
+    more.addEventListener('click', () => act(more, () => pullLog(shownTry, LOG_PAGE)));
+    tail.addEventListener('click', () => act(tail, async () => {
+      restart(shownTry, Math.max(0, size - LOG_SLICE));
+      await pullLog(shownTry, LOG_PAGE);
+      window.scrollTo(0, document.body.scrollHeight);
+    }));
+
     return {
-      title: taskId,
+      title: instanceLabel(taskId, mapIndex),
       mount(root) {
-        append(root, header, tries, pre, footer, details);
+        append(root, header, tries, cut, skippedNote, pre, footer, el('div', {class: 'actions'}, more, ' ', tail), details);
       },
       async refresh() {
-        const [ti, run] = await Promise.all([api('GET', base), api('GET', '/dags/' + enc(dagId) + '/runs/' + enc(runId))]);
+        const [ti, run] = await Promise.all([api('GET', withQuery(base, query)),
+          api('GET', '/dags/' + enc(dagId) + '/runs/' + enc(runId))]);
         const tz = run.timezone;
+        const siblings = run.tasks.filter((t) => t.task_id === taskId && t.map_index >= 0);
         replace(header,
           el('div', {class: 'crumbs'}, el('a', {href: dagHref(dagId)}, dagId), ' / ',
             el('a', {href: runHref(dagId, run.run_id)}, run.run_id), ' / task'),
-          el('h1', null, taskId, ' ', stateBadge(ti.state)),
+          el('h1', null, instanceLabel(taskId, ti.map_index), ' ', stateBadge(ti.state)),
+          siblings.length ? el('div', {class: 'instances'}, 'instances: ', siblings.map((t) => [
+            el('a', {href: taskHref(dagId, runId, taskId, null, t.map_index),
+              class: 'state st-' + t.state + (t.map_index === ti.map_index ? ' current' : ''),
+              title: instanceLabel(taskId, t.map_index) + ': ' + t.state}, String(t.map_index)), ' '])) : null,
           el('dl', {class: 'facts'},
             el('dt', null, 'tries'), el('dd', null, ti.try_number + ' / ' + ti.max_tries),
             el('dt', null, 'started'), el('dd', null, fmtTime(ti.started_at, tz) || '—'),
             el('dt', null, 'ended'), el('dd', null, fmtTime(ti.ended_at, tz) || '—'),
+            el('dt', null, 'duration'), el('dd', null, fmtDuration(durationBetween(ti.started_at, ti.ended_at)) || '—'),
+            el('dt', null, 'exit code'), el('dd', null, ti.exit_code === null ? '—' : String(ti.exit_code)),
+            ti.marked_at ? [el('dt', null, 'marked'), el('dd', {class: 'marked', id: 'marked'},
+              ti.state + ' by hand, by ' + (ti.marked_by || 'unknown') + ' at ' + fmtTime(ti.marked_at, tz) +
+              (ti.exit_code !== null ? ' (the try itself exited with ' + ti.exit_code + ')' : ''))] : null,
             el('dt', null, 'worker'), el('dd', null, ti.worker_id || '—'),
             ti.error ? [el('dt', null, 'error'), el('dd', {class: 'error'}, ti.error)] : null));
         const latest = Math.max(1, ti.try_number);
         const tryNumber = chosenTry ? Math.min(chosenTry, latest) : latest;
         replace(tries, 'try: ', Array.from({length: latest}, (_, i) => i + 1).map((n) => [
-          el('a', {href: taskHref(dagId, runId, taskId, n), class: n === tryNumber ? 'try current' : 'try'}, String(n)), ' ']));
+          el('a', {href: taskHref(dagId, runId, taskId, n, mapIndex), class: n === tryNumber ? 'try current' : 'try'}, String(n)), ' ']));
+        replace(cut, 'This try\u2019s log was cut at logs.max_bytes_per_try: what it wrote after that was not stored.');
         if (ti.try_number === 0 && !['skipped', 'upstream_failed', 'canceled', 'success', 'failed'].includes(ti.state)) {
           footer.textContent = 'Not started yet.';
-        } else if (shownTry !== tryNumber || !complete) {
-          await pullLog(tryNumber);
+        } else if (shownTry !== tryNumber) {
+          restart(tryNumber, 0);
+          await pullLog(tryNumber, LOG_PAGE);
+        } else if (following && !(complete && offset >= size)) {
+          await pullLog(tryNumber, LOG_PAGE);
         }
         const extra = [];
         if (ti.rendered && Array.isArray(ti.rendered.checks)) {
-          const results = (await api('GET', base + '/checks')).filter((c) => c.try_number === tryNumber);
+          const results = (await api('GET', withQuery(base + '/checks', query))).filter((c) => c.try_number === tryNumber);
           extra.push(el('h2', null, 'Checks'), results.length === 0 ?
             el('p', {class: 'muted'}, 'No check results for try ' + tryNumber + '.') :
             el('table', {class: 'list checks'}, el('thead', null, el('tr', null,
@@ -838,21 +1032,23 @@
       title: 'Alerts',
       mount(root) {
         append(root, el('h1', null, 'Alerts'),
+          el('p', {class: 'muted small'}, 'Times are in each DAG\u2019s time zone.'),
           el('label', null, only, ' undelivered only'),
           el('table', {class: 'list'}, el('thead', null, el('tr', null,
             ['created', 'event', 'DAG', 'run', 'task', 'attempts', 'delivered', 'last error'].map((h) => el('th', null, h)))), tbody));
       },
       async refresh() {
-        const alerts = await api('GET', '/alerts?limit=200' + (only.checked ? '&undelivered=1' : ''));
+        const [alerts, zones] = await Promise.all([
+          api('GET', '/alerts?limit=200' + (only.checked ? '&undelivered=1' : '')), dagZones()]);
         replace(tbody, alerts.length === 0 ? el('tr', null, el('td', {colspan: 8, class: 'muted'}, 'No alerts.')) :
           alerts.map((a) => el('tr', null,
-            el('td', null, fmtTime(a.created_at)),
+            el('td', {class: 'created'}, fmtTime(a.created_at, zones[a.dag_id])),
             el('td', null, a.event),
             el('td', null, a.dag_id ? el('a', {href: dagHref(a.dag_id)}, a.dag_id) : ''),
             el('td', null, a.run_id && a.dag_id ? el('a', {href: runHref(a.dag_id, a.run_id)}, a.run_id) : a.run_id),
             el('td', null, a.task_id),
             el('td', null, String(a.attempts)),
-            el('td', null, a.delivered_at ? fmtTime(a.delivered_at) : el('span', {class: 'error'}, 'not yet')),
+            el('td', null, a.delivered_at ? fmtTime(a.delivered_at, zones[a.dag_id]) : el('span', {class: 'error'}, 'not yet')),
             el('td', {class: 'error-cell'}, a.last_error))));
       },
     };
@@ -908,9 +1104,9 @@
       async refresh() {
         const [workers, scheds] = await Promise.all([api('GET', '/workers'), api('GET', '/schedulers')]);
         replace(schedulers, scheds.length === 0 ? el('tr', null, el('td', {colspan: 5, class: 'muted'}, 'No scheduler has sent a heartbeat.')) :
-          scheds.map((s) => el('tr', {class: s.heartbeat_age_ms > 60000 ? 'inactive' : ''},
+          scheds.map((s) => el('tr', {class: s.alive === false ? 'inactive' : '', 'data-scheduler': s.id},
             el('td', null, s.id), el('td', null, s.host),
-            el('td', null, s.leader ? 'leader' : 'standby'),
+            el('td', {class: 'role'}, s.role === 'gone' ? 'gone (silent ' + fmtDuration(s.heartbeat_age_ms) + ')' : (s.role || (s.leader ? 'leader' : 'standby'))),
             el('td', null, fmtDuration(s.loop_lag_ms)),
             el('td', null, fmtTime(s.last_heartbeat)))));
         replace(tbody, workers.length === 0 ? el('tr', null, el('td', {colspan: 8, class: 'muted'}, 'No workers registered.')) :
@@ -932,8 +1128,13 @@
     if (parts[0] === 'dag' && parts.length >= 2) {
       if (parts[2] === 'run' && parts.length >= 4) {
         if (parts[4] === 'task' && parts.length >= 6) {
-          const tryNumber = parts[6] === 'try' ? parseInt(parts[7], 10) || null : null;
-          return logPage(parts[1], parts[3], parts[5], tryNumber);
+          let tryNumber = null, mapIndex = null;
+          for (let i = 6; i + 1 < parts.length; i += 2) {
+            const n = parseInt(parts[i + 1], 10);
+            if (parts[i] === 'try') tryNumber = n > 0 ? n : null;
+            if (parts[i] === 'map') mapIndex = n >= 0 ? n : null;
+          }
+          return logPage(parts[1], parts[3], parts[5], tryNumber, mapIndex);
         }
         return runPage(parts[1], parts[3]);
       }
@@ -944,7 +1145,8 @@
     if (parts[0] === 'sla') return slaPage();
     if (parts[0] === 'workers') return workersPage();
     if (parts[0] === 'backfills') return backfillsPage();
-    return dagsPage();
+    if (parts.length === 0 || parts[0] === 'dags') return dagsPage();
+    return unknownPage(hash);
   }
 
   function route() {

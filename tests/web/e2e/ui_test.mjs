@@ -71,6 +71,7 @@ async function waitFor(what, condition, timeoutMs = TIMEOUT_MS) {
 
 const DAILY_DAG = `dag: e2e_daily
 schedule: "@daily"
+timezone: Asia/Tokyo
 start_date: 2026-01-01
 paused: true
 tasks:
@@ -117,6 +118,144 @@ tasks:
                            where: "day = '{{ ds }}'"}}
 `;
 
+// A mapped task whose instance 1 fails (so `after` is upstream_failed and
+// the run fails), in a zone 5:30 off UTC, with a webhook nobody answers: its
+// failure alert stays undelivered on the Alerts page.
+const MAPPED_DAG = `dag: e2e_mapped
+schedule: null
+timezone: Asia/Kolkata
+start_date: 2026-01-01
+alerts: {webhook: "http://127.0.0.1:9/hook", on: [failure]}
+tasks:
+  - id: each
+    type: shell
+    map: {items: [a, b, c]}
+    command: 'echo "item {{ item }}"; test "{{ item }}" != b'
+  - id: after
+    type: shell
+    depends_on: [each]
+    command: echo after
+`;
+
+// A log larger than one page (1 MB) and cut by logs.max_bytes_per_try.
+const BIGLOG_DAG = `dag: e2e_biglog
+schedule: null
+start_date: 2026-01-01
+tasks:
+  - id: chatty
+    type: shell
+    command: "yes 'line of a long log, 40 bytes wide......' | head -c 2000000"
+`;
+
+// The defects of issue [L] 2-7, each as a user meets it: mapped instances
+// have their own pages and actions; a mark says what it will do and keeps
+// the try's times; long logs page and say they were cut; times on the
+// alerts and backfills pages are in the DAG's zone; unknown pages say so and
+// stop polling.
+async function instanceAndLogChecks(page, base, pageErrors) {
+  const api = async (p, init) => {
+    const res = await fetch(base + '/api/v1' + p, init);
+    if (!res.ok) throw new Error(`${p}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  const post = (p, body) => api(p, {method: 'POST', headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify(body)});
+  await waitFor('e2e_mapped to be stored', async () =>
+    (await fetch(base + '/api/v1/dags/e2e_mapped')).status === 200);
+  const run = await post('/dags/e2e_mapped/runs', {});
+  const runPath = `/dags/e2e_mapped/runs/${encodeURIComponent(run.run_id)}`;
+  await waitFor('the mapped run to fail', async () => (await api(runPath)).state === 'failed');
+
+  // Each instance has its own row, link and page.
+  await page.goto(`${base}/#/dag/e2e_mapped/run/${encodeURIComponent(run.run_id)}`);
+  await page.locator('table.tasks tr[data-task="each"][data-map-index="1"] .state.st-failed').waitFor();
+  await page.locator('table.tasks tr[data-task="each"][data-map-index="2"] a', {hasText: 'each[2]'}).click();
+  await page.locator('h1', {hasText: 'each[2]'}).waitFor();
+  if (!page.url().includes('/task/each/map/2')) throw new Error(`instance link went to ${page.url()}`);
+  await waitFor('the log of instance 2', async () =>
+    ((await page.locator('#log').textContent()) || '').includes('item c'));
+  log('mapped instance 2 has its own page and log');
+
+  // Mark instance 1 success: the dialog says `after` stays upstream_failed
+  // and the run stays failed; "Mark and clear downstream" runs it again.
+  const before = await api(`${runPath}/tasks/each?map_index=1`);
+  await page.goto(`${base}/#/dag/e2e_mapped/run/${encodeURIComponent(run.run_id)}`);
+  await page.locator('table.tasks tr[data-task="each"][data-map-index="1"] button[data-action="mark-success"]').click();
+  const dialog = page.locator('dialog#confirm-dialog');
+  await dialog.waitFor();
+  const said = await dialog.textContent();
+  for (const expected of ['each[1] becomes success', 'after is upstream_failed', 'The run stays failed']) {
+    if (!said.includes(expected)) throw new Error(`mark dialog lacks '${expected}': ${said}`);
+  }
+  if ((await api(`${runPath}/tasks/each?map_index=1`)).state !== 'failed') {
+    throw new Error('the mark happened before it was confirmed');
+  }
+  await page.screenshot({path: path.join(outDir, '11-mark-dialog.png'), fullPage: true});
+  await dialog.locator('button[data-choice="mark-clear"]').click();
+  await waitFor('the run to succeed after the mark and clear', async () => (await api(runPath)).state === 'success');
+  const after = await api(`${runPath}/tasks/each?map_index=1`);
+  if (after.started_at !== before.started_at || after.ended_at !== before.ended_at || after.exit_code !== before.exit_code) {
+    throw new Error(`the mark rewrote the try: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+  }
+  if ((await api(`${runPath}/tasks/each?map_index=0`)).marked_at !== null) throw new Error('instance 0 was marked');
+  await page.goto(`${base}/#/dag/e2e_mapped/run/${encodeURIComponent(run.run_id)}/task/each/map/1`);
+  await page.locator('#marked', {hasText: 'success by hand'}).waitFor();
+  log('mark asked first, said what stays, kept the try\'s times');
+
+  // The alert of the failed run shows its time in Asia/Kolkata.
+  await page.goto(`${base}/#/alerts`);
+  const alertRow = page.locator('table.list tbody tr', {hasText: 'e2e_mapped'}).first();
+  await alertRow.waitFor();
+  const alerts = await api('/alerts?limit=50');
+  const mine = alerts.find((a) => a.dag_id === 'e2e_mapped');
+  const clock = (iso, timeZone) => new Intl.DateTimeFormat('en-GB', {
+    hour: '2-digit', minute: '2-digit', hour12: false, timeZone}).format(new Date(iso));
+  const created = await alertRow.locator('td.created').textContent();
+  if (!created.includes(clock(mine.created_at, 'Asia/Kolkata'))) {
+    throw new Error(`alert time '${created}' is not in Asia/Kolkata (${mine.created_at})`);
+  }
+  log('alerts page shows the DAG\'s zone');
+
+  // A 2 MB log cut at 1.5 MB: one page of 1 MB, then "Show the end" reaches
+  // the worker's note, and the page says the log was cut.
+  await waitFor('e2e_biglog to be stored', async () =>
+    (await fetch(base + '/api/v1/dags/e2e_biglog')).status === 200);
+  const big = await post('/dags/e2e_biglog/runs', {});
+  const bigPath = `/dags/e2e_biglog/runs/${encodeURIComponent(big.run_id)}`;
+  await waitFor('the chatty run to end', async () => (await api(bigPath)).state === 'success');
+  log('the chatty run ended');
+  await page.goto(`${base}/#/dag/e2e_biglog/run/${encodeURIComponent(big.run_id)}/task/chatty`);
+  await page.locator('#log-truncated:not([hidden])').waitFor();
+  await page.locator('#log-more:not([hidden])').waitFor();
+  const footer = await page.locator('#log-footer').textContent();
+  if (!footer.includes('of 1.5 MB') || !footer.includes('more below')) throw new Error(`log footer: ${footer}`);
+  await page.locator('#log-tail').click();
+  await waitFor('the end of the log', async () =>
+    ((await page.locator('#log').textContent()) || '').includes('log truncated'));
+  await waitFor('the footer to say the try finished', async () =>
+    ((await page.locator('#log-footer').textContent()) || '').includes('finished'));
+  await page.screenshot({path: path.join(outDir, '12-long-log.png'), fullPage: true});
+  log('long log pages, reaches its end and says it was cut');
+
+  // Unknown pages say so, and an unknown DAG's page stops asking the API.
+  // (The browser reports each 404 answer on the console: those are expected.)
+  const errorsBefore = pageErrors.length;
+  let asked = 0;
+  page.on('request', (r) => { if (r.url().includes('/api/v1/dags/no_such_dag')) asked += 1; });
+  await page.goto(`${base}/#/dag/no_such_dag`);
+  await page.locator('#not-found', {hasText: "no DAG 'no_such_dag'"}).waitFor();
+  await new Promise((r) => setTimeout(r, 3000));
+  if (asked > 2) throw new Error(`the unknown DAG page asked the API ${asked} times in 3 s`);
+  await page.goto(`${base}/#/dag/e2e_mapped/run/${encodeURIComponent(run.run_id)}/task/nope`);
+  await page.locator('#not-found', {hasText: "no task 'nope'"}).waitFor();
+  await page.goto(`${base}/#/nonsense`);
+  await page.locator('#not-found', {hasText: 'no page #/nonsense'}).waitFor();
+  await page.screenshot({path: path.join(outDir, '13-not-found.png'), fullPage: true});
+  const unexpected = pageErrors.splice(errorsBefore).filter((e) => !e.includes('status of 404'));
+  pageErrors.push(...unexpected);
+  log('unknown DAG, task and page each say so');
+}
+
 async function main() {
   fs.mkdirSync(outDir, {recursive: true});
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-e2e-'));
@@ -125,6 +264,9 @@ async function main() {
   fs.writeFileSync(path.join(scratch, 'dags/e2e_daily.yaml'), DAILY_DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_sla.yaml'), SLA_DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_checks.yaml'), CHECKS_DAG);
+  fs.writeFileSync(path.join(scratch, 'dags/e2e_mapped.yaml'), MAPPED_DAG);
+  fs.writeFileSync(path.join(scratch, 'dags/e2e_biglog.yaml'), BIGLOG_DAG);
+  fs.writeFileSync(path.join(scratch, 'sluice.yaml'), 'logs: {max_bytes_per_try: 1500KB}\n');
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const serverLogPath = path.join(outDir, 'standalone.log');
@@ -237,6 +379,10 @@ async function main() {
     await page.locator('nav a[href="#/backfills"]').click();
     await waitFor('the backfill to succeed', async () =>
       ((await page.locator('table.list tbody').textContent()) || '').includes('3/3 done'));
+    // Shown in the DAG's zone: the first interval starts at midnight in Tokyo
+    // (15:00 the day before in UTC).
+    const fromCell = await page.locator('table.list tbody tr td.from').first().textContent();
+    if (!fromCell.includes('2026-01-01 00:00')) throw new Error(`backfill 'from' not in Asia/Tokyo: ${fromCell}`);
     await page.screenshot({path: path.join(outDir, '06-backfills.png'), fullPage: true});
     log('backfill previewed, started and done');
 
@@ -295,6 +441,8 @@ async function main() {
     if (historyRows !== 3) throw new Error(`check history shows ${historyRows} rows, not 3`);
     await page.screenshot({path: path.join(outDir, '09-check-page.png'), fullPage: true});
     log('task page lists check results; check page charts them per interval');
+
+    await instanceAndLogChecks(page, base, pageErrors);
 
     // Workers page: the standalone scheduler shows as leader.
     await page.locator('nav a[href="#/workers"]').click();

@@ -22,7 +22,9 @@ void add_alert_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
   auto undelivered = std::make_shared<bool>(false);
   auto limit = std::make_shared<int>(50);
   CLI::App* list = alerts->add_subcommand(
-      "list", "Alerts, newest first: event, DAG, run, task, attempts, delivery state");
+      "list",
+      "Alerts, newest first: event, DAG, run, task, delivery state, attempts, the receiver's "
+      "HTTP status and error at the last attempt");
   list->add_flag("--undelivered", *undelivered, "Only alerts not delivered (yet)");
   list->add_option("--limit", *limit, "At most this many (default 50)")
       ->check(CLI::Range(1, 100000));
@@ -41,13 +43,14 @@ void add_alert_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
                                  "alerts: to receive them.\n");
     } else {
       TextTable table({"CREATED", "EVENT", "DAG", "RUN", "TASK", "STATUS", "ATTEMPTS",
-                       "NEXT ATTEMPT", "LAST ERROR"});
+                       "NEXT ATTEMPT", "HTTP", "LAST ERROR"});
       for (const AlertRecord& a : found) {
         std::string error = mask_secrets(a.last_error, secrets);
-        if (error.size() > 60) error = error.substr(0, 57) + "...";
+        if (error.size() > 80) error = error.substr(0, 77) + "...";
         table.add({format_iso(a.created_at), a.event, a.dag_id, a.run_id,
                    a.task_id.empty() ? "-" : a.task_id, alert_status(a), std::to_string(a.attempts),
                    a.delivered_at ? "-" : time_or_dash(a.next_attempt_at),
+                   a.last_status ? std::to_string(*a.last_status) : "-",
                    error.empty() ? "-" : error});
       }
       table.print(ctx.out);

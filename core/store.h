@@ -387,7 +387,8 @@ struct AlertRecord {
   Timestamp created_at{};
   std::optional<Timestamp> next_attempt_at;
   std::optional<Timestamp> delivered_at;
-  std::string last_error;
+  std::optional<int> last_status;  // the receiver's HTTP status at the last attempt
+  std::string last_error;          // why the last attempt failed ("" after success)
 };
 
 /// A backfill: a date range of one DAG the scheduler works through.
@@ -604,10 +605,25 @@ class AlertOutbox {
  public:
   virtual ~AlertOutbox() = default;
 
-  // Alerts.
-  virtual std::vector<AlertRecord> due_alerts(Timestamp now, int limit) = 0;
-  virtual void mark_alert_delivered(int64_t alert_id, Timestamp now) = 0;
-  virtual void mark_alert_failed(int64_t alert_id, const std::string& error,
+  // Alerts. Each DAG's alerts (those without a DAG: one more sequence) are
+  // delivered in id order, which is their commit order.
+
+  /// Claims the first due alert, in id order, that is the earliest open one
+  /// of its DAG (open: neither delivered nor given up) and not claimed by
+  /// another deliverer until after `now`; its claim lasts until
+  /// `claim_until`. nullopt when none is. Atomic: two deliverers never hold
+  /// the same alert, nor two alerts of one DAG.
+  virtual std::optional<AlertRecord> claim_next_alert(Timestamp now, Timestamp claim_until) = 0;
+  /// Records the delivery (`status`: the receiver's 2xx) and frees the next
+  /// alert of the DAG. False when the alert was delivered already: it is
+  /// never marked twice.
+  virtual bool mark_alert_delivered(int64_t alert_id, int status, Timestamp now) = 0;
+  /// Records a failed attempt: the HTTP `status` (nullopt: no answer) and
+  /// `error`; the next attempt at `next_attempt_at` (nullopt: given up, which
+  /// frees the next alert of the DAG). False when it was delivered or given
+  /// up already.
+  virtual bool mark_alert_failed(int64_t alert_id, std::optional<int> status,
+                                 const std::string& error,
                                  std::optional<Timestamp> next_attempt_at) = 0;
   virtual std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) = 0;
 };

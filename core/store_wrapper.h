@@ -144,15 +144,15 @@ class StoreWrapper : public Store {
                                             const std::vector<Millis>& bounds) override {
     return inner().task_duration_histogram(since, bounds);
   }
-  std::vector<AlertRecord> due_alerts(Timestamp now, int limit) override {
-    return inner().due_alerts(now, limit);
+  std::optional<AlertRecord> claim_next_alert(Timestamp now, Timestamp claim_until) override {
+    return inner().claim_next_alert(now, claim_until);
   }
-  void mark_alert_delivered(int64_t alert_id, Timestamp now) override {
-    inner().mark_alert_delivered(alert_id, now);
+  bool mark_alert_delivered(int64_t alert_id, int status, Timestamp now) override {
+    return inner().mark_alert_delivered(alert_id, status, now);
   }
-  void mark_alert_failed(int64_t alert_id, const std::string& error,
+  bool mark_alert_failed(int64_t alert_id, std::optional<int> status, const std::string& error,
                          std::optional<Timestamp> next_attempt_at) override {
-    inner().mark_alert_failed(alert_id, error, next_attempt_at);
+    return inner().mark_alert_failed(alert_id, status, error, next_attempt_at);
   }
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override {
     return inner().list_alerts(undelivered_only, limit);

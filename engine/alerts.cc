@@ -231,6 +231,7 @@ nlohmann::json alert_json(const AlertRecord& a, const std::vector<std::string>& 
           {"created_at", format_iso(a.created_at)},
           {"next_attempt_at", iso_or_null(a.next_attempt_at)},
           {"delivered_at", iso_or_null(a.delivered_at)},
+          {"last_status", a.last_status ? nlohmann::json(*a.last_status) : nlohmann::json()},
           {"last_error", mask_secrets(a.last_error, secrets)}};
 }
 

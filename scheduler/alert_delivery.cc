@@ -4,8 +4,15 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/config.h"
 #include "core/dag.h"
@@ -13,21 +20,105 @@
 #include "core/http_url.h"
 #include "core/log.h"
 #include "core/template.h"
+#include "core/text.h"
 #include "engine/dag_cache.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/sla.h"
 
 namespace sluice {
 
+namespace {
+
+/// "host:port" of a webhook URL: where a failure happened, without the
+/// user info, path or query, which may hold a token.
+std::string place_of(const std::string& url) {
+  std::string origin = origin_of(url);
+  return origin.substr(origin.find("://") + 3);
+}
+
+/// Why a connection to `place` ("host:port", "[v6]:port") fails, found with
+/// a plain connect: cpp-httplib reports every failed connect alike.
+std::string connect_failure(const std::string& place, Millis timeout) {
+  size_t colon = place.rfind(':');
+  std::string host = place.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  std::string port = place.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return "cannot resolve the host of " + place + ": " + gai_strerror(rc);
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, freeaddrinfo);
+  int fd = socket(found->ai_family, found->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  found->ai_protocol);
+  if (fd < 0) return "cannot connect to " + place + ": " + std::strerror(errno);
+  int error = 0;
+  if (connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
+    error = errno;
+    if (error == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int ready = poll(&p, 1, static_cast<int>(timeout.count()));
+      socklen_t length = sizeof(error);
+      if (ready == 0) {
+        error = ETIMEDOUT;
+      } else if (ready < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+        error = errno;
+      }
+    }
+  }
+  close(fd);
+  if (error == 0) return "cannot connect to " + place + " (it answers now)";
+  return "cannot connect to " + place + ": " + std::strerror(error);
+}
+
+/// The start of a receiver's answer as one line of valid UTF-8.
+std::string body_snippet(const std::string& body) {
+  std::string snippet = body.substr(0, 200);
+  snippet.resize(std::min(snippet.size(), find_invalid_utf8(snippet)));
+  for (char& c : snippet) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return snippet;
+}
+
+/// A failed request in words: what failed and where, never the URL itself.
+std::string request_failure(httplib::Error error, const std::string& place, Millis timeout) {
+  std::string within = " within " + format_duration(timeout);
+  switch (error) {
+    case httplib::Error::Connection:
+      return connect_failure(place, timeout);
+    case httplib::Error::ConnectionTimeout:
+      return "no connection to " + place + within;
+    case httplib::Error::Read:
+      return "no answer from " + place + within + " (or the connection was closed)";
+    case httplib::Error::Write:
+      return "cannot send the alert to " + place + within + " (or the connection was closed)";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake with " + place + " failed";
+    case httplib::Error::SSLServerVerification:
+      return "the TLS certificate of " + place + " is not trusted or does not name it";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load the CA certificates to verify " + place;
+    default:
+      return "request to " + place + " failed (" + httplib::to_string(error) + ")";
+  }
+}
+
+}  // namespace
+
 HttpPoster::Response HttplibPoster::post(const std::string& url, const std::string& body,
                                          const std::map<std::string, std::string>& headers,
                                          Millis timeout) {
   Response response;
   UrlParts parts;
+  std::string place;
   try {
     parts = split_url(url);
-  } catch (const Error& e) {
-    response.error = e.what();
+    place = place_of(url);
+  } catch (const Error&) {
+    // The message would quote the URL, which may hold a token.
+    response.error = "the webhook is not an http:// or https:// URL with a host";
     return response;
   }
   httplib::Client client(parts.origin);
@@ -40,14 +131,14 @@ HttpPoster::Response HttplibPoster::post(const std::string& url, const std::stri
   for (const auto& [k, v] : headers) h.emplace(k, v);
   httplib::Result res = client.Post(parts.target, h, body, "application/json");
   if (!res) {
-    response.error = httplib::to_string(res.error());
+    response.error = request_failure(res.error(), place, timeout);
     return response;
   }
   response.status = res->status;
-  if (res->status >= 300) {
-    std::string snippet = res->body.substr(0, 200);
-    response.error =
-        "HTTP " + std::to_string(res->status) + (snippet.empty() ? "" : ": " + snippet);
+  if (res->status < 200 || res->status >= 300) {
+    std::string snippet = body_snippet(res->body);
+    response.error = "HTTP " + std::to_string(res->status) + " from " + place +
+                     (snippet.empty() ? "" : ": " + snippet);
   }
   return response;
 }
@@ -87,49 +178,64 @@ Millis AlertDelivery::backoff_after(int attempts) const {
   return std::min(delay, options_.max_backoff);
 }
 
+Millis AlertDelivery::claim_length() const {
+  // A POST may take the timeout three times over (connect, send, read).
+  return options_.timeout * 3 + Millis(10000);
+}
+
 int AlertDelivery::deliver_due() {
   int delivered = 0;
-  std::vector<AlertRecord> due = store_.due_alerts(clock_.now(), options_.batch);
-  for (const AlertRecord& alert : due) {
-    std::string error;
-    std::optional<AlertTarget> target;
-    try {
-      target = resolve_(alert);
-      if (!target || target->url.empty()) error = "no webhook configured (alerts.webhook)";
-    } catch (const std::exception& e) {
-      error = std::string("cannot resolve the webhook: ") + e.what();
-    }
-    if (error.empty()) {
-      std::string body = alert_body(alert);
-      std::map<std::string, std::string> headers = {{"X-Sluice-Event", alert.event},
-                                                    {"X-Sluice-Event-Id", alert.event_id}};
-      if (!target->secret.empty()) {
-        headers["X-Sluice-Signature"] = "sha256=" + hmac_sha256_hex(target->secret, body);
-      }
-      HttpPoster::Response response = poster_.post(target->url, body, headers, options_.timeout);
-      if (response.status >= 200 && response.status < 300) {
-        store_.mark_alert_delivered(alert.id, clock_.now());
-        ++delivered;
-        continue;
-      }
-      error = response.error.empty() ? "HTTP " + std::to_string(response.status) : response.error;
-    }
+  for (int attempt = 0; attempt < options_.batch; ++attempt) {
     Timestamp now = clock_.now();
-    Timestamp next = now + backoff_after(alert.attempts + 1);
-    if (next > alert.created_at + options_.give_up_after) {
-      log_error("alerts", alert.event + " alert " + alert.event_id + " for " + alert.dag_id +
-                              " not delivered after " + std::to_string(alert.attempts + 1) +
-                              " attempts; giving up: " + error);
-      store_.mark_alert_failed(alert.id, "gave up: " + error, std::nullopt);
-    } else {
-      if (alert.attempts == 0) {
-        log_warn("alerts", alert.event + " alert for " + alert.dag_id + " not delivered (" + error +
-                               "); retrying with backoff");
-      }
-      store_.mark_alert_failed(alert.id, error, next);
-    }
+    std::optional<AlertRecord> alert = store_.claim_next_alert(now, now + claim_length());
+    if (!alert) break;
+    if (deliver(*alert)) ++delivered;
   }
   return delivered;
+}
+
+bool AlertDelivery::deliver(const AlertRecord& alert) {
+  std::string error;
+  std::optional<int> status;
+  std::optional<AlertTarget> target;
+  try {
+    target = resolve_(alert);
+    if (!target || target->url.empty()) error = "no webhook configured (alerts.webhook)";
+  } catch (const std::exception& e) {
+    error = std::string("cannot resolve the webhook: ") + e.what();
+  }
+  if (error.empty()) {
+    std::string body = alert_body(alert);
+    std::map<std::string, std::string> headers = {{"X-Sluice-Event", alert.event},
+                                                  {"X-Sluice-Event-Id", alert.event_id}};
+    if (!target->secret.empty()) {
+      headers["X-Sluice-Signature"] = "sha256=" + hmac_sha256_hex(target->secret, body);
+    }
+    HttpPoster::Response response = poster_.post(target->url, body, headers, options_.timeout);
+    if (response.status >= 200 && response.status < 300) {
+      // False: a deliverer whose claim had lapsed delivered it as well; the
+      // receiver drops the second copy by its event_id.
+      return store_.mark_alert_delivered(alert.id, response.status, clock_.now());
+    }
+    if (response.status != 0) status = response.status;
+    error = response.error.empty() ? "HTTP " + std::to_string(response.status) : response.error;
+  }
+  std::string what = alert.event + " alert " + alert.event_id +
+                     (alert.dag_id.empty() ? "" : " of " + alert.dag_id);
+  Timestamp now = clock_.now();
+  Timestamp next = now + backoff_after(alert.attempts + 1);
+  if (next > alert.created_at + options_.give_up_after) {
+    log_error("alerts", what + " not delivered after " + std::to_string(alert.attempts + 1) +
+                            " attempts; giving up, the alerts after it go on: " + error);
+    store_.mark_alert_failed(alert.id, status, "gave up: " + error, std::nullopt);
+  } else {
+    if (alert.attempts == 0) {
+      log_warn("alerts", what + " not delivered (" + error +
+                             "); retrying with backoff, the alerts after it wait");
+    }
+    store_.mark_alert_failed(alert.id, status, error, next);
+  }
+  return false;
 }
 
 std::optional<Timestamp> AlertDelivery::pass(Timestamp now) {

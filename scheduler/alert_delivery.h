@@ -3,6 +3,14 @@
 // signed with HMAC-SHA256 when a secret is set, and retries failures with
 // exponential backoff for 24 hours. At-least-once: a receiver deduplicates on
 // `event_id`.
+//
+// Order: the alerts of one DAG (and, apart, those of no DAG) are posted one
+// at a time in outbox order, which is the order the events committed in. An
+// alert waits while an earlier one of its DAG is neither delivered nor given
+// up (head of line), so after an outage a receiver gets them in order; other
+// DAGs' alerts do not wait. An alert that gives up (24 h after its creation,
+// counted from then even when it waited) is marked "gave up", logged, and
+// the next one goes on. A DAG has one webhook, so per DAG is per receiver.
 
 #include <functional>
 #include <map>
@@ -25,7 +33,7 @@ class HttpPoster {
  public:
   struct Response {
     int status = 0;     // 0: no response (connection refused, timeout, TLS error)
-    std::string error;  // what went wrong when status is 0
+    std::string error;  // what went wrong, when not 2xx: what and where, never the URL
   };
   virtual ~HttpPoster() = default;
   virtual Response post(const std::string& url, const std::string& body,
@@ -63,7 +71,8 @@ class AlertDelivery {
  public:
   AlertDelivery(Store& store, const Clock& clock, HttpPoster& poster, AlertTargetResolver resolve,
                 AlertDeliveryOptions options = {});
-  /// Posts every alert due now; returns how many were delivered.
+  /// Posts alerts due now (at most `batch`), each DAG's in order; returns
+  /// how many were delivered.
   int deliver_due();
   /// A scheduler pass: delivers at most every poll_interval.
   std::optional<Timestamp> pass(Timestamp now);
@@ -72,6 +81,11 @@ class AlertDelivery {
   Millis backoff_after(int attempts) const;
 
  private:
+  /// Posts one claimed alert and records the outcome; true when delivered.
+  bool deliver(const AlertRecord& alert);
+  /// How long a claim keeps other deliverers off an alert being posted.
+  Millis claim_length() const;
+
   Store& store_;
   const Clock& clock_;
   HttpPoster& poster_;

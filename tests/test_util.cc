@@ -205,18 +205,35 @@ struct WebhookReceiver::Server {
   std::vector<Hit> hits;  // GUARDED_BY(mu)
 };
 
-WebhookReceiver::WebhookReceiver() = default;
+struct WebhookReceiver::Answer {
+  std::mutex mu;
+  int status = 200;  // GUARDED_BY(mu)
+  std::string body;  // GUARDED_BY(mu)
+};
+
+WebhookReceiver::WebhookReceiver() : answer_(std::make_unique<Answer>()) {}
 WebhookReceiver::~WebhookReceiver() { stop(); }
+
+void WebhookReceiver::answer_with(int status, const std::string& body) {
+  std::lock_guard<std::mutex> lock(answer_->mu);
+  answer_->status = status;
+  answer_->body = body;
+}
 
 int WebhookReceiver::start(int port) {
   stop();
   server_ = std::make_unique<Server>();
   Server* s = server_.get();
-  s->http.Post("/hook", [s](const httplib::Request& req, httplib::Response& res) {
+  Answer* answer = answer_.get();
+  s->http.Post("/hook", [s, answer](const httplib::Request& req, httplib::Response& res) {
+    {
+      std::lock_guard<std::mutex> lock(answer->mu);
+      res.status = answer->status;
+      if (!answer->body.empty()) res.set_content(answer->body, "text/plain");
+    }
     std::lock_guard<std::mutex> lock(s->mu);
     s->hits.push_back({nlohmann::json::parse(req.body, nullptr, false), req.body,
-                       req.get_header_value("X-Sluice-Signature")});
-    res.status = 200;
+                       req.get_header_value("X-Sluice-Signature"), res.status});
   });
   int bound = port == 0 ? s->http.bind_to_any_port("127.0.0.1")
                         : (s->http.bind_to_port("127.0.0.1", port) ? port : -1);

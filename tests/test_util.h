@@ -81,13 +81,14 @@ std::string source_dir();
 int free_port();
 
 /// A webhook receiver on 127.0.0.1: records the body and signature of each
-/// POST to /hook.
+/// POST to /hook, and answers 200 or what answer_with set.
 class WebhookReceiver {
  public:
   struct Hit {
     nlohmann::json body;
     std::string raw;
     std::string signature;  // X-Sluice-Signature
+    int status = 200;       // what the receiver answered
   };
   WebhookReceiver();
   ~WebhookReceiver();
@@ -99,9 +100,14 @@ class WebhookReceiver {
   void stop();
   std::vector<Hit> hits();
   std::vector<Hit> hits_of(const std::string& event);
+  /// Answers every POST with `status` and `body` from now on, also across
+  /// stop and start.
+  void answer_with(int status, const std::string& body = "");
 
  private:
   struct Server;
+  struct Answer;
+  std::unique_ptr<Answer> answer_;
   std::unique_ptr<Server> server_;
 };
 

@@ -4,33 +4,28 @@
 
 namespace sluice::pg {
 
-std::vector<AlertRecord> PostgresStore::due_alerts(Timestamp now, int limit) {
-  return transact("read due alerts", [&](Tx& w) {
-    std::vector<AlertRecord> out;
-    for (const auto& row : w.exec_prepared("due_alerts", to_epoch_ms(now), limit)) {
-      out.push_back(read_alert(row));
-    }
-    return out;
+std::optional<AlertRecord> PostgresStore::claim_next_alert(Timestamp now, Timestamp claim_until) {
+  return transact("claim an alert to deliver", [&](Tx& w) -> std::optional<AlertRecord> {
+    pqxx::result r =
+        w.exec_prepared("claim_next_alert", to_epoch_ms(now), to_epoch_ms(claim_until));
+    if (r.empty()) return std::nullopt;
+    return read_alert(r[0]);
   });
 }
 
-void PostgresStore::mark_alert_delivered(int64_t alert_id, Timestamp now) {
-  transact("mark an alert delivered", [&](Tx& w) {
-    if (w.exec_prepared("mark_alert_delivered", alert_id, to_epoch_ms(now)).affected_rows() == 0) {
-      throw NotFoundError("no alert " + std::to_string(alert_id));
-    }
-    return 0;
+bool PostgresStore::mark_alert_delivered(int64_t alert_id, int status, Timestamp now) {
+  return transact("mark an alert delivered", [&](Tx& w) {
+    return w.exec_prepared("mark_alert_delivered", alert_id, status, to_epoch_ms(now))
+               .affected_rows() > 0;
   });
 }
 
-void PostgresStore::mark_alert_failed(int64_t alert_id, const std::string& error,
+bool PostgresStore::mark_alert_failed(int64_t alert_id, std::optional<int> status,
+                                      const std::string& error,
                                       std::optional<Timestamp> next_attempt_at) {
-  transact("mark an alert failed", [&](Tx& w) {
-    if (w.exec_prepared("mark_alert_failed", alert_id, error, opt_ms(next_attempt_at))
-            .affected_rows() == 0) {
-      throw NotFoundError("no alert " + std::to_string(alert_id));
-    }
-    return 0;
+  return transact("mark an alert failed", [&](Tx& w) {
+    return w.exec_prepared("mark_alert_failed", alert_id, status, error, opt_ms(next_attempt_at))
+               .affected_rows() > 0;
   });
 }
 

@@ -212,6 +212,7 @@ AlertRecord read_alert(const pqxx::row& row) {
   a.next_attempt_at = opt_time(row["next_attempt_at"]);
   a.delivered_at = opt_time(row["delivered_at"]);
   a.last_error = text(row["last_error"]);
+  if (!row["last_status"].is_null()) a.last_status = row["last_status"].as<int>();
   return a;
 }
 

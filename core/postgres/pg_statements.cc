@@ -241,15 +241,25 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "sum_ms FROM (SELECT NULL::bigint, 0::bigint UNION ALL "
        "SELECT * FROM unnest($2::bigint[]) WITH ORDINALITY) b(le, i) ORDER BY b.i"},
       // Alerts.
-      {"due_alerts",
-       "SELECT * FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 "
-       "ORDER BY next_attempt_at, id LIMIT $2"},
+      // The earliest open alert of its DAG, if due and unclaimed. A
+      // concurrent claim of the same row waits for the first and re-checks
+      // the row's conditions, so it takes nothing; the next alert of the DAG
+      // is not a candidate while this one is open.
+      {"claim_next_alert",
+       "UPDATE alert_outbox SET claimed_until = $2 WHERE id = (SELECT a.id FROM alert_outbox a "
+       "WHERE a.delivered_at IS NULL AND a.next_attempt_at <= $1 AND (a.claimed_until IS NULL "
+       "OR a.claimed_until <= $1) AND NOT EXISTS (SELECT 1 FROM alert_outbox e WHERE "
+       "e.dag_id = a.dag_id AND e.id < a.id AND e.delivered_at IS NULL AND e.next_attempt_at "
+       "IS NOT NULL) ORDER BY a.id LIMIT 1) AND delivered_at IS NULL AND next_attempt_at <= $1 "
+       "AND (claimed_until IS NULL OR claimed_until <= $1) RETURNING *"},
       {"mark_alert_delivered",
-       "UPDATE alert_outbox SET delivered_at = $2, attempts = attempts + 1, "
-       "next_attempt_at = NULL WHERE id = $1"},
+       "UPDATE alert_outbox SET delivered_at = $3, attempts = attempts + 1, "
+       "next_attempt_at = NULL, claimed_until = NULL, last_status = $2, last_error = '' "
+       "WHERE id = $1 AND delivered_at IS NULL"},
       {"mark_alert_failed",
-       "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 "
-       "WHERE id = $1"},
+       "UPDATE alert_outbox SET attempts = attempts + 1, last_status = $2, last_error = $3, "
+       "next_attempt_at = $4, claimed_until = NULL WHERE id = $1 AND delivered_at IS NULL "
+       "AND next_attempt_at IS NOT NULL"},
       {"list_alerts",
        "SELECT * FROM alert_outbox WHERE NOT $1 OR delivered_at IS NULL ORDER BY id DESC "
        "LIMIT $2"},

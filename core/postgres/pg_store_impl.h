@@ -266,9 +266,9 @@ class PostgresStore final : public Store {
 
   // -- Alerts ---------------------------------------------------------------
 
-  std::vector<AlertRecord> due_alerts(Timestamp now, int limit) override;
-  void mark_alert_delivered(int64_t alert_id, Timestamp now) override;
-  void mark_alert_failed(int64_t alert_id, const std::string& error,
+  std::optional<AlertRecord> claim_next_alert(Timestamp now, Timestamp claim_until) override;
+  bool mark_alert_delivered(int64_t alert_id, int status, Timestamp now) override;
+  bool mark_alert_failed(int64_t alert_id, std::optional<int> status, const std::string& error,
                          std::optional<Timestamp> next_attempt_at) override;
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override;
   std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) override;

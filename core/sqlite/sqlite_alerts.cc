@@ -4,37 +4,57 @@
 
 namespace sluice::lite {
 
-std::vector<AlertRecord> SqliteStore::due_alerts(Timestamp now, int limit) {
-  return read_all(read_alert,
-                  std::string("SELECT ") + kAlertColumns +
-                      " FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? "
-                      "ORDER BY next_attempt_at, id LIMIT ?",
-                  now, limit);
+std::optional<AlertRecord> SqliteStore::claim_next_alert(Timestamp now, Timestamp claim_until) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this, true);
+  std::optional<AlertRecord> claimed;
+  {
+    // The same query as Postgres's claim_next_alert.
+    Stmt s = stmt(std::string("SELECT ") + kAlertColumns +
+                  " FROM alert_outbox a WHERE delivered_at IS NULL AND next_attempt_at <= ? "
+                  "AND (claimed_until IS NULL OR claimed_until <= ?) AND NOT EXISTS (SELECT 1 "
+                  "FROM alert_outbox e WHERE e.dag_id = a.dag_id AND e.id < a.id AND "
+                  "e.delivered_at IS NULL AND e.next_attempt_at IS NOT NULL) ORDER BY id LIMIT 1");
+    s.bind(now, now);
+    if (s.step()) claimed = read_alert(s);
+  }
+  if (claimed) {
+    stmt("UPDATE alert_outbox SET claimed_until = ? WHERE id = ?")
+        .bind(claim_until, claimed->id)
+        .run();
+  }
+  txn.commit();
+  return claimed;
 }
 
-void SqliteStore::mark_alert_delivered(int64_t alert_id, Timestamp now) {
+bool SqliteStore::mark_alert_delivered(int64_t alert_id, int status, Timestamp now) {
   std::lock_guard<std::mutex> lock(mu_);
   Txn txn(this, true);
   stmt(
-      "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + 1, "
-      "next_attempt_at = NULL WHERE id = ?")
-      .bind(now, alert_id)
+      "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + 1, next_attempt_at = NULL, "
+      "claimed_until = NULL, last_status = ?, last_error = '' "
+      "WHERE id = ? AND delivered_at IS NULL")
+      .bind(now, status, alert_id)
       .run();
-  if (sqlite3_changes(db_) == 0) throw NotFoundError("no alert " + std::to_string(alert_id));
+  bool marked = sqlite3_changes(db_) > 0;
   txn.commit();
+  return marked;
 }
 
-void SqliteStore::mark_alert_failed(int64_t alert_id, const std::string& error,
+bool SqliteStore::mark_alert_failed(int64_t alert_id, std::optional<int> status,
+                                    const std::string& error,
                                     std::optional<Timestamp> next_attempt_at) {
   std::lock_guard<std::mutex> lock(mu_);
   Txn txn(this, true);
   stmt(
-      "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-      "WHERE id = ?")
-      .bind(error, next_attempt_at, alert_id)
+      "UPDATE alert_outbox SET attempts = attempts + 1, last_status = ?, last_error = ?, "
+      "next_attempt_at = ?, claimed_until = NULL "
+      "WHERE id = ? AND delivered_at IS NULL AND next_attempt_at IS NOT NULL")
+      .bind(status, error, next_attempt_at, alert_id)
       .run();
-  if (sqlite3_changes(db_) == 0) throw NotFoundError("no alert " + std::to_string(alert_id));
+  bool marked = sqlite3_changes(db_) > 0;
   txn.commit();
+  return marked;
 }
 
 bool SqliteStore::arm_sla_timer(const SlaTimer& timer) {

@@ -100,6 +100,7 @@ AlertRecord read_alert(const Stmt& s) {
   a.next_attempt_at = s.opt_ts(9);
   a.delivered_at = s.opt_ts(10);
   a.last_error = s.str(11);
+  if (!s.is_null(12)) a.last_status = s.i32(12);
   return a;
 }
 

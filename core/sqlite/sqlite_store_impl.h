@@ -182,7 +182,7 @@ constexpr const char* kTiColumns =
 constexpr const char* kTiFrom = " FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk ";
 constexpr const char* kAlertColumns =
     "id, event_id, event, dag_id, run_id, task_id, payload, attempts, created_at, "
-    "next_attempt_at, delivered_at, last_error";
+    "next_attempt_at, delivered_at, last_error, last_status";
 constexpr const char* kDagColumns =
     "d.dag_id, d.file, d.paused, d.active, d.max_active_tasks, d.version_id, d.updated_at, "
     "COALESCE(fe.message, '')";
@@ -301,9 +301,9 @@ class SqliteStore final : public Store {
 
   // --- Alerts ---------------------------------------------------------------
 
-  std::vector<AlertRecord> due_alerts(Timestamp now, int limit) override;
-  void mark_alert_delivered(int64_t alert_id, Timestamp now) override;
-  void mark_alert_failed(int64_t alert_id, const std::string& error,
+  std::optional<AlertRecord> claim_next_alert(Timestamp now, Timestamp claim_until) override;
+  bool mark_alert_delivered(int64_t alert_id, int status, Timestamp now) override;
+  bool mark_alert_failed(int64_t alert_id, std::optional<int> status, const std::string& error,
                          std::optional<Timestamp> next_attempt_at) override;
 
   // --- SLAs -----------------------------------------------------------------

@@ -323,39 +323,6 @@ TEST_P(StoreTest, TaskDurationHistogramCountsTasksThatEndedSince) {
   EXPECT_EQ(totals_only.sum, seconds(60 + 30 + 300 + 90));
 }
 
-TEST_P(StoreTest, DueAlertsAreUndeliveredAndDue) {
-  int64_t v = add_dag("d");
-  Decider alerting{[](const RunSnapshot& snap) {
-    RunDecisions d;
-    d.alerts.push_back({"failure", snap.run.dag_id, snap.run.run_id, "", {{"n", 1}}});
-    d.alerts.push_back({"retry", snap.run.dag_id, snap.run.run_id, "a", {{"n", 2}}});
-    return d;
-  }};
-  create(new_run("d", RunType::kScheduled, at(0), {"a"}, v), alerting, at(1));
-  std::vector<AlertRecord> due = store_->due_alerts(at(1), 10);
-  ASSERT_EQ(due.size(), 2u);
-  EXPECT_NE(due[0].event_id, due[1].event_id);
-  EXPECT_TRUE(store_->due_alerts(at(0), 10).empty());
-  EXPECT_EQ(store_->due_alerts(at(1), 1).size(), 1u);
-
-  store_->mark_alert_delivered(due[0].id, at(2));
-  store_->mark_alert_failed(due[1].id, "HTTP 500", at(5));
-  due = store_->due_alerts(at(4), 10);
-  EXPECT_TRUE(due.empty());
-  due = store_->due_alerts(at(5), 10);
-  ASSERT_EQ(due.size(), 1u);
-  EXPECT_EQ(due[0].event, "retry");
-  EXPECT_EQ(due[0].attempts, 1);
-  EXPECT_EQ(due[0].last_error, "HTTP 500");
-
-  store_->mark_alert_failed(due[0].id, "gave up", std::nullopt);  // no further attempt
-  EXPECT_TRUE(store_->due_alerts(at(100), 10).empty());
-  EXPECT_EQ(store_->list_alerts(true, 10).size(), 1u);
-  std::vector<AlertRecord> all = store_->list_alerts(false, 10);
-  ASSERT_EQ(all.size(), 2u);
-  EXPECT_EQ(all[1].delivered_at, at(2));  // newest first
-}
-
 TEST_P(StoreTest, CleanFinishedRunsDeletesOldRunsWithTasksAndLogs) {
   int64_t v = add_dag("d");
   std::vector<RunRecord> runs;

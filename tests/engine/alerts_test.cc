@@ -41,6 +41,28 @@ TEST(AlertsTest, LogExcerptKeepsTheLastLinesAndMasksSecrets) {
   EXPECT_EQ(log_excerpt("one line", {}, 3), "one line");
 }
 
+TEST(AlertsTest, AlertJsonShowsTheLastAttemptsStatusAndErrorMasked) {
+  AlertRecord a;
+  a.id = 7;
+  a.event_id = "e7";
+  a.event = "failure";
+  a.dag_id = "orders";
+  a.attempts = 2;
+  a.created_at = at("2026-02-03T02:00:00Z");
+  a.next_attempt_at = at("2026-02-03T02:00:30Z");
+  a.last_status = 503;
+  a.last_error = "HTTP 503 from hooks.example.com:443: token hunter2 rejected";
+  nlohmann::json j = alert_json(a, {"hunter2"});
+  EXPECT_EQ(j["status"], "retrying");
+  EXPECT_EQ(j["last_status"], 503);
+  EXPECT_EQ(j["last_error"], "HTTP 503 from hooks.example.com:443: token *** rejected");
+  a.last_status.reset();  // no answer at all
+  a.last_error = "cannot connect to hooks.example.com:443: Connection refused";
+  j = alert_json(a, {});
+  EXPECT_TRUE(j["last_status"].is_null());
+  EXPECT_EQ(j["last_error"], a.last_error);
+}
+
 TEST(AlertsTest, PayloadHasTheSpecFields) {
   AlertPolicy policy;
   policy.base_url = "https://sluice.example.com/";

@@ -129,53 +129,99 @@ tasks:
 }
 
 TEST_P(AlertsIntegrationTest, AlertsSurviveAReceiverOutageAndASchedulerKill) {
-  // A free port that nothing listens on yet: the receiver is down.
-  int port = 0;
-  {
-    Receiver probe;
-    port = probe.start();
-  }
-  write_config("alerts:\n  webhook: http://127.0.0.1:" + std::to_string(port) +
-               "/hook\n  secret: topsecret\n");
+  // The receiver is up but failing (503) while a run writes twelve alerts:
+  // ten retries, the task's failure and the run's.
+  Receiver receiver;
+  receiver.answer_with(503, "busy\nback soon");
+  int port = receiver.start();
+  std::string place = "127.0.0.1:" + std::to_string(port);
+  write_config("alerts:\n  webhook: http://" + place + "/hook?token=t0ken\n  secret: topsecret\n");
   dir_.write("dags/nightly.yaml", R"(dag: nightly
 schedule: null
 start_date: 2026-01-01
+alerts:
+  on: [retry, task_failure, failure]
 tasks:
   - id: step
     type: shell
     command: "exit 1"
+    retries: 10
+    retry_delay: 50ms
 )");
   auto scheduler = start({"scheduler"}, "scheduler.log");
   auto worker = start({"worker"}, "worker.log");
   ASSERT_TRUE(testing::wait_until([&] { return store_->get_dag("nightly").has_value(); }, 20s))
       << logs();
-  std::string first = trigger("nightly");
-  std::string second = trigger("nightly");
-  // Both failures are in the outbox and delivery has failed at least once.
+  std::string run_id = trigger("nightly");
+  // All twelve are in the outbox; the first failed at least once and the
+  // others wait behind it, never tried. The kill comes between two attempts
+  // (a claim left by a scheduler killed while posting would hold the alert
+  // for the claim's 40 s).
+  std::vector<AlertRecord> pending;  // newest first
   ASSERT_TRUE(testing::wait_until(
       [&] {
-        auto pending = store_->list_alerts(true, 100);
-        return pending.size() == 2 && pending[0].attempts >= 1 && pending[1].attempts >= 1;
+        pending = store_->list_alerts(true, 100);
+        return pending.size() == 12 && pending.back().attempts >= 1 &&
+               pending.back().next_attempt_at > RealClock().now() + 100ms;
       },
       30s))
       << logs();
   scheduler->kill(SIGKILL);
   scheduler->wait(5s);
-  Receiver receiver;
-  ASSERT_EQ(receiver.start(port), port);
-  EXPECT_TRUE(receiver.hits().empty());
-  auto restarted = start({"scheduler"}, "scheduler2.log");
-  ASSERT_TRUE(testing::wait_until([&] { return all_delivered(2); }, 30s)) << logs();
-  std::vector<Receiver::Hit> hits = receiver.hits_of("failure");
-  ASSERT_EQ(hits.size(), 2u);
-  expect_no_duplicates(hits);
-  std::set<std::string> runs;
-  for (const auto& h : hits) {
-    runs.insert(h.body["run_id"]);
-    EXPECT_EQ(h.body["task_id"], "step");
-    EXPECT_EQ(h.signature, "sha256=" + hmac_sha256_hex("topsecret", h.raw));
+  pending = store_->list_alerts(true, 100);
+  ASSERT_EQ(pending.size(), 12u);
+  const AlertRecord& head = pending.back();
+  EXPECT_EQ(head.last_status, 503);
+  EXPECT_EQ(head.last_error, "HTTP 503 from " + place + ": busy back soon");
+  for (size_t i = 0; i + 1 < pending.size(); ++i) {
+    EXPECT_EQ(pending[i].attempts, 0) << pending[i].event << " was tried before earlier alerts";
   }
-  EXPECT_EQ(runs, (std::set<std::string>{first, second}));
+  // The status and error are shown, the webhook's token is not.
+  auto listed = testing::run_sluice({"alerts", "list", "--undelivered"}, dir_.path());
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("HTTP"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find(" 503 "), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("HTTP 503 from " + place + ": busy back soon"), std::string::npos)
+      << listed.out;
+  auto json = testing::run_sluice({"alerts", "list", "--undelivered", "--json"}, dir_.path());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  nlohmann::json rows = nlohmann::json::parse(json.out);
+  ASSERT_EQ(rows.size(), 12u);
+  EXPECT_EQ(rows.back()["last_status"], 503);
+  EXPECT_EQ(rows.back()["last_error"], "HTTP 503 from " + place + ": busy back soon");
+  EXPECT_TRUE(rows.front()["last_status"].is_null());
+  EXPECT_EQ((listed.out + json.out + logs()).find("t0ken"), std::string::npos);
+
+  // The receiver recovers and a new scheduler takes over.
+  receiver.answer_with(200);
+  auto restarted = start({"scheduler"}, "scheduler2.log");
+  ASSERT_TRUE(testing::wait_until([&] { return all_delivered(12); }, 30s)) << logs();
+
+  // Every alert arrived once, in event order.
+  std::vector<std::string> outbox;  // event ids in outbox order
+  std::vector<AlertRecord> all = store_->list_alerts(false, 100);
+  for (auto a = all.rbegin(); a != all.rend(); ++a) outbox.push_back(a->event_id);
+  std::vector<std::string> accepted;
+  std::vector<std::string> events;
+  for (const auto& h : receiver.hits()) {
+    EXPECT_EQ(h.signature, "sha256=" + hmac_sha256_hex("topsecret", h.raw));
+    if (h.status != 200) {
+      EXPECT_EQ(h.body["event_id"], outbox.front()) << "a later alert was tried first";
+      continue;
+    }
+    accepted.push_back(h.body["event_id"]);
+    EXPECT_EQ(h.body["run_id"], run_id);
+    events.push_back(h.body["event"].get<std::string>() +
+                     (h.body["event"] == "retry" ? std::to_string(h.body["try_number"].get<int>())
+                                                 : ""));
+  }
+  EXPECT_EQ(accepted, outbox);
+  // The outbox order is the event order: the tries in turn, then the task's
+  // and the run's failure (written together when the last try ended).
+  ASSERT_EQ(events.size(), 12u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(events[i], "retry" + std::to_string(i + 1));
+  EXPECT_EQ(std::set<std::string>(events.begin() + 10, events.end()),
+            (std::set<std::string>{"task_failure", "failure"}));
   auto undelivered = testing::run_sluice({"alerts", "list", "--undelivered"}, dir_.path());
   EXPECT_EQ(undelivered.exit_code, 0);
   EXPECT_NE(undelivered.out.find("Every alert has been delivered"), std::string::npos)

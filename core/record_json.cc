@@ -18,6 +18,12 @@ json iso_or_null(const std::optional<Timestamp>& t) {
   return t ? json(format_iso(*t)) : json(nullptr);
 }
 
+json next_run_json(const std::optional<DataInterval>& next) {
+  if (!next) return nullptr;
+  return {{"data_interval_start", format_iso(next->start)},
+          {"data_interval_end", format_iso(next->end)}};
+}
+
 json run_json(const RunRecord& run, const std::vector<std::string>& secrets) {
   return {{"dag_id", run.dag_id},
           {"run_id", run.run_id},

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/dag_loader.h"
 #include "core/error.h"
+#include "core/record_json.h"
 #include "core/store.h"
 #include "core/text.h"
 #include "engine/next_run.h"
@@ -151,10 +152,16 @@ int list_dags(CliContext& ctx) {
       if (!runs.empty()) last = to_string(runs.front().state);
     }
     table.add({dag.id, schedule_text(dag), paused ? "yes" : "no", next, last, dag.file});
+    // The API's names (GET /api/v1/dags); next_interval_start, older, is
+    // next_run.data_interval_start.
     json.push_back({{"dag_id", dag.id},
                     {"schedule", dag.schedule.expression().empty()
                                      ? nlohmann::json(nullptr)
                                      : nlohmann::json(dag.schedule.expression())},
+                    {"timezone", dag.timezone},
+                    {"description", dag.description},
+                    {"tags", dag.tags},
+                    {"task_count", dag.tasks.size()},
                     {"paused", paused},
                     {"next_run", next_run_json(next_interval)},
                     {"next_interval_start",
@@ -241,7 +248,11 @@ int show_dag(CliContext& ctx, const std::string& dag_id) {
     nlohmann::json j = mask_secrets_json(dag_to_json(dag), literal_secrets(dag));
     nlohmann::json intervals = nlohmann::json::array();
     for (const DataInterval& i : next) {
-      intervals.push_back({{"start", format_iso(i.start)}, {"end", format_iso(i.end)}});
+      // data_interval_* as in the API; start and end, older, are the same.
+      intervals.push_back({{"data_interval_start", format_iso(i.start)},
+                           {"data_interval_end", format_iso(i.end)},
+                           {"start", format_iso(i.start)},
+                           {"end", format_iso(i.end)}});
     }
     j["next_intervals"] = intervals;
     ctx.out << j.dump(2) << "\n";

@@ -519,6 +519,12 @@ void add_run_commands(CLI::App& app, CliContext& ctx, CommandResult& result) {
       nlohmann::json j = run_json(run, secrets);
       j["tasks"] = nlohmann::json::array();
       for (const auto& ti : tasks) j["tasks"].push_back(task_json(ti, secrets, true));
+      j["timezone"] = "UTC";  // as GET /api/v1/dags/D/runs/R says it
+      try {
+        j["timezone"] = dag_from_json(store.get_version(run.version_id).definition).timezone;
+      } catch (const std::exception&) {
+        // A definition this binary cannot read: the times are UTC either way.
+      }
       ctx.out << j.dump(2) << "\n";
     } else {
       ctx.out << "run " << run.run_id << " of " << run.dag_id << ": " << to_string(run.state)

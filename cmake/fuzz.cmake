@@ -27,7 +27,7 @@ file(GLOB FUZZ_SOURCES CONFIGURE_DEPENDS core/*.cc core/sqlite/*.cc core/task_ty
 list(FILTER FUZZ_SOURCES EXCLUDE REGEX ".*/core/(pg_|postgres_)[^/]*$")
 add_library(sluice_fuzz_lib STATIC ${FUZZ_SOURCES}
   worker/mapping.cc worker/template_context.cc
-  tests/fuzz/unreached.cc ${MIGRATIONS_CC} ${ASSETS_CC})
+  tests/fuzz/unreached.cc ${MIGRATIONS_CC} ${ASSETS_CC} ${API_DOCUMENTS_CC})
 target_include_directories(sluice_fuzz_lib PUBLIC ${CMAKE_SOURCE_DIR})
 target_compile_options(sluice_fuzz_lib PUBLIC ${FUZZ_COMPILE_FLAGS})
 target_link_libraries(sluice_fuzz_lib PUBLIC

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/schedule.h"
 #include "core/store.h"
 #include "core/time.h"
 
@@ -14,6 +15,7 @@ namespace sluice {
 
 /// An ISO-8601 UTC time, or null.
 nlohmann::json iso_or_null(const std::optional<Timestamp>& t);
+
 
 /// A run: ids, type, state, data interval, conf (masked with `secrets`),
 /// times in UTC and duration_ms (null until it has started and ended).

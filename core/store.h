@@ -500,6 +500,8 @@ class RunQueue {
   virtual std::optional<RunRecord> get_run_by_pk(int64_t run_pk) = 0;
   /// Runs, newest interval first.
   virtual std::vector<RunRecord> list_runs(const RunFilter& filter) = 0;
+  /// How many runs `filter` selects, whatever its limit and offset.
+  virtual int64_t count_runs(const RunFilter& filter) = 0;
   /// The scheduled or backfill run with the latest interval start, if any.
   virtual std::optional<RunRecord> latest_interval_run(const std::string& dag_id) = 0;
   /// Runs not finished, oldest first (for the scheduler's reconcile pass).
@@ -699,6 +701,8 @@ class CheckLedger {
   /// Results matching `filter`, newest interval first, then by try
   /// (newest first) and position in the task.
   virtual std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) = 0;
+  /// How many results `filter` selects, whatever its limit and offset.
+  virtual int64_t count_check_results(const CheckResultFilter& filter) = 0;
 };
 
 /// The high-water marks of incremental extracts, one per (DAG, task). A

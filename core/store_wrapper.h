@@ -68,6 +68,7 @@ class StoreWrapper : public Store {
   std::vector<RunRecord> list_runs(const RunFilter& filter) override {
     return inner().list_runs(filter);
   }
+  int64_t count_runs(const RunFilter& filter) override { return inner().count_runs(filter); }
   std::optional<RunRecord> latest_interval_run(const std::string& dag_id) override {
     return inner().latest_interval_run(dag_id);
   }
@@ -159,6 +160,9 @@ class StoreWrapper : public Store {
   }
   std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) override {
     return inner().list_check_results(filter);
+  }
+  int64_t count_check_results(const CheckResultFilter& filter) override {
+    return inner().count_check_results(filter);
   }
   int64_t create_backfill(const BackfillRecord& backfill,
                           const std::vector<BackfillIntervalRecord>& intervals) override {

@@ -17,7 +17,8 @@ else
   kind=release; dir=build
 fi
 scripts/build.sh "$kind"
-if [ ! -d tests/web/e2e/node_modules/playwright-core ]; then
+if [ ! -d tests/web/e2e/node_modules/playwright-core ] ||
+   [ ! -d tests/web/e2e/node_modules/@readme/openapi-parser ]; then
   (cd tests/web/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export SLUICE_TEST_OUTPUT="$PWD/$dir/test-output"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -24,6 +25,7 @@
 #include "engine/task_lookup.h"
 #include "engine/trigger.h"
 #include "web/api_params.h"
+#include "web/api_routes.h"
 #include "web/backfill_api.h"
 #include "web/http_body.h"
 
@@ -39,6 +41,11 @@ constexpr int kRecentRuns = 10;     // squares on the DAG list
 }  // namespace
 
 void send_json(httplib::Response& res, int status, const json& body) {
+  if (SentListCapture* capture = SentListCapture::active(); capture && status == 200 &&
+                                                             body.is_array()) {
+    capture->list = body;  // the route sends the page asked for
+    return;
+  }
   res.status = status;
   std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
   if (status >= 400) {
@@ -71,62 +78,79 @@ std::vector<std::string> Api::secrets_of_version(int64_t version_id) {
   return secrets;
 }
 
-void Api::install(httplib::Server& server) {
+void Api::install(RouteTable& routes) {
   // Every handler runs guarded: typed errors become fitting statuses, and
   // nothing escapes to httplib (which would answer 500 with no body).
   using Method = void (Api::*)(const httplib::Request&, httplib::Response&);
-  auto guarded = [this](Method method) {
-    return [this, method](const httplib::Request& req, httplib::Response& res) {
+  auto guarded = [this](ApiRoute::Handler handler) {
+    return [this, handler](const httplib::Request& req, httplib::Response& res) {
       answer_guarded(
-          req, res, [&] { (this->*method)(req, res); },
+          req, res, [&] { handler(req, res); },
           [this](const std::string& text) { return masked(text); });
     };
   };
-  const std::string dag = R"(/api/v1/dags/([^/]+))";
-  const std::string run = dag + R"(/runs/([^/]+))";
-  const std::string task = run + R"(/tasks/([^/]+))";
+  auto call = [this, guarded](Method method) {
+    return guarded([this, method](const httplib::Request& req, httplib::Response& res) {
+      (this->*method)(req, res);
+    });
+  };
+  auto pause = [this, guarded](bool paused) {
+    return guarded([this, paused](const httplib::Request& req, httplib::Response& res) {
+      send_json(res, 200, set_paused(req.matches[1], paused));
+    });
+  };
+  const std::string dag = "/api/v1/dags/{dag_id}";
+  const std::string run = dag + "/runs/{run_id}";
+  const std::string task = run + "/tasks/{task_id}";
 
-  server.Get("/healthz", guarded(&Api::get_health));
-  server.Get("/metrics", guarded(&Api::get_metrics));
-  server.Get("/api/v1/dags", guarded(&Api::get_dags));
-  server.Get("/api/v1/import-errors", guarded(&Api::get_import_errors));
-  server.Get("/api/v1/runs", guarded(&Api::get_runs));
-  server.Get("/api/v1/workers", guarded(&Api::get_workers));
-  server.Get("/api/v1/schedulers", guarded(&Api::get_schedulers));
-  server.Get("/api/v1/alerts", guarded(&Api::get_alerts));
-  server.Get("/api/v1/pools", guarded(&Api::get_pools));
-  server.Get("/api/v1/sla-misses", guarded(&Api::get_sla_misses));
-  server.Get(dag, guarded(&Api::get_dag));
-  server.Patch(dag, guarded(&Api::patch_dag));
-  server.Post(dag + "/(pause|unpause)", guarded(&Api::patch_dag));
-  server.Patch(dag + "/(pause|unpause)", guarded(&Api::patch_dag));
-  server.Get(dag + "/grid", guarded(&Api::get_grid));
-  server.Get(dag + "/runs", guarded(&Api::get_runs));
-  server.Post(dag + "/runs", guarded(&Api::post_run));
-  server.Get(run, guarded(&Api::get_run));
-  server.Post(run + "/cancel", guarded(&Api::cancel_run));
-  server.Post(run + "/clear", guarded(&Api::clear_run));
-  server.Get(run + "/tasks", guarded(&Api::get_tasks));
-  server.Get(task, guarded(&Api::get_task));
-  server.Post(task + "/clear", guarded(&Api::clear_task));
-  server.Post(task + "/mark", guarded(&Api::mark_task));
-  server.Get(task + "/logs", guarded(&Api::get_logs));
-  server.Get(task + "/checks", guarded(&Api::get_task_checks));
-  server.Get(dag + "/checks", guarded(&Api::get_checks));
-  install_backfill_api(server, store_, dags_, clock_);
+  routes.add("GET", "/healthz", call(&Api::get_health));
+  routes.add("GET", "/metrics", call(&Api::get_metrics));
+  routes.add("GET", "/api/v1/dags", call(&Api::get_dags), Paging::kSliced);
+  routes.add("GET", "/api/v1/import-errors", call(&Api::get_import_errors), Paging::kSliced);
+  routes.add("GET", "/api/v1/runs", call(&Api::get_runs), Paging::kHandler);
+  routes.add("GET", "/api/v1/workers", call(&Api::get_workers), Paging::kSliced);
+  routes.add("GET", "/api/v1/schedulers", call(&Api::get_schedulers), Paging::kSliced);
+  routes.add("GET", "/api/v1/alerts", call(&Api::list_alerts), Paging::kHandler);
+  routes.add("GET", "/api/v1/pools", call(&Api::get_pools), Paging::kSliced);
+  routes.add("GET", "/api/v1/sla-misses", call(&Api::list_sla_misses), Paging::kHandler);
+  routes.add("GET", dag, call(&Api::get_dag));
+  routes.add("PATCH", dag, call(&Api::patch_dag));
+  for (const std::string method : {"POST", "PATCH"}) {
+    routes.add(method, dag + "/pause", pause(true));
+    routes.add(method, dag + "/unpause", pause(false));
+  }
+  routes.add("GET", dag + "/grid", call(&Api::get_grid));
+  routes.add("GET", dag + "/runs", call(&Api::get_runs), Paging::kHandler);
+  routes.add("POST", dag + "/runs", call(&Api::post_run));
+  routes.add("GET", run, call(&Api::get_run));
+  routes.add("POST", run + "/cancel", call(&Api::cancel_run));
+  routes.add("POST", run + "/clear", call(&Api::clear_run));
+  routes.add("GET", run + "/tasks", call(&Api::get_tasks), Paging::kSliced);
+  routes.add("GET", task, call(&Api::get_task));
+  routes.add("POST", task + "/clear", call(&Api::clear_task));
+  routes.add("POST", task + "/mark", call(&Api::mark_task));
+  routes.add("GET", task + "/logs", call(&Api::get_logs));
+  routes.add("GET", task + "/checks", call(&Api::get_task_checks), Paging::kSliced);
+  // get_checks pages in the store; the count of every result is added here.
+  routes.add("GET", dag + "/checks",
+             guarded([this](const httplib::Request& req, httplib::Response& res) {
+               get_checks(req, res);
+               if (res.status == 200) {
+                 CheckResultFilter filter;
+                 filter.dag_id = req.matches[1];
+                 if (req.has_param("task_id")) filter.task_id = req.get_param_value("task_id");
+                 if (req.has_param("name")) filter.name = req.get_param_value("name");
+                 res.set_header("X-Total-Count",
+                                std::to_string(store_.count_check_results(filter)));
+               }
+             }),
+             Paging::kHandler);
+  install_backfill_api(routes, store_, dags_, clock_);
 }
 
 // ---- lookups
 
-DagRecord Api::find_dag(const std::string& dag_id) {
-  std::optional<DagRecord> record = store_.get_dag(dag_id);
-  if (!record) {
-    std::vector<std::string> ids;
-    for (const DagRecord& r : store_.list_dags()) ids.push_back(r.dag_id);
-    throw NotFoundError("no DAG '" + dag_id + "'" + did_you_mean(dag_id, ids));
-  }
-  return *record;
-}
+DagRecord Api::find_dag(const std::string& dag_id) { return existing_dag(store_, dag_id); }
 
 RunRecord Api::find_run(const std::string& dag_id, const std::string& run_id) {
   find_dag(dag_id);
@@ -148,6 +172,11 @@ TaskInstanceRecord Api::find_task(const RunRecord& run, const std::string& task_
   std::optional<int> map_index;
   if (req.has_param("map_index")) map_index = int_param(req, "map_index", -1, -1, 1 << 30);
   return find_task_instance(store_.list_task_instances(run.id), run.run_id, task_id, map_index);
+}
+
+std::string Api::dag_filter(const httplib::Request& req) {
+  std::string dag_id = dag_id_param(req);
+  return dag_id.empty() ? dag_id : find_dag(dag_id).dag_id;
 }
 
 // ---- JSON views
@@ -265,10 +294,6 @@ json Api::set_paused(const std::string& dag_id, bool paused) {
 
 void Api::patch_dag(const httplib::Request& req, httplib::Response& res) {
   std::string dag_id = req.matches[1];
-  if (req.matches.size() > 2 && req.matches[2].matched) {
-    send_json(res, 200, set_paused(dag_id, req.matches[2] == "pause"));
-    return;
-  }
   json body = body_object(req);
   if (!body.contains("paused")) throw UserError("paused is required: send {\"paused\": true}");
   if (!body["paused"].is_boolean()) throw UserError("paused must be true or false");
@@ -329,15 +354,45 @@ void Api::get_grid(const httplib::Request& req, httplib::Response& res) {
              {"has_more", has_more}});
 }
 
+void Api::list_alerts(const httplib::Request& req, httplib::Response& res) {
+  bool undelivered = false;
+  if (req.has_param("undelivered")) {
+    std::string v = req.get_param_value("undelivered");
+    if (v == "1" || v == "true" || v.empty()) {
+      undelivered = true;
+    } else if (v != "0" && v != "false") {
+      throw UserError("undelivered must be 1 or 0, not '" + v + "'");
+    }
+  }
+  std::string dag_id = dag_filter(req);
+  PageRange range = page_range(req, 100);
+  json list = json::array();
+  for (const AlertRecord& a : store_.list_alerts(undelivered, std::numeric_limits<int>::max())) {
+    if (dag_id.empty() || a.dag_id == dag_id) list.push_back(alert_json(a, secrets_));
+  }
+  send_page(res, page_of(list, range), static_cast<int64_t>(list.size()));
+}
+
+void Api::list_sla_misses(const httplib::Request& req, httplib::Response& res) {
+  std::string dag_id = dag_filter(req);
+  PageRange range = page_range(req, 100);
+  json list = json::array();
+  std::map<std::string, std::string> timezones;  // by DAG: few DAGs, many misses
+  for (const SlaMissRecord& m : store_.list_sla_misses(dag_id, std::numeric_limits<int>::max())) {
+    auto tz = timezones.find(m.dag_id);
+    if (tz == timezones.end()) tz = timezones.emplace(m.dag_id, dag_timezone(m.dag_id)).first;
+    json miss = sla_miss_json(m);
+    miss["timezone"] = tz->second;
+    list.push_back(std::move(miss));
+  }
+  send_page(res, page_of(list, range), static_cast<int64_t>(list.size()));
+}
+
 // ---- runs
 
 void Api::get_runs(const httplib::Request& req, httplib::Response& res) {
   RunFilter filter;
-  if (req.matches.size() > 1) {
-    filter.dag_id = find_dag(req.matches[1]).dag_id;
-  } else if (req.has_param("dag_id")) {
-    filter.dag_id = req.get_param_value("dag_id");
-  }
+  filter.dag_id = req.matches.size() > 1 ? find_dag(req.matches[1]).dag_id : dag_filter(req);
   if (req.has_param("state") && !req.get_param_value("state").empty()) {
     std::string state = req.get_param_value("state");
     filter.state = parse_run_state(state);
@@ -353,11 +408,12 @@ void Api::get_runs(const httplib::Request& req, httplib::Response& res) {
       throw UserError("type '" + type + "' is not a run type: use scheduled, manual or backfill");
     }
   }
-  filter.limit = int_param(req, "limit", 25, 1, kMaxPageSize);
-  filter.offset = int_param(req, "offset", 0, 0, 1 << 30);
+  PageRange range = page_range(req, 25);
+  filter.limit = *range.limit;
+  filter.offset = range.offset;
   json list = json::array();
   for (const RunRecord& run : store_.list_runs(filter)) list.push_back(run_json(run, secrets_));
-  send_json(res, 200, list);
+  send_page(res, list, store_.count_runs(filter));
 }
 
 void Api::post_run(const httplib::Request& req, httplib::Response& res) {

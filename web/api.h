@@ -20,6 +20,7 @@ struct Response;
 namespace sluice {
 
 class DagCache;
+class RouteTable;
 class Store;
 struct Config;
 struct DagRecord;
@@ -34,8 +35,8 @@ class Api {
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
 
-  /// Registers every /api/v1 route, /healthz and /metrics on `server`.
-  void install(httplib::Server& server);
+  /// Adds every /api/v1 route (backfills too), /healthz and /metrics to `routes`.
+  void install(RouteTable& routes);
 
  private:
   nlohmann::json dag_summary(const DagRecord& record, const std::string& file_error);
@@ -77,6 +78,12 @@ class Api {
   void get_alerts(const httplib::Request& req, httplib::Response& res);
   void get_sla_misses(const httplib::Request& req, httplib::Response& res);
   void get_pools(const httplib::Request& req, httplib::Response& res);
+  /// The alerts and SLA misses of every DAG or of one (`dag_id`), paged.
+  void list_alerts(const httplib::Request& req, httplib::Response& res);
+  void list_sla_misses(const httplib::Request& req, httplib::Response& res);
+  /// The `dag_id` query parameter of a list (empty when absent);
+  /// NotFoundError, with a suggestion, for a DAG that does not exist.
+  std::string dag_filter(const httplib::Request& req);
   void get_health(const httplib::Request& req, httplib::Response& res);
   void get_metrics(const httplib::Request& req, httplib::Response& res);
   std::string render_metrics();

@@ -2,11 +2,13 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <string_view>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/store.h"
 #include "core/text.h"
 #include "web/api.h"
 
@@ -30,6 +32,44 @@ int int_param(const httplib::Request& req, const std::string& name, int fallback
                     std::to_string(max) + ", not '" + text + "'");
   }
   return static_cast<int>(value);
+}
+
+PageRange page_range(const httplib::Request& req, std::optional<int> default_limit) {
+  PageRange range;
+  range.offset = int_param(req, "offset", 0, 0, kMaxOffset);
+  if (req.has_param("limit") || default_limit) {
+    range.limit = int_param(req, "limit", default_limit.value_or(kMaxPageSize), 1, kMaxPageSize);
+  }
+  return range;
+}
+
+json page_of(const json& list, const PageRange& range) {
+  json page = json::array();
+  size_t end = list.size();
+  if (range.limit) end = std::min(end, static_cast<size_t>(range.offset) + *range.limit);
+  for (size_t i = range.offset; i < end; ++i) page.push_back(list[i]);
+  return page;
+}
+
+void send_page(httplib::Response& res, const json& page, int64_t total) {
+  res.set_header("X-Total-Count", std::to_string(total));
+  send_json(res, 200, page);
+}
+
+std::string dag_id_param(const httplib::Request& req) {
+  if (req.has_param("dag_id")) return req.get_param_value("dag_id");
+  if (req.has_param("dag")) return req.get_param_value("dag");
+  return "";
+}
+
+DagRecord existing_dag(Store& store, const std::string& dag_id) {
+  std::optional<DagRecord> record = store.get_dag(dag_id);
+  if (!record) {
+    std::vector<std::string> ids;
+    for (const DagRecord& r : store.list_dags()) ids.push_back(r.dag_id);
+    throw NotFoundError("no DAG '" + dag_id + "'" + did_you_mean(dag_id, ids));
+  }
+  return *record;
 }
 
 json body_object(const httplib::Request& req) {

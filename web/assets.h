@@ -1,5 +1,6 @@
 #pragma once
-// Static files of the browser UI, compiled into the binary from web/assets.
+// Static files compiled into the binary: the browser UI's from web/assets,
+// the API's description from web/openapi.
 
 #include <string_view>
 #include <vector>
@@ -13,5 +14,14 @@ struct WebAsset {
 };
 
 const std::vector<WebAsset>& web_assets();
+
+/// The contents of the embedded UI file `name`; empty when there is none.
+std::string_view web_asset(std::string_view name);
+
+/// The files of web/openapi: the API's OpenAPI document, openapi.json.
+const std::vector<WebAsset>& api_documents();
+
+/// The API's OpenAPI 3.1 description, served at /api/v1/openapi.json.
+std::string_view openapi_document();
 
 }  // namespace sluice

@@ -1,6 +1,7 @@
 #include "web/backfill_api.h"
 
 #include <functional>
+#include <limits>
 
 #include <httplib.h>
 
@@ -16,6 +17,7 @@
 #include "engine/dag_cache.h"
 #include "web/api.h"
 #include "web/api_params.h"
+#include "web/api_routes.h"
 
 namespace sluice {
 namespace {
@@ -34,11 +36,18 @@ Handler guarded(Handler handler) {
 }
 
 int64_t backfill_id(const httplib::Request& req) {
+  const std::string text = req.matches[1];
+  size_t used = 0;
+  int64_t id = -1;
   try {
-    return std::stoll(req.matches[1]);
+    id = std::stoll(text, &used);
   } catch (const std::exception&) {
-    throw NotFoundError("no backfill '" + std::string(req.matches[1]) + "'");
+    used = 0;
   }
+  if (used == 0 || used != text.size() || id < 0) {
+    throw NotFoundError("no backfill '" + text + "': a backfill's id is a number");
+  }
+  return id;
 }
 
 BackfillRequest parse_request(const std::string& text) {
@@ -94,44 +103,55 @@ BackfillRequest parse_request(const std::string& text) {
 
 }  // namespace
 
-void install_backfill_api(httplib::Server& server, Store& store, DagCache& dags,
-                          const Clock& clock) {
-  server.Post("/api/v1/backfills", guarded([&](const httplib::Request& req,
-                                               httplib::Response& res) {
-    BackfillRequest request = parse_request(req.body);
-    BackfillPlan plan = create_backfill(store, dags, request, clock.now());
-    send_json(res, request.dry_run ? 200 : 201, plan_json(plan));
-  }));
-  server.Get("/api/v1/backfills", guarded([&](const httplib::Request& req,
-                                              httplib::Response& res) {
-    std::string dag_id = req.has_param("dag_id") ? req.get_param_value("dag_id") : "";
-    json out = json::array();
-    for (const BackfillRecord& b : store.list_backfills(dag_id, false, 200)) {
-      out.push_back(backfill_json(b));
-    }
-    send_json(res, 200, out);
-  }));
-  server.Get(R"(/api/v1/backfills/(\d+))", guarded([&](const httplib::Request& req,
-                                                       httplib::Response& res) {
-    int64_t id = backfill_id(req);
-    auto b = store.get_backfill(id);
-    if (!b) throw NotFoundError("no backfill " + std::to_string(id));
-    send_json(res, 200, backfill_json(*b, store.list_backfill_intervals(id)));
-  }));
-  server.Post(R"(/api/v1/backfills/(\d+)/cancel)", guarded([&](const httplib::Request& req,
-                                                               httplib::Response& res) {
-    int64_t id = backfill_id(req);
-    bool now = req.has_param("now") && req.get_param_value("now") != "false";
-    if (!trim(req.body).empty()) {
-      json body = json::parse(req.body, nullptr, false);
-      if (body.is_object() && body.contains("now") && body["now"].is_boolean()) {
-        now = body["now"].get<bool>();
-      }
-    }
-    cancel_backfill(store, id, now, clock.now());
-    auto b = store.get_backfill(id);
-    send_json(res, 200, backfill_json(*b, store.list_backfill_intervals(id)));
-  }));
+void install_backfill_api(RouteTable& routes, Store& store, DagCache& dags, const Clock& clock) {
+  routes.add("POST", "/api/v1/backfills",
+             guarded([&](const httplib::Request& req, httplib::Response& res) {
+               BackfillRequest request = parse_request(req.body);
+               BackfillPlan plan = create_backfill(store, dags, request, clock.now());
+               send_json(res, request.dry_run ? 200 : 201, plan_json(plan));
+             }));
+  routes.add("GET", "/api/v1/backfills",
+             guarded([&](const httplib::Request& req, httplib::Response& res) {
+               std::string dag_id = dag_id_param(req);
+               if (!dag_id.empty()) existing_dag(store, dag_id);
+               json out = json::array();
+               for (const BackfillRecord& b :
+                    store.list_backfills(dag_id, false, std::numeric_limits<int>::max())) {
+                 out.push_back(backfill_json(b));
+               }
+               send_json(res, 200, out);
+             }),
+             Paging::kSliced);
+  routes.add("GET", "/api/v1/backfills/{backfill_id}",
+             guarded([&](const httplib::Request& req, httplib::Response& res) {
+               int64_t id = backfill_id(req);
+               auto b = store.get_backfill(id);
+               if (!b) throw NotFoundError("no backfill " + std::to_string(id));
+               send_json(res, 200, backfill_json(*b, store.list_backfill_intervals(id)));
+             }));
+  routes.add("POST", "/api/v1/backfills/{backfill_id}/cancel",
+             guarded([&](const httplib::Request& req, httplib::Response& res) {
+               int64_t id = backfill_id(req);
+               bool now = req.has_param("now") && req.get_param_value("now") != "false";
+               if (!trim(req.body).empty()) {
+                 json body = json::parse(req.body, nullptr, false);
+                 if (body.is_object() && body.contains("now") && body["now"].is_boolean()) {
+                   now = body["now"].get<bool>();
+                 }
+               }
+               // An ended backfill is a conflict with its state, as an ended
+               // run is; canceled with `now` still stops its running runs.
+               auto b = store.get_backfill(id);
+               if (b && b->state != "running" && !(b->state == "canceled" && now)) {
+                 send_error(res, 409,
+                            "backfill " + std::to_string(id) + " already ended (" + b->state +
+                                "); nothing to cancel");
+                 return;
+               }
+               cancel_backfill(store, id, now, clock.now());
+               b = store.get_backfill(id);
+               send_json(res, 200, backfill_json(*b, store.list_backfill_intervals(id)));
+             }));
 }
 
 }  // namespace sluice

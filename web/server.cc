@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "web/api.h"
+#include "web/api_routes.h"
 #include "web/assets.h"
 #include "web/host_allowlist.h"
 #include "web/http_body.h"
@@ -102,6 +103,39 @@ void send_throttled(httplib::Response& res, Millis wait) {
       "too many wrong tokens from this address: try again in " + std::to_string(seconds) + " s");
 }
 
+/// Paths whose answers are JSON (or the metrics text), never a page.
+bool is_api_path(const std::string& path) {
+  return starts_with(path, "/api/") || path == "/metrics" || path == "/healthz";
+}
+
+std::string html_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+/// A page a browser shows for a path that is neither the UI nor the API.
+void send_not_found_page(httplib::Response& res, const std::string& path) {
+  res.status = 404;
+  res.set_content(
+      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width\">"
+      "<link rel=\"icon\" href=\"/favicon.svg\"><title>Not found - Sluice</title></head>\n"
+      "<body><h1>Page not found</h1><p>Sluice has no page at <code>" +
+          html_escape(path) +
+          "</code>.</p><p><a href=\"/\">Go to the DAG list</a></p></body></html>\n",
+      "text/html; charset=utf-8");
+}
+
 void set_security_headers(httplib::Response& res) {
   // Only our own files may run or load: an injected <script> would not execute
   // even if some value slipped past the UI's escaping.
@@ -119,6 +153,7 @@ void set_security_headers(httplib::Response& res) {
 WebServer::WebServer(Store& store, DagCache& dags, const Config& config, const Clock& clock)
     : config_(config),
       api_(std::make_unique<Api>(store, dags, config, clock)),
+      routes_(std::make_unique<RouteTable>()),
       allowed_hosts_(std::make_unique<HostAllowList>(config.web)),
       sessions_(std::make_unique<SessionStore>(clock)),
       throttle_(std::make_unique<LoginThrottle>(clock)),
@@ -191,7 +226,8 @@ void WebServer::install_routes() {
       }
     }
 
-    if (token.empty() || req.path == "/api/v1/session") {
+    // The session endpoints log in; the API's description is public.
+    if (token.empty() || req.path == "/api/v1/session" || req.path == "/api/v1/openapi.json") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     std::string auth = req.get_header_value("Authorization");
@@ -219,14 +255,16 @@ void WebServer::install_routes() {
 
   // The UI's login: trades the token for an HttpOnly cookie, so the page's
   // scripts never hold it.
-  server.Get(
-      "/api/v1/session", [token, &sessions](const httplib::Request& req, httplib::Response& res) {
+  RouteTable& routes = *routes_;
+  routes.add(
+      "GET", "/api/v1/session",
+      [token, &sessions](const httplib::Request& req, httplib::Response& res) {
         bool authenticated = token.empty() || sessions.valid(cookie_value(req, kSessionCookie));
         send_json(res, 200, {{"auth_required", !token.empty()}, {"authenticated", authenticated}});
       });
   const bool secure_cookie = starts_with(config_.web.base_url, "https://");
-  server.Post("/api/v1/session", [token, secure_cookie, &sessions, &throttle](
-                                     const httplib::Request& req, httplib::Response& res) {
+  routes.add("POST", "/api/v1/session", [token, secure_cookie, &sessions, &throttle](
+                                            const httplib::Request& req, httplib::Response& res) {
     nlohmann::json body;
     try {
       body = nlohmann::json::parse(req.body);
@@ -258,15 +296,27 @@ void WebServer::install_routes() {
                                      (secure_cookie ? "; Secure" : ""));
     send_json(res, 200, {{"auth_required", true}, {"authenticated", true}});
   });
-  server.Delete("/api/v1/session", [&sessions](const httplib::Request& req,
-                                               httplib::Response& res) {
+  routes.add("DELETE", "/api/v1/session", [&sessions](const httplib::Request& req,
+                                                      httplib::Response& res) {
     sessions.end(cookie_value(req, kSessionCookie));
     res.set_header("Set-Cookie", std::string(kSessionCookie) +
                                      "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     send_json(res, 200, {{"authenticated", false}});
   });
 
-  api_->install(server);
+  routes.add("GET", "/api/v1/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    set_raw_body(res, std::string(openapi_document()), "application/json", false);
+  });
+  api_->install(routes);
+  routes.install(server);
+
+  // The browser asks for /favicon.ico of every site: the UI's icon.
+  server.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_header("Cache-Control", "max-age=86400");
+    set_raw_body(res, std::string(web_asset("favicon.svg")), "image/svg+xml", false);
+  });
 
   // The UI: index.html for "/", the other embedded files by name.
   server.Get(R"(/([A-Za-z0-9_.-]*))", [](const httplib::Request& req, httplib::Response& res) {
@@ -291,7 +341,7 @@ void WebServer::install_routes() {
     res.status = 404;
   });
 
-  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  server.set_error_handler([routes = routes_.get()](const httplib::Request& req, httplib::Response& res) {
     // Also reached without routing (a Range header httplib cannot parse).
     ignore_ranges(req);
     if (!res.body.empty()) return;
@@ -299,7 +349,17 @@ void WebServer::install_routes() {
       send_error(res, 413,
                  "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes");
     } else if (res.status == 404) {
-      send_error(res, 404, "no such page or endpoint: " + req.method + " " + req.path);
+      // A path some route takes, with a method none takes: 405, naming them.
+      std::vector<std::string> allowed = routes->allowed_methods(req.path);
+      if (!allowed.empty()) {
+        res.set_header("Allow", join(allowed, ", "));
+        send_error(res, 405,
+                   req.method + " is not allowed on " + req.path + ": use " + join(allowed, ", "));
+      } else if (is_api_path(req.path)) {
+        send_error(res, 404, "no such endpoint: " + req.method + " " + req.path);
+      } else {
+        send_not_found_page(res, req.path);
+      }
     } else {
       send_error(res, res.status, "request failed with HTTP status " + std::to_string(res.status));
     }

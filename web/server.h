@@ -17,6 +17,7 @@ class DagCache;
 class HostAllowList;
 class LoginThrottle;
 class RequestRouter;
+class RouteTable;
 class SessionStore;
 class Store;
 struct Config;
@@ -51,11 +52,15 @@ class WebServer {
   /// wake at once rather than at their next poll. Set before start().
   void on_change(std::function<void()> callback) { on_change_ = std::move(callback); }
 
+  /// Every API route the server answers (the OpenAPI document lists them).
+  const RouteTable& routes() const { return *routes_; }
+
  private:
   void install_routes();
 
   const Config& config_;
   std::unique_ptr<Api> api_;
+  std::unique_ptr<RouteTable> routes_;
   // Written by start() before the serving thread exists, read-only after.
   std::unique_ptr<HostAllowList> allowed_hosts_;
   std::unique_ptr<SessionStore> sessions_;

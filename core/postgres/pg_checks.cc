@@ -36,4 +36,14 @@ std::vector<CheckResultRecord> PostgresStore::list_check_results(const CheckResu
   });
 }
 
+int64_t PostgresStore::count_check_results(const CheckResultFilter& f) {
+  return transact("count check results", [&](Tx& w) {
+    std::optional<int64_t> before;
+    if (f.before_interval) before = to_epoch_ms(*f.before_interval);
+    return w.exec_prepared("count_check_results", f.dag_id, f.task_id, f.name, f.ti_id, before,
+                           f.passed_only)[0][0]
+        .as<int64_t>();
+  });
+}
+
 }  // namespace sluice::pg

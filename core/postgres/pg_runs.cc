@@ -90,6 +90,15 @@ std::vector<RunRecord> PostgresStore::list_runs(const RunFilter& filter) {
   });
 }
 
+int64_t PostgresStore::count_runs(const RunFilter& filter) {
+  return transact("count runs", [&](Tx& w) {
+    std::optional<std::string> state, type;
+    if (filter.state) state = to_string(*filter.state);
+    if (filter.type) type = to_string(*filter.type);
+    return w.exec_prepared("count_runs", filter.dag_id, state, type)[0][0].as<int64_t>();
+  });
+}
+
 std::optional<RunRecord> PostgresStore::latest_interval_run(const std::string& dag_id) {
   return transact("read the latest run of " + dag_id, [&](Tx& w) -> std::optional<RunRecord> {
     pqxx::result r = w.exec_prepared("latest_interval_run", dag_id);

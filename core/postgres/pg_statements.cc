@@ -4,6 +4,21 @@
 
 namespace sluice::pg {
 
+namespace {
+
+// The WHERE clauses of list_runs and count_runs ($1 dag_id, $2 state, $3
+// run type) and of list_check_results and count_check_results ($1 to $6 the
+// CheckResultFilter's fields).
+constexpr const char* kRunFilter =
+    " WHERE ($1 = '' OR r.dag_id = $1) AND ($2::text IS NULL OR r.state = $2) "
+    "AND ($3::text IS NULL OR r.run_type = $3) ";
+constexpr const char* kCheckFilter =
+    " WHERE dag_id = $1 AND ($2 = '' OR task_id = $2) AND ($3 = '' OR name = $3) "
+    "AND ($4::bigint IS NULL OR ti_id = $4) AND ($5::bigint IS NULL OR interval_start < $5) "
+    "AND (NOT $6::bool OR status = 'pass') ";
+
+}  // namespace
+
 const std::vector<std::pair<const char*, std::string>>& statements() {
   static const std::vector<std::pair<const char*, std::string>> list = {
       // DAGs.
@@ -72,11 +87,10 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
                       " FROM dag_runs r WHERE r.dag_id = $1 AND r.run_id = $2"},
       {"get_run_by_pk", std::string("SELECT ") + kRunColumns + " FROM dag_runs r WHERE r.id = $1"},
       {"list_runs",
-       std::string("SELECT ") + kRunColumns +
-           " FROM dag_runs r WHERE ($1 = '' OR r.dag_id = $1) AND ($2::text IS NULL OR "
-           "r.state = $2) AND ($3::text IS NULL OR r.run_type = $3) "
+       std::string("SELECT ") + kRunColumns + " FROM dag_runs r" + kRunFilter +
            "ORDER BY CASE WHEN $6 THEN r.id END DESC, r.interval_start DESC, r.id DESC "
            "LIMIT $4 OFFSET $5"},
+      {"count_runs", std::string("SELECT COUNT(*) FROM dag_runs r") + kRunFilter},
       {"latest_interval_run",
        std::string("SELECT ") + kRunColumns +
            " FROM dag_runs r WHERE r.dag_id = $1 AND r.run_type IN ('scheduled', 'backfill') "
@@ -272,10 +286,9 @@ const std::vector<std::pair<const char*, std::string>>& statements() {
        "$8::text, $9::double precision, $10::text, $11::bigint FROM task_instances ti "
        "JOIN dag_runs r ON r.id = ti.run_pk WHERE ti.id = $1::bigint"},
       {"list_check_results",
-       "SELECT * FROM check_results WHERE dag_id = $1 AND ($2 = '' OR task_id = $2) "
-       "AND ($3 = '' OR name = $3) AND ($4::bigint IS NULL OR ti_id = $4) "
-       "AND ($5::bigint IS NULL OR interval_start < $5) AND (NOT $6::bool OR status = 'pass') "
-       "ORDER BY interval_start DESC, ti_id DESC, try_number DESC, seq LIMIT $7 OFFSET $8"},
+       std::string("SELECT * FROM check_results") + kCheckFilter +
+           "ORDER BY interval_start DESC, ti_id DESC, try_number DESC, seq LIMIT $7 OFFSET $8"},
+      {"count_check_results", std::string("SELECT COUNT(*) FROM check_results") + kCheckFilter},
       // Alerts of a run-ending decision.
       {"previous_finished_run",
        "SELECT state FROM dag_runs WHERE dag_id = $1 AND id <> $2 AND state IN ('success', "

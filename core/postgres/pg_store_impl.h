@@ -205,6 +205,7 @@ class PostgresStore final : public Store {
   std::optional<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override;
   std::optional<RunRecord> get_run_by_pk(int64_t run_pk) override;
   std::vector<RunRecord> list_runs(const RunFilter& filter) override;
+  int64_t count_runs(const RunFilter& filter) override;
   std::optional<RunRecord> latest_interval_run(const std::string& dag_id) override;
   std::vector<RunRecord> list_unfinished_runs() override;
   RunDecisions reconcile_run(int64_t run_pk, const Decider& decider, Timestamp now) override;
@@ -272,6 +273,7 @@ class PostgresStore final : public Store {
                          std::optional<Timestamp> next_attempt_at) override;
   std::vector<AlertRecord> list_alerts(bool undelivered_only, int limit) override;
   std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) override;
+  int64_t count_check_results(const CheckResultFilter& filter) override;
 
   // -- SLAs -----------------------------------------------------------------
 

@@ -20,6 +20,17 @@ void SqliteStore::insert_check_results_locked(const TaskResult& result, Timestam
   }
 }
 
+namespace {
+
+/// The WHERE clause of a CheckResultFilter; its parameters are bound in the
+/// order of the filter's fields.
+constexpr const char* kCheckFilter =
+    " WHERE dag_id = ? AND (? = '' OR task_id = ?) AND (? = '' OR name = ?) "
+    "AND (? IS NULL OR ti_id = ?) AND (? IS NULL OR interval_start < ?) "
+    "AND (? = 0 OR status = 'pass') ";
+
+}  // namespace
+
 std::vector<CheckResultRecord> SqliteStore::list_check_results(const CheckResultFilter& f) {
   std::lock_guard<std::mutex> lock(mu_);
   Txn txn(this, false);
@@ -28,9 +39,7 @@ std::vector<CheckResultRecord> SqliteStore::list_check_results(const CheckResult
     Stmt s = stmt(
         "SELECT ti_id, try_number, dag_id, run_id, task_id, map_index, interval_start, "
         "interval_end, recorded_at, seq, name, kind, severity, status, actual, value, threshold "
-        "FROM check_results WHERE dag_id = ? AND (? = '' OR task_id = ?) AND (? = '' OR name = ?) "
-        "AND (? IS NULL OR ti_id = ?) AND (? IS NULL OR interval_start < ?) "
-        "AND (? = 0 OR status = 'pass') "
+        "FROM check_results" + std::string(kCheckFilter) +
         "ORDER BY interval_start DESC, ti_id DESC, try_number DESC, seq LIMIT ? OFFSET ?");
     s.bind(f.dag_id, f.task_id, f.task_id, f.name, f.name, f.ti_id, f.ti_id, f.before_interval,
            f.before_interval, f.passed_only ? 1 : 0, f.limit, f.offset);
@@ -58,6 +67,20 @@ std::vector<CheckResultRecord> SqliteStore::list_check_results(const CheckResult
   }
   txn.commit();
   return out;
+}
+
+int64_t SqliteStore::count_check_results(const CheckResultFilter& f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this, false);
+  int64_t count = 0;
+  {
+    Stmt s = stmt("SELECT COUNT(*) FROM check_results" + std::string(kCheckFilter));
+    s.bind(f.dag_id, f.task_id, f.task_id, f.name, f.name, f.ti_id, f.ti_id, f.before_interval,
+           f.before_interval, f.passed_only ? 1 : 0);
+    if (s.step()) count = s.i64(0);
+  }
+  txn.commit();
+  return count;
 }
 
 }  // namespace sluice::lite

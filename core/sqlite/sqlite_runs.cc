@@ -65,30 +65,58 @@ std::optional<RunRecord> SqliteStore::get_run_by_pk(int64_t run_pk) {
   return out;
 }
 
-std::vector<RunRecord> SqliteStore::list_runs(const RunFilter& filter) {
-  std::lock_guard<std::mutex> lock(mu_);
-  // The statement text depends only on which filters are set, so the
-  // cache holds at most 8 variants.
-  std::string sql = std::string("SELECT ") + kRunColumns + " FROM dag_runs WHERE 1 = 1";
+namespace {
+
+/// The WHERE clause of `filter` (its text depends only on which filters are
+/// set, so the statement cache holds at most 8 variants of each query).
+std::string run_filter_where(const RunFilter& filter) {
+  std::string sql = " WHERE 1 = 1";
   if (!filter.dag_id.empty()) sql += " AND dag_id = ?";
   if (filter.state) sql += " AND state = ?";
   if (filter.type) sql += " AND run_type = ?";
+  return sql;
+}
+
+/// Binds run_filter_where's parameters from 1; returns the next index.
+int bind_run_filter(Stmt& s, const RunFilter& filter) {
+  int i = 1;
+  if (!filter.dag_id.empty()) s.bind_at(i++, filter.dag_id);
+  if (filter.state) s.bind_at(i++, to_string(*filter.state));
+  if (filter.type) s.bind_at(i++, to_string(*filter.type));
+  return i;
+}
+
+}  // namespace
+
+std::vector<RunRecord> SqliteStore::list_runs(const RunFilter& filter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string sql = std::string("SELECT ") + kRunColumns + " FROM dag_runs" + run_filter_where(filter);
   sql += filter.newest_created_first ? " ORDER BY id DESC LIMIT ? OFFSET ?"
                                      : " ORDER BY interval_start DESC, id DESC LIMIT ? OFFSET ?";
   Txn txn(this, false);
   std::vector<RunRecord> out;
   {
     Stmt s = stmt(sql);
-    int i = 1;
-    if (!filter.dag_id.empty()) s.bind_at(i++, filter.dag_id);
-    if (filter.state) s.bind_at(i++, to_string(*filter.state));
-    if (filter.type) s.bind_at(i++, to_string(*filter.type));
+    int i = bind_run_filter(s, filter);
     s.bind_at(i++, filter.limit);
     s.bind_at(i++, std::max(filter.offset, 0));
     while (s.step()) out.push_back(read_run(s));
   }
   txn.commit();
   return out;
+}
+
+int64_t SqliteStore::count_runs(const RunFilter& filter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this, false);
+  int64_t count = 0;
+  {
+    Stmt s = stmt("SELECT COUNT(*) FROM dag_runs" + run_filter_where(filter));
+    bind_run_filter(s, filter);
+    if (s.step()) count = s.i64(0);
+  }
+  txn.commit();
+  return count;
 }
 
 std::optional<RunRecord> SqliteStore::latest_interval_run(const std::string& dag_id) {

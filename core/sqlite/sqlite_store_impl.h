@@ -251,6 +251,7 @@ class SqliteStore final : public Store {
   std::optional<RunRecord> get_run(const std::string& dag_id, const std::string& run_id) override;
   std::optional<RunRecord> get_run_by_pk(int64_t run_pk) override;
   std::vector<RunRecord> list_runs(const RunFilter& filter) override;
+  int64_t count_runs(const RunFilter& filter) override;
   std::optional<RunRecord> latest_interval_run(const std::string& dag_id) override;
   std::vector<RunRecord> list_unfinished_runs() override;
   RunDecisions reconcile_run(int64_t run_pk, const Decider& decider, Timestamp now) override;
@@ -320,6 +321,7 @@ class SqliteStore final : public Store {
   // --- Check results --------------------------------------------------------
 
   std::vector<CheckResultRecord> list_check_results(const CheckResultFilter& filter) override;
+  int64_t count_check_results(const CheckResultFilter& filter) override;
   // --- Watermarks -----------------------------------------------------------
 
   std::optional<Watermark> get_watermark(const std::string& dag_id,

@@ -363,6 +363,7 @@ TEST_P(StoreTest, ListRunsPagesNewestIntervalFirstAndFilters) {
   ASSERT_EQ(p3.size(), 2u);
   EXPECT_EQ(p3[1].interval.start, at(-1440));
   EXPECT_EQ(p3[1].type, RunType::kBackfill);
+  EXPECT_EQ(store_->count_runs(page), 6) << "the count ignores limit and offset";
 
   // `latest`: the run created last (the backfill of the oldest interval).
   RunFilter created_last;
@@ -376,8 +377,10 @@ TEST_P(StoreTest, ListRunsPagesNewestIntervalFirstAndFilters) {
   RunFilter backfills;
   backfills.type = RunType::kBackfill;
   EXPECT_EQ(store_->list_runs(backfills).size(), 1u);
+  EXPECT_EQ(store_->count_runs(backfills), 1);
   RunFilter everything;
   EXPECT_EQ(store_->list_runs(everything).size(), 7u);
+  EXPECT_EQ(store_->count_runs(everything), 7);
 
   store_->cancel_run(p1[0].id, at(1));
   RunFilter canceled;
@@ -385,6 +388,7 @@ TEST_P(StoreTest, ListRunsPagesNewestIntervalFirstAndFilters) {
   canceled.dag_id = "d";
   ASSERT_EQ(store_->list_runs(canceled).size(), 1u);
   EXPECT_EQ(store_->list_runs(canceled)[0].id, p1[0].id);
+  EXPECT_EQ(store_->count_runs(canceled), 1);
 
   std::optional<RunRecord> latest = store_->latest_interval_run("d");
   ASSERT_TRUE(latest);
@@ -505,6 +509,10 @@ TEST_P(StoreTest, CheckResultsAreStoredWithTheTrysEndAndListedNewestIntervalFirs
   EXPECT_EQ(results[2].status, "fail");
   EXPECT_EQ(results[2].value, 3);
   EXPECT_EQ(results[2].threshold, "0 NULL rows");
+  CheckResultFilter paged = all;
+  paged.limit = 1;
+  paged.offset = 3;
+  EXPECT_EQ(store_->count_check_results(paged), 4) << "the count ignores limit and offset";
 
   CheckResultFilter history = all;
   history.task_id = "checks";
@@ -514,6 +522,7 @@ TEST_P(StoreTest, CheckResultsAreStoredWithTheTrysEndAndListedNewestIntervalFirs
   results = store_->list_check_results(history);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].run_id, day2.run_id);
+  EXPECT_EQ(store_->count_check_results(history), 1);
   history.before_interval = day2.interval.start;
   EXPECT_TRUE(store_->list_check_results(history).empty());
 
@@ -528,6 +537,7 @@ TEST_P(StoreTest, CheckResultsAreStoredWithTheTrysEndAndListedNewestIntervalFirs
   CheckResultFilter other = all;
   other.dag_id = "other";
   EXPECT_TRUE(store_->list_check_results(other).empty());
+  EXPECT_EQ(store_->count_check_results(other), 0);
 }
 
 }  // namespace

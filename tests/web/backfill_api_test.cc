@@ -87,7 +87,9 @@ TEST_F(BackfillApiTest, DryRunPreviewsAndCreateStoresTheSamePlan) {
   ASSERT_EQ(list->status, 200);
   ASSERT_EQ(body(list).size(), 1u);
   EXPECT_EQ(body(list)[0]["state"], "running");
-  EXPECT_EQ(body(client_->Get("/api/v1/backfills?dag_id=other")).size(), 0u);
+  EXPECT_EQ(client_->Get("/api/v1/backfills?dag_id=other")->status, 404);
+  EXPECT_EQ(client_->Get("/api/v1/backfills?dag_id=orders")->get_header_value("X-Total-Count"),
+            "1");
 
   // The scheduler's pass starts the first two runs.
   BackfillPass pass(*store_, *cache_);
@@ -104,8 +106,16 @@ TEST_F(BackfillApiTest, DryRunPreviewsAndCreateStoresTheSamePlan) {
   ASSERT_EQ(canceled->status, 200) << canceled->body;
   EXPECT_EQ(body(canceled)["state"], "canceled");
   EXPECT_EQ(body(canceled)["progress"]["running"], 0) << "queued runs canceled";
+  // An ended backfill cannot be canceled again: 409, as for an ended run.
   auto twice = post("/api/v1/backfills/" + std::to_string(id) + "/cancel", "");
-  EXPECT_EQ(twice->status, 400);
+  EXPECT_EQ(twice->status, 409) << twice->body;
+  EXPECT_EQ(body(twice)["error"],
+            "backfill " + std::to_string(id) + " already ended (canceled); nothing to cancel");
+  // With now, a canceled backfill's running runs are stopped after all.
+  auto now = post("/api/v1/backfills/" + std::to_string(id) + "/cancel?now=true", "");
+  EXPECT_EQ(now->status, 200) << now->body;
+  EXPECT_EQ(client_->Get("/api/v1/backfills/abc")->status, 404);
+  EXPECT_EQ(client_->Get("/api/v1/backfills/7x")->status, 404);
   EXPECT_EQ(client_->Get("/api/v1/backfills/99")->status, 404);
 }
 

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {chromium} from 'playwright-core';
+import {FEATURE_DAGS, featureSteps} from './ui_features.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../../..');
@@ -125,6 +126,7 @@ async function main() {
   fs.writeFileSync(path.join(scratch, 'dags/e2e_daily.yaml'), DAILY_DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_sla.yaml'), SLA_DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_checks.yaml'), CHECKS_DAG);
+  for (const [file, text] of Object.entries(FEATURE_DAGS)) fs.writeFileSync(path.join(scratch, 'dags', file), text);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const serverLogPath = path.join(outDir, 'standalone.log');
@@ -185,6 +187,7 @@ async function main() {
     await page.locator('a.dag-link', {hasText: 'e2e_demo'}).click();
     await page.locator('svg.graph g[data-task="after"]').waitFor();
     await page.locator('details.trigger summary').click();
+    await page.locator('#trigger-raw').check();
     await page.locator('#trigger-conf').fill('{"greeting": "hi from the browser"}');
     await page.locator('#trigger-button').click();
     const created = page.locator('.trigger-result a');
@@ -202,8 +205,12 @@ async function main() {
     await page.screenshot({path: path.join(outDir, '02-dag-grid-green.png'), fullPage: true});
     log('grid is green');
 
-    // The task log shows the <script> line as text, and it never ran.
+    // The task log shows the <script> line as text, and it never ran (the
+    // grid cell opens the panel; its link leads to the full log page).
     await page.locator(`table.grid a.cell[data-run="${runId}"][data-task="hello"]`).click();
+    await waitFor('the panel log', async () =>
+      ((await page.locator('#panel-log').textContent()) || '').includes('hello from sluice'));
+    await page.locator('#ti-panel a', {hasText: 'full log page'}).first().click();
     await waitFor('the log text', async () =>
       ((await page.locator('#log').textContent()) || '').includes('hello from sluice'));
     const text = await page.locator('#log').textContent();
@@ -301,6 +308,9 @@ async function main() {
     await page.locator('table.schedulers tbody td', {hasText: 'leader'}).waitFor();
     await page.screenshot({path: path.join(outDir, '10-workers.png'), fullPage: true});
     log('workers page lists the scheduler');
+
+    // The UI's features (ui_features.mjs).
+    await featureSteps({page, base, outDir, log, waitFor});
 
     if (pageErrors.length) throw new Error('the page reported errors:\n' + pageErrors.join('\n'));
     ok = true;

@@ -309,8 +309,8 @@ void Api::get_grid(const httplib::Request& req, httplib::Response& res) {
   for (const FileError& error : store_.list_file_errors()) {
     if (error.file == record.file) file_error = error.message;
   }
-  send_json(res, 200,
-            grid_json(store_, dags_, record, dag_summary(record, file_error), secrets_, query));
+  set_raw_body(res, grid_text(store_, dags_, record, dag_summary(record, file_error), secrets_, query),
+               "application/json; charset=utf-8", false);
 }
 
 // ---- runs

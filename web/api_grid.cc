@@ -25,15 +25,17 @@ using nlohmann::json;
 
 namespace {
 
+std::string dump(const json& part) {
+  return part.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 /// A short fingerprint of a part of the grid: FNV-1a over its JSON text.
-std::string digest(const json& part) {
+std::string digest(const std::string& text) {
   uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : part.dump(-1, ' ', false, json::error_handler_t::replace)) {
-    h = (h ^ c) * 1099511628211ull;
-  }
-  char text[17];
-  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(h));
-  return text;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  char out[17];
+  std::snprintf(out, sizeof(out), "%016llx", static_cast<unsigned long long>(h));
+  return out;
 }
 
 std::set<std::string> split_marker(const std::string& marker) {
@@ -48,13 +50,22 @@ std::set<std::string> split_marker(const std::string& marker) {
   return parts;
 }
 
-json cell_of(const TaskInstanceRecord& ti) {
-  return {{"state", to_string(ti.state)},
-          {"try_number", ti.try_number},
-          {"max_tries", ti.max_tries},
-          {"queued_at", iso_or_null(ti.queued_at)},
-          {"started_at", iso_or_null(ti.started_at)},
-          {"ended_at", iso_or_null(ti.ended_at)}};
+void append_time(std::string& out, const char* key, const std::optional<Timestamp>& t) {
+  out += key;
+  out += t ? "\"" + format_iso(*t) + "\"" : std::string("null");
+}
+
+/// A task instance's cell, written as JSON text directly: a grid page has
+/// hundreds, and building a JSON object for each costs more than the rest.
+void append_cell(std::string& out, const TaskInstanceRecord& ti) {
+  out += "{\"state\":\"";
+  out += to_string(ti.state);
+  out += "\",\"try_number\":" + std::to_string(ti.try_number);
+  out += ",\"max_tries\":" + std::to_string(ti.max_tries);
+  append_time(out, ",\"queued_at\":", ti.queued_at);
+  append_time(out, ",\"started_at\":", ti.started_at);
+  append_time(out, ",\"ended_at\":", ti.ended_at);
+  out += '}';
 }
 
 /// The cell of a mapped task: the worst state of its instances, a count per
@@ -86,24 +97,39 @@ json mapped_cell(const std::vector<const TaskInstanceRecord*>& instances) {
           {"ended_at", all_ended ? iso_or_null(ended) : json(nullptr)}};
 }
 
-/// One run's column: the run and a cell per task id.
-json column_of(Store& store, const RunRecord& run, const std::vector<std::string>& secrets,
-               json& task_ids) {
-  json column = run_json(run, secrets);
+/// The task ids of the grid's rows, in order: the DAG's, then those only
+/// older versions had.
+struct TaskRows {
+  json ids = json::array();
+  std::set<std::string> known;
+  void add(const std::string& id) {
+    if (known.insert(id).second) ids.push_back(id);
+  }
+};
+
+/// One run's column as JSON text: the run and a cell per task id.
+std::string column_of(Store& store, const RunRecord& run, const std::vector<std::string>& secrets,
+                      TaskRows& rows) {
+  std::string out = dump(run_json(run, secrets));
+  out.pop_back();  // the closing brace: the cells follow
+  out += ",\"tasks\":{";
   std::map<std::string, std::vector<const TaskInstanceRecord*>> by_task;
   std::vector<TaskInstanceRecord> instances = store.list_task_instances(run.id);
   for (const TaskInstanceRecord& ti : instances) by_task[ti.task_id].push_back(&ti);
-  json cells = json::object();
+  bool first = true;
   for (const auto& [task_id, list] : by_task) {
+    out += first ? "" : ",";
+    first = false;
+    out += dump(task_id) + ":";
     bool mapped = list.size() > 1 || list.front()->map_index >= 0;
-    cells[task_id] = mapped ? mapped_cell(list) : cell_of(*list.front());
-    // Tasks of older versions still get a row.
-    if (std::find(task_ids.begin(), task_ids.end(), task_id) == task_ids.end()) {
-      task_ids.push_back(task_id);
+    if (mapped) {
+      out += dump(mapped_cell(list));
+    } else {
+      append_cell(out, *list.front());
     }
+    rows.add(task_id);  // tasks of older versions still get a row
   }
-  column["tasks"] = std::move(cells);
-  return column;
+  return out + "}}";
 }
 
 const char* run_state_worst_first[] = {"failed", "running", "queued", "canceled", "success"};
@@ -118,8 +144,8 @@ int task_state_severity(const std::string& state) {
   return it == best_first.end() ? 0 : static_cast<int>(it - best_first.begin());
 }
 
-json grid_json(Store& store, DagCache& dags, const DagRecord& record, const json& summary,
-               const std::vector<std::string>& secrets, const GridQuery& query) {
+std::string grid_text(Store& store, DagCache& dags, const DagRecord& record, const json& summary,
+                      const std::vector<std::string>& secrets, const GridQuery& query) {
   RunFilter filter;
   filter.dag_id = record.dag_id;
   filter.limit = query.limit + 1;  // one more tells of an older page
@@ -127,46 +153,49 @@ json grid_json(Store& store, DagCache& dags, const DagRecord& record, const json
   std::vector<RunRecord> runs = store.list_runs(filter);
   bool has_more = static_cast<int>(runs.size()) == filter.limit;
   if (has_more) runs.pop_back();
-  json task_ids = json::array();
+  TaskRows rows;
   if (record.version_id) {
     try {
-      for (const Task& task : dags.get(*record.version_id)->tasks) task_ids.push_back(task.id);
+      for (const Task& task : dags.get(*record.version_id)->tasks) rows.add(task.id);
     } catch (const UserError&) {
     }
   }
-  json columns = json::array();
-  for (const RunRecord& run : runs) columns.push_back(column_of(store, run, secrets, task_ids));
+  // Each column is written once: its text gives its digest and goes into
+  // the answer as it is.
+  std::vector<std::pair<std::string, std::string>> columns;  // run id, JSON text
+  for (const RunRecord& run : runs) {
+    columns.emplace_back(run.run_id, column_of(store, run, secrets, rows));
+  }
 
   // The marker: the header's digest, then one per run in page order.
   const std::set<std::string> known = split_marker(query.since);
   // The header leaves out updated_at, which a re-read of an unchanged file moves.
   json header = summary;
   header.erase("updated_at");
-  std::string head = digest(json{task_ids, header, has_more});
-  std::string marker = head;
-  json sent = json::array();
-  for (json& column : columns) {
-    std::string d = digest(column);
+  std::string marker = digest(dump(json{rows.ids, header, has_more}));
+  const bool header_known = known.count(marker) > 0;
+  std::string body;
+  for (const auto& [run_id, text] : columns) {
+    std::string d = digest(text);
     marker += "." + d;
+    body += body.empty() ? "[" : ",";
     if (known.count(d)) {
-      sent.push_back({{"run_id", column["run_id"]}, {"digest", d}, {"unchanged", true}});
+      body += dump(json{{"run_id", run_id}, {"digest", d}, {"unchanged", true}});
     } else {
-      column["digest"] = d;
-      sent.push_back(std::move(column));
+      body += text.substr(0, text.size() - 1) + ",\"digest\":\"" + d + "\"}";
     }
   }
+  body += body.empty() ? "[]" : "]";
   if (!query.since.empty() && marker == query.since) {
-    return {{"unchanged", true}, {"marker", marker}, {"offset", query.offset}};
+    return dump({{"unchanged", true}, {"marker", marker}, {"offset", query.offset}});
   }
-  json out = {{"runs", std::move(sent)},
-              {"offset", query.offset},
-              {"has_more", has_more},
-              {"marker", marker}};
-  if (!known.count(head)) {
-    out["tasks"] = std::move(task_ids);
-    out["dag"] = summary;
+  json rest = {{"offset", query.offset}, {"has_more", has_more}, {"marker", marker}};
+  if (!header_known) {
+    rest["tasks"] = std::move(rows.ids);
+    rest["dag"] = summary;
   }
-  return out;
+  std::string tail = dump(rest);
+  return "{\"runs\":" + body + "," + tail.substr(1);
 }
 
 void install_grid_api(httplib::Server& server, Store& store, DagCache& dags, const Clock& clock,

@@ -27,16 +27,17 @@ struct GridQuery {
   std::string since;
 };
 
-/// The grid of `record`'s runs, newest first: {"tasks", "runs", "offset",
-/// "has_more", "marker"}, and "dag" (`summary`) unless unchanged since
-/// `query.since`. A mapped task's cell holds the worst state of its
+/// The grid of `record`'s runs as JSON text, newest first: {"runs",
+/// "offset", "has_more", "marker"}, with "tasks" and "dag" (`summary`)
+/// unless unchanged since `query.since`, and {"unchanged": true, "marker"}
+/// when nothing changed. A mapped task's cell holds the worst state of its
 /// instances and a count per state.
-nlohmann::json grid_json(Store& store, DagCache& dags, const DagRecord& record,
-                         const nlohmann::json& summary, const std::vector<std::string>& secrets,
-                         const GridQuery& query);
+std::string grid_text(Store& store, DagCache& dags, const DagRecord& record,
+                      const nlohmann::json& summary, const std::vector<std::string>& secrets,
+                      const GridQuery& query);
 
-/// The worst of two task states for a mapped task's summary: failures
-/// first, then work in progress, then what ended well.
+/// How bad a task state is, for a mapped task's summary (higher is worse):
+/// failures, then work in progress, then what ended well.
 int task_state_severity(const std::string& state);
 
 /// GET /api/v1/last-runs: each DAG's newest run (times, duration, state).

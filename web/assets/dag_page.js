@@ -209,6 +209,13 @@
         : null);
     }
 
+    function setDetail(d) {
+      detail = d;
+      if (yamlPre.textContent !== detail.yaml) yamlPre.textContent = detail.yaml;
+      graph = drawGraph(detail.tasks || []);
+      replace(graphBox, graph.svg);
+    }
+
     function colourGraph() {
       if (!graph) return;
       const latest = offset === 0 ? data.runs[0] : null;
@@ -243,8 +250,12 @@
           el('details', {class: 'source'}, el('summary', null, 'YAML source'), yamlPre));
       },
       async refresh() {
-        const answer = await api('GET', '/dags/' + enc(dagId) + '/grid?limit=' + S.GRID_RUNS +
-          '&offset=' + offset + (data.marker ? '&since=' + data.marker : ''));
+        // The first time, the detail (YAML, tasks for the graph) in parallel.
+        const [answer, first] = await Promise.all([
+          api('GET', '/dags/' + enc(dagId) + '/grid?limit=' + S.GRID_RUNS + '&offset=' + offset +
+            (data.marker ? '&since=' + data.marker : '')),
+          detail ? null : api('GET', '/dags/' + enc(dagId))]);
+        if (first) setDetail(first);
         const changed = data.take(answer);
         if (!changed && !answer.unchanged) return this.refresh();  // lost our place: ask in full
         if (!changed) {
@@ -252,12 +263,7 @@
           return;
         }
         const summary = data.dag;
-        if (!detail || (summary && summary.version_id !== detail.version_id)) {
-          detail = await api('GET', '/dags/' + enc(dagId));
-          if (yamlPre.textContent !== detail.yaml) yamlPre.textContent = detail.yaml;
-          graph = drawGraph(detail.tasks || []);
-          replace(graphBox, graph.svg);
-        }
+        if (summary && summary.version_id !== detail.version_id) setDetail(await api('GET', '/dags/' + enc(dagId)));
         drawHeader(Object.assign({}, detail, summary || {}));
         if (!formsBuilt) {
           buildTrigger(triggerBox, detail, () => { offset = 0; data.reset(); });

@@ -22,6 +22,15 @@ tasks:
 
 class ApiGridTest : public ApiTest {
  protected:
+  /// Claims up to `max` ready task instances for worker "w1".
+  std::vector<ClaimedTask> claim(int max) {
+    ClaimRequest request;
+    request.worker_id = "w1";
+    request.now = clock_.now();
+    request.max_tasks = max;
+    return store_->claim_tasks(request);
+  }
+
   /// A run of `fan` whose four instances ended with `states` (in map order).
   std::string fan_run(const std::vector<TaskState>& states) {
     add_dag(kFanYaml, "fan.yaml");
@@ -31,11 +40,7 @@ class ApiGridTest : public ApiTest {
     auto dag = cache_->get(placeholder[0].run.version_id);
     store_->expand_mapped_task(placeholder[0].task.id, 1, "w1", {"a", "b", "c", "d"},
                                make_decider(dag, clock_.now()), clock_.now());
-    ClaimRequest request;
-    request.worker_id = "w1";
-    request.now = clock_.now();
-    request.max_tasks = 10;
-    std::vector<ClaimedTask> instances = store_->claim_tasks(request);
+    std::vector<ClaimedTask> instances = claim(10);
     EXPECT_EQ(instances.size(), states.size());
     std::sort(instances.begin(), instances.end(),
               [](const auto& a, const auto& b) { return a.task.map_index < b.task.map_index; });
@@ -69,11 +74,7 @@ TEST_F(ApiGridTest, AMappedCellStillRunningIsNotShownEnded) {
   auto dag = cache_->get(placeholder[0].run.version_id);
   store_->expand_mapped_task(placeholder[0].task.id, 1, "w1", {"a", "b"},
                              make_decider(dag, clock_.now()), clock_.now());
-  ClaimRequest request;
-  request.worker_id = "w1";
-  request.now = clock_.now();
-  request.max_tasks = 1;
-  std::vector<ClaimedTask> one = store_->claim_tasks(request);
+  std::vector<ClaimedTask> one = claim(1);
   ASSERT_EQ(one.size(), 1u);
   finish(one[0], TaskState::kSuccess, "");
 

@@ -259,7 +259,7 @@
         const changed = data.take(answer);
         if (!changed && !answer.unchanged) return this.refresh();  // lost our place: ask in full
         if (!changed) {
-          if (panel.isOpen) await panel.refresh();
+          if (panel.isRunning) await panel.refresh();
           return;
         }
         const summary = data.dag;

@@ -27,19 +27,9 @@
   const STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
     .map((s) => s * 1000);
 
-  const clocks = new Map();
   function clock(ms, tz) {
-    const zone = tz || 'UTC';
-    if (!clocks.has(zone)) {
-      let f;
-      try {
-        f = new Intl.DateTimeFormat('en-GB', {hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone: zone});
-      } catch (e) {
-        f = new Intl.DateTimeFormat('en-GB', {hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone: 'UTC'});
-      }
-      clocks.set(zone, f);
-    }
-    return clocks.get(zone).format(new Date(ms));
+    return S.grid.zoneFormat('clock', {hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false}, tz)
+      .format(new Date(ms));
   }
 
   function ganttChart(run, tasks, tz) {

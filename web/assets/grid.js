@@ -23,19 +23,25 @@
       .map((state) => counts[state] + ' ' + state).join(', ');
   }
 
-  const dateFormats = new Map();
-  function shortDate(iso, tz) {
-    const key = tz || 'UTC';
-    if (!dateFormats.has(key)) {
+  // One Intl formatter per set of options and time zone (UTC for a zone
+  // this browser does not know), made once: they are slow to make.
+  const zoneFormats = new Map();
+  function zoneFormat(name, options, tz) {
+    const key = name + '\u0000' + (tz || 'UTC');
+    if (!zoneFormats.has(key)) {
       let f;
       try {
-        f = new Intl.DateTimeFormat('en-GB', {month: 'short', day: 'numeric', timeZone: key});
+        f = new Intl.DateTimeFormat('en-GB', Object.assign({timeZone: tz || 'UTC'}, options));
       } catch (e) {
-        f = new Intl.DateTimeFormat('en-GB', {month: 'short', day: 'numeric', timeZone: 'UTC'});
+        f = new Intl.DateTimeFormat('en-GB', Object.assign({}, options, {timeZone: 'UTC'}));
       }
-      dateFormats.set(key, f);
+      zoneFormats.set(key, f);
     }
-    return dateFormats.get(key).format(new Date(iso));
+    return zoneFormats.get(key);
+  }
+
+  function shortDate(iso, tz) {
+    return zoneFormat('day', {month: 'short', day: 'numeric'}, tz).format(new Date(iso));
   }
 
   function runDuration(r) {
@@ -144,5 +150,5 @@
       el('span', {class: 'legend-item muted'}, 'bar height: run duration; a number: mapped instances'));
   }
 
-  S.grid = {GridData, drawGrid, legend, countsText, SEVERITY};
+  S.grid = {GridData, drawGrid, legend, countsText, SEVERITY, zoneFormat};
 })();

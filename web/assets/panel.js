@@ -14,6 +14,7 @@
     const box = el('aside', {class: 'ti-panel', id: 'ti-panel', hidden: true, 'aria-label': 'task instance'});
     let shown = null;  // {runId, task, mapIndex, tryNumber}
     let loaded = '';   // what the panel shows, to redraw only on change
+    let running = false;  // its log may grow while the grid stays the same
 
     function close() {
       shown = null;
@@ -43,6 +44,7 @@
       const log = started ? await api('GET', base + '/logs?try=' + tryNumber + '&limit=' + LOG_BYTES +
         (mapped ? '&map_index=' + want.mapIndex : '')) : null;
       if (shown !== want) return;  // another cell was clicked meanwhile
+      running = ti.state === 'running' || (log !== null && !log.complete);
       const key = JSON.stringify([ti, log && [log.next_offset, log.complete], instances.map((i) => i.state)]);
       if (key === loaded) return;
       loaded = key;
@@ -99,6 +101,7 @@
       },
       refresh() { return draw(); },
       get isOpen() { return shown !== null; },
+      get isRunning() { return shown !== null && running; },
     };
   }
 

@@ -267,6 +267,7 @@ async function themesAndNarrowScreens(t, runId) {
     ['run', `#/dag/e2e_mapped/run/${encodeURIComponent(runId)}`, 'svg.gantt'],
     ['task', `#/dag/e2e_mapped/run/${encodeURIComponent(runId)}/task/flaky`, '#log'],
     ['calendar', '#/dag/e2e_checks/calendar/2026', 'svg.calendar'],
+    ['check', '#/dag/e2e_checks/check/checks/status_known', 'svg.check-chart'],
     ['backfills', '#/backfills', 'table.list tbody tr'],
     ['backfill', '#/backfills/1', '.progress'],
     ['alerts', '#/alerts', 'table.list tbody tr'],

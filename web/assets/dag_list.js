@@ -83,8 +83,7 @@
             class: 'sq st-' + r.state, href: runHref(dag.dag_id, r.run_id),
             title: r.run_id + ' — ' + r.state,
           })));
-        const next = dag.next_run ? [fmtTime(dag.next_run.data_interval_start, dag.timezone),
-          el('div', {class: 'muted small'}, 'runs after ' + fmtTime(dag.next_run.data_interval_end, dag.timezone))] : '';
+        const next = S.nextRun(dag);
         rows.push(el('tr', {class: dag.active ? '' : 'inactive', 'data-dag': dag.dag_id},
           el('td', null, pauseToggle(dag)),
           el('td', {class: 'dag-cell'}, el('a', {class: 'dag-link', href: dagHref(dag.dag_id)}, dag.dag_id),

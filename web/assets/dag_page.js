@@ -199,8 +199,7 @@
         el('dl', {class: 'facts'},
           el('dt', null, 'schedule'), el('dd', null, el('code', null, dag.schedule === null ? 'none' : dag.schedule)),
           el('dt', null, 'time zone'), el('dd', null, dag.timezone),
-          el('dt', null, 'next run'), el('dd', null, dag.next_run ? fmtTime(dag.next_run.data_interval_start, dag.timezone) +
-            ' (runs after ' + fmtTime(dag.next_run.data_interval_end, dag.timezone) + ')' : '—'),
+          el('dt', null, 'next run'), el('dd', {class: 'next-run'}, S.nextRun(dag) || '—'),
           el('dt', null, 'file'), el('dd', null, el('code', null, dag.file)),
           el('dt', null, 'version'), el('dd', null, dag.version_id ? String(dag.version_id) : '—')));
       replace(errorBox, dag.parse_error
@@ -278,6 +277,14 @@
     };
   }
 
+  // The next run's interval start and when it will be created; app.js's
+  // nextRunView where it has one (the list and the DAG page show the same).
+  S.nextRun = (dag) => {
+    if (S.nextRunView) return S.nextRunView(dag);
+    if (!dag.next_run) return '';
+    return [fmtTime(dag.next_run.data_interval_start, dag.timezone), el('div', {class: 'muted small'},
+      'runs after ' + fmtTime(dag.next_run.data_interval_end, dag.timezone))];
+  };
   S.pages.dag = dagPage;
   S.drawGraph = drawGraph;
 })();

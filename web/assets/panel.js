@@ -56,7 +56,7 @@
         el('div', {class: 'panel-head'},
           el('h2', null, want.task, mapped ? ' [' + want.mapIndex + ']' : '', ' ', stateBadge(ti.state)), closeButton),
         el('div', {class: 'crumbs'}, 'run ', el('a', {href: runHref(dagId, want.runId)}, want.runId), ' · ',
-          el('a', {href: taskHref(dagId, want.runId, want.task)}, 'full log page')),
+          el('a', {href: taskHref(dagId, want.runId, want.task, null, mapped ? want.mapIndex : null)}, 'full log page')),
         mapped ? el('div', {class: 'instances'}, 'instance: ', instances.map((i) => {
           const b = el('button', {type: 'button', class: 'instance st-' + i.state +
             (i.map_index === want.mapIndex ? ' current' : ''), 'data-map-index': String(i.map_index),
@@ -88,7 +88,8 @@
         el('pre', {class: 'log', id: 'panel-log'}, log ? log.data : 'Not started yet.'),
         log && (!log.complete || log.data.length >= LOG_BYTES) ?
           el('p', {class: 'muted small'}, log.complete ? 'More in the ' : 'Still running: follow it on the ',
-            el('a', {href: taskHref(dagId, want.runId, want.task, tryNumber)}, 'full log page'), '.') : null);
+            el('a', {href: taskHref(dagId, want.runId, want.task, tryNumber, mapped ? want.mapIndex : null)},
+              'full log page'), '.') : null);
       box.hidden = false;
     }
 

@@ -154,9 +154,13 @@ std::string grid_text(Store& store, DagCache& dags, const DagRecord& record, con
   bool has_more = static_cast<int>(runs.size()) == filter.limit;
   if (has_more) runs.pop_back();
   TaskRows rows;
+  json graph = json::array();  // the DAG's tasks and their edges, for the page's graph
   if (record.version_id) {
     try {
-      for (const Task& task : dags.get(*record.version_id)->tasks) rows.add(task.id);
+      for (const Task& task : dags.get(*record.version_id)->tasks) {
+        rows.add(task.id);
+        graph.push_back({{"id", task.id}, {"type", task.type}, {"depends_on", task.depends_on}});
+      }
     } catch (const UserError&) {
     }
   }
@@ -172,7 +176,7 @@ std::string grid_text(Store& store, DagCache& dags, const DagRecord& record, con
   // The header leaves out updated_at, which a re-read of an unchanged file moves.
   json header = summary;
   header.erase("updated_at");
-  std::string marker = digest(dump(json{rows.ids, header, has_more}));
+  std::string marker = digest(dump(json{rows.ids, header, has_more, graph}));
   const bool header_known = known.count(marker) > 0;
   std::string body;
   for (const auto& [run_id, text] : columns) {
@@ -192,6 +196,7 @@ std::string grid_text(Store& store, DagCache& dags, const DagRecord& record, con
   json rest = {{"offset", query.offset}, {"has_more", has_more}, {"marker", marker}};
   if (!header_known) {
     rest["tasks"] = std::move(rows.ids);
+    rest["graph"] = std::move(graph);
     rest["dag"] = summary;
   }
   std::string tail = dump(rest);

@@ -28,8 +28,9 @@ struct GridQuery {
 };
 
 /// The grid of `record`'s runs as JSON text, newest first: {"runs",
-/// "offset", "has_more", "marker"}, with "tasks" and "dag" (`summary`)
-/// unless unchanged since `query.since`, and {"unchanged": true, "marker"}
+/// "offset", "has_more", "marker"}, with "tasks" (the rows), "graph" (each
+/// task's id, type and upstream ids) and "dag" (`summary`) unless unchanged
+/// since `query.since`, and {"unchanged": true, "marker"}
 /// when nothing changed. A mapped task's cell holds the worst state of its
 /// instances and a count per state.
 std::string grid_text(Store& store, DagCache& dags, const DagRecord& record,

@@ -100,6 +100,9 @@ TEST_F(ApiGridTest, SinceAnEarlierAnswerOnlyWhatChangedIsSent) {
   ASSERT_EQ(full["runs"].size(), 2u);
   std::string marker = full["marker"];
   EXPECT_EQ(full["dag"]["dag_id"], "orders");
+  ASSERT_EQ(full["graph"].size(), 3u);  // what the page draws its graph from
+  EXPECT_EQ(full["graph"][1],
+            (json{{"id", "load"}, {"type", "shell"}, {"depends_on", {"extract"}}}));
 
   // when nothing changed, the answer says so in a few bytes
   auto same = get("/api/v1/dags/orders/grid?since=" + marker);
@@ -120,6 +123,7 @@ TEST_F(ApiGridTest, SinceAnEarlierAnswerOnlyWhatChangedIsSent) {
   EXPECT_EQ(delta["runs"][1]["run_id"], older);
   EXPECT_EQ(delta["runs"][1]["tasks"]["extract"]["state"], "success");
   EXPECT_FALSE(delta.contains("tasks"));
+  EXPECT_FALSE(delta.contains("graph"));
   EXPECT_FALSE(delta.contains("dag"));
   EXPECT_NE(delta["marker"], started);
 

@@ -178,6 +178,7 @@
     let offset = 0;
     let detail = null;
     let graph = null;
+    let graphOf = null;  // the grid answer's graph it was drawn from
     let formsBuilt = false;
     const data = new S.grid.GridData();
     const header = el('div', {class: 'dag-header'});
@@ -211,8 +212,6 @@
     function setDetail(d) {
       detail = d;
       if (yamlPre.textContent !== detail.yaml) yamlPre.textContent = detail.yaml;
-      graph = drawGraph(detail.tasks || []);
-      replace(graphBox, graph.svg);
     }
 
     function colourGraph() {
@@ -249,12 +248,10 @@
           el('details', {class: 'source'}, el('summary', null, 'YAML source'), yamlPre));
       },
       async refresh() {
-        // The first time, the detail (YAML, tasks for the graph) in parallel.
-        const [answer, first] = await Promise.all([
-          api('GET', '/dags/' + enc(dagId) + '/grid?limit=' + S.GRID_RUNS + '&offset=' + offset +
-            (data.marker ? '&since=' + data.marker : '')),
-          detail ? null : api('GET', '/dags/' + enc(dagId))]);
-        if (first) setDetail(first);
+        // The grid's answer has all the first paint needs (header, graph,
+        // grid); the detail (YAML, params for the trigger form) comes after.
+        const answer = await api('GET', '/dags/' + enc(dagId) + '/grid?limit=' + S.GRID_RUNS + '&offset=' + offset +
+          (data.marker ? '&since=' + data.marker : ''));
         const changed = data.take(answer);
         if (!changed && !answer.unchanged) return this.refresh();  // lost our place: ask in full
         if (!changed) {
@@ -262,16 +259,21 @@
           return;
         }
         const summary = data.dag;
-        if (summary && summary.version_id !== detail.version_id) setDetail(await api('GET', '/dags/' + enc(dagId)));
-        drawHeader(Object.assign({}, detail, summary || {}));
+        if (data.graph && graphOf !== data.graph) {
+          graphOf = data.graph;
+          graph = drawGraph(data.graph);
+          replace(graphBox, graph.svg);
+        }
+        drawHeader(summary);
+        replace(gridBox, S.grid.drawGrid(dagId, data, tz(), (run, task) => panel.open(run.run_id, task)));
+        drawPager();
+        colourGraph();
+        if (!detail || detail.version_id !== summary.version_id) setDetail(await api('GET', '/dags/' + enc(dagId)));
         if (!formsBuilt) {
           buildTrigger(triggerBox, detail, () => { offset = 0; data.reset(); });
           S.buildBackfillForm(backfillBox, dagId);
           formsBuilt = true;
         }
-        replace(gridBox, S.grid.drawGrid(dagId, data, tz(), (run, task) => panel.open(run.run_id, task)));
-        drawPager();
-        colourGraph();
         if (panel.isOpen) await panel.refresh();
       },
     };

@@ -60,11 +60,13 @@
       this.runs = [];
       this.hasMore = false;
       this.dag = null;
+      this.graph = null;
     }
     // Takes one answer of the grid endpoint; true when something changed.
     take(answer) {
       if (answer.unchanged) return false;
       if (answer.tasks) this.tasks = answer.tasks;
+      if (answer.graph) this.graph = answer.graph;
       if (answer.dag) this.dag = answer.dag;
       const columns = new Map();
       this.runs = answer.runs.map((r) => {

@@ -114,16 +114,20 @@ const ZoneTail* zone_tail(const date::time_zone* zone) {
 }  // namespace
 
 std::string format_iso(Timestamp t) {
-  auto secs = std::chrono::floor<seconds>(t);
-  auto ms = (t - secs).count();
-  std::string out = date::format("%Y-%m-%dT%H:%M:%S", secs);
-  if (ms != 0) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(ms));
-    out += buf;
+  // By hand rather than date::format (a stream per call): the grid of the
+  // web UI formats thousands of these per request.
+  auto day = std::chrono::floor<date::days>(t);
+  date::year_month_day ymd{day};
+  int64_t ms = (t - day).count();
+  char buf[40];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                        static_cast<int>(ms / 3600000), static_cast<int>(ms / 60000 % 60),
+                        static_cast<int>(ms / 1000 % 60));
+  if (ms % 1000 != 0) {
+    n += std::snprintf(buf + n, sizeof buf - n, ".%03d", static_cast<int>(ms % 1000));
   }
-  out += 'Z';
-  return out;
+  return std::string(buf, n) + 'Z';
 }
 
 int64_t to_epoch_ms(Timestamp t) { return t.time_since_epoch().count(); }

@@ -24,6 +24,7 @@
 #include "engine/run_factory.h"
 #include "engine/task_lookup.h"
 #include "engine/trigger.h"
+#include "web/api_grid.h"
 #include "web/api_params.h"
 #include "web/api_routes.h"
 #include "web/backfill_api.h"
@@ -146,6 +147,7 @@ void Api::install(RouteTable& routes) {
              }),
              Paging::kHandler);
   install_backfill_api(routes, store_, dags_, clock_);
+  install_grid_api(routes, store_, dags_, clock_, secrets_);
 }
 
 // ---- lookups
@@ -316,42 +318,19 @@ void Api::get_import_errors(const httplib::Request&, httplib::Response& res) {
 
 void Api::get_grid(const httplib::Request& req, httplib::Response& res) {
   // One request for the DAG page's grid: the page's runs and their task
-  // states, so the browser does not ask once per run.
+  // states, so the browser does not ask once per run; with `since`, only
+  // what changed since that answer.
   DagRecord record = find_dag(req.matches[1]);
-  RunFilter filter;
-  filter.dag_id = record.dag_id;
-  filter.limit = int_param(req, "limit", 25, 1, 100) + 1;  // one more tells of an older page
-  filter.offset = int_param(req, "offset", 0, 0, 1 << 30);
-  std::vector<RunRecord> runs = store_.list_runs(filter);
-  bool has_more = static_cast<int>(runs.size()) == filter.limit;
-  if (has_more) runs.pop_back();
-  json task_ids = json::array();
-  if (record.version_id) {
-    try {
-      for (const Task& task : dags_.get(*record.version_id)->tasks) task_ids.push_back(task.id);
-    } catch (const UserError&) {
-    }
+  GridQuery query;
+  query.limit = int_param(req, "limit", 25, 1, 100);
+  query.offset = int_param(req, "offset", 0, 0, 1 << 30);
+  if (req.has_param("since")) query.since = req.get_param_value("since");
+  std::string file_error;
+  for (const FileError& error : store_.list_file_errors()) {
+    if (error.file == record.file) file_error = error.message;
   }
-  json columns = json::array();
-  for (const RunRecord& run : runs) {
-    json column = run_json(run, secrets_);
-    json states = json::object();
-    for (const TaskInstanceRecord& ti : store_.list_task_instances(run.id)) {
-      states[ti.task_id] = {{"state", to_string(ti.state)},
-                            {"try_number", ti.try_number},
-                            {"started_at", iso_or_null(ti.started_at)},
-                            {"ended_at", iso_or_null(ti.ended_at)}};
-      // Tasks of older versions still get a row.
-      if (std::find(task_ids.begin(), task_ids.end(), ti.task_id) == task_ids.end()) {
-        task_ids.push_back(ti.task_id);
-      }
-    }
-    column["tasks"] = std::move(states);
-    columns.push_back(std::move(column));
-  }
-  send_json(res, 200,
-            {{"tasks", task_ids}, {"runs", columns}, {"offset", filter.offset},
-             {"has_more", has_more}});
+  set_raw_body(res, grid_text(store_, dags_, record, dag_summary(record, file_error), secrets_, query),
+               "application/json; charset=utf-8", false);
 }
 
 void Api::list_alerts(const httplib::Request& req, httplib::Response& res) {

@@ -12,7 +12,7 @@ TEST_F(ApiTest, ServesTheUiWithAStrictContentSecurityPolicy) {
   EXPECT_NE(index->get_header_value("Content-Type").find("text/html"), std::string::npos);
   EXPECT_NE(index->get_header_value("Content-Security-Policy").find("script-src 'self'"),
             std::string::npos);
-  EXPECT_NE(index->body.find("app.js"), std::string::npos);
+  EXPECT_NE(index->body.find("ui.js"), std::string::npos);
   auto js = get("/app.js");
   ASSERT_EQ(js->status, 200);
   EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);

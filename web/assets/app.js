@@ -341,125 +341,11 @@
       el('div', {class: 'muted small'}, due ? 'due now' : 'runs after ' + fmtTime(next.run_after, dag.timezone))];
   }
 
-  // ---- DAG list
+  // ---- DAG list (dag_list.js)
 
-  function dagsPage() {
-    const errorsBox = el('section', {class: 'import-errors', hidden: true});
-    const tbody = el('tbody');
-    const table = el('table', {class: 'list dags'},
-      el('thead', null, el('tr', null, el('th', null, ''), el('th', null, 'DAG'),
-        el('th', null, 'Schedule'), el('th', null, 'Next run'), el('th', null, 'Recent runs'),
-        el('th', null, 'Last run'))),
-      tbody);
-    return {
-      title: 'DAGs',
-      mount(root) {
-        append(root, el('h1', null, 'DAGs'), errorsBox, table);
-      },
-      async refresh() {
-        const [dags, errors] = await Promise.all([api('GET', '/dags'), api('GET', '/import-errors')]);
-        errorsBox.hidden = errors.length === 0;
-        replace(errorsBox, el('h2', null, 'Files that failed to load (' + errors.length + ')'),
-          errors.map((e) => el('div', {class: 'import-error'},
-            el('div', {class: 'file'}, e.file, e.dag_id ? ' (' + e.dag_id + ')' : ''),
-            el('pre', null, e.message))));
-        const rows = [];
-        for (const dag of dags) {
-          const squares = el('span', {class: 'squares'},
-            dag.recent_runs.slice().reverse().map((r) => el('a', {
-              class: 'sq st-' + r.state, href: runHref(dag.dag_id, r.run_id),
-              title: r.run_id + ' — ' + r.state,
-            })));
-          const next = nextRunView(dag);
-          rows.push(el('tr', {class: dag.active ? '' : 'inactive', 'data-dag': dag.dag_id},
-            el('td', null, pauseToggle(dag)),
-            el('td', null, el('a', {class: 'dag-link', href: dagHref(dag.dag_id)}, dag.dag_id),
-              dag.active ? null : el('span', {class: 'muted'}, ' (file removed)'),
-              dag.description ? el('div', {class: 'muted small'}, dag.description) : null,
-              dag.tags && dag.tags.length ? el('div', {class: 'tags'},
-                dag.tags.map((t) => el('span', {class: 'tag'}, t))) : null),
-            el('td', null, el('code', null, dag.schedule === null ? 'none' : dag.schedule),
-              el('div', {class: 'muted small'}, dag.timezone)),
-            el('td', {class: 'next-run'}, next),
-            el('td', null, squares),
-            el('td', null, dag.last_run_state ? stateBadge(dag.last_run_state) : '')));
-          if (dag.parse_error) {
-            rows.push(el('tr', {class: 'parse-error-row'},
-              el('td', null, ''), el('td', {colspan: 5},
-                el('div', {class: 'error'}, 'The file has errors; the last good version keeps running:'),
-                el('pre', {class: 'parse-error'}, dag.parse_error))));
-          }
-        }
-        if (dags.length === 0) {
-          rows.push(el('tr', null, el('td', {colspan: 6, class: 'muted'},
-            'No DAGs yet: put YAML files in the DAG folder.')));
-        }
-        replace(tbody, rows);
-      },
-    };
-  }
+  function dagsPage() { return Sluice.pages.dags(); }
 
   // ---- DAG page
-
-  function layoutGraph(tasks) {
-    const depth = new Map();
-    const byId = new Map(tasks.map((t) => [t.id, t]));
-    function depthOf(id, seen) {
-      if (depth.has(id)) return depth.get(id);
-      if (seen.has(id)) return 0;
-      seen.add(id);
-      const task = byId.get(id);
-      let d = 0;
-      for (const up of (task ? task.depends_on : [])) d = Math.max(d, depthOf(up, seen) + 1);
-      depth.set(id, d);
-      return d;
-    }
-    const layers = [];
-    for (const t of tasks) {
-      const d = depthOf(t.id, new Set());
-      (layers[d] = layers[d] || []).push(t.id);
-    }
-    const pos = new Map();
-    const W = 170, H = 34, GX = 60, GY = 16;
-    layers.forEach((ids, x) => ids.forEach((id, y) => {
-      pos.set(id, {x: 10 + x * (W + GX), y: 10 + y * (H + GY)});
-    }));
-    const width = 20 + layers.length * (W + GX) - GX;
-    const height = 20 + Math.max(1, ...layers.map((l) => l.length)) * (H + GY) - GY;
-    return {pos, W, H, width, height};
-  }
-
-  function drawGraph(tasks) {
-    const {pos, W, H, width, height} = layoutGraph(tasks);
-    const root = sv('svg', {class: 'graph', width: width, height: height,
-                            viewBox: '0 0 ' + width + ' ' + height, role: 'img'});
-    root.append(sv('defs', null, sv('marker', {id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5,
-      markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse'},
-      sv('path', {d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrowhead'}))));
-    const nodes = new Map();
-    for (const t of tasks) {
-      const to = pos.get(t.id);
-      for (const up of t.depends_on) {
-        const from = pos.get(up);
-        if (!from) continue;
-        const x1 = from.x + W, y1 = from.y + H / 2, x2 = to.x, y2 = to.y + H / 2;
-        const mx = (x1 + x2) / 2;
-        root.append(sv('path', {class: 'edge', 'marker-end': 'url(#arrow)',
-          d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`}));
-      }
-    }
-    for (const t of tasks) {
-      const p = pos.get(t.id);
-      const rect = sv('rect', {x: p.x, y: p.y, width: W, height: H, rx: 5, class: 'node st-none'});
-      const label = t.id.length > 22 ? t.id.slice(0, 21) + '…' : t.id;
-      const g = sv('g', {'data-task': t.id},
-        sv('title', null, t.id + ' (' + t.type + ')'), rect,
-        sv('text', {x: p.x + 8, y: p.y + 21, class: 'node-label'}, label));
-      nodes.set(t.id, rect);
-      root.append(g);
-    }
-    return {svg: root, nodes};
-  }
 
   // ---- backfills
 
@@ -503,7 +389,7 @@
     const start = el('button', {id: 'backfill-start', type: 'button'}, 'Start backfill');
     start.addEventListener('click', () => act(start, async () => {
       const plan = await api('POST', '/backfills', request(false));
-      replace(result, 'Backfill ', el('a', {href: '#/backfills'}, String(plan.backfill.id)),
+      replace(result, 'Backfill ', el('a', {href: '#/backfills/' + plan.backfill.id}, String(plan.backfill.id)),
         ' created: the scheduler runs ' + plan.backfill.total_runs + ' runs.');
     }));
     append(box,
@@ -534,7 +420,7 @@
             const cancel = el('button', {type: 'button'}, 'Cancel');
             cancel.addEventListener('click', () => act(cancel, () => api('POST', '/backfills/' + b.id + '/cancel')));
             return el('tr', null,
-              el('td', null, String(b.id)),
+              el('td', null, el('a', {href: '#/backfills/' + b.id}, String(b.id))),
               el('td', null, el('a', {href: dagHref(b.dag_id)}, b.dag_id)),
               el('td', {class: 'from'}, fmtTime(b.from, zones[b.dag_id])), el('td', null, fmtTime(b.to, zones[b.dag_id])),
               el('td', null, b.reprocess), el('td', null, stateBadge(b.state)),
@@ -546,150 +432,11 @@
     };
   }
 
-  function dagPage(dagId) {
-    let offset = 0;
-    let graph = null;
-    let graphVersion = null;
-    let triggerBuilt = false;
-    const header = el('div', {class: 'dag-header'});
-    const errorBox = el('div');
-    const triggerBox = el('details', {class: 'trigger'}, el('summary', null, 'Trigger a run'));
-    const backfillBox = el('details', {class: 'backfill'}, el('summary', null, 'Backfill a range'));
-    const gridBox = el('div', {class: 'grid-box'});
-    const pager = el('div', {class: 'pager'});
-    const graphBox = el('div', {class: 'graph-box'});
-    const yamlPre = el('pre', {class: 'yaml'});
-
-    function buildTrigger(dag) {
-      const conf = el('textarea', {id: 'trigger-conf', rows: 5, spellcheck: 'false'});
-      conf.value = JSON.stringify(dag.params || {}, null, 2);
-      const date = el('input', {id: 'trigger-date', type: 'text',
-                                placeholder: 'optional: 2026-02-03 or 2026-02-03T02:00:00'});
-      const result = el('div', {class: 'trigger-result'});
-      const button = el('button', {id: 'trigger-button', type: 'button'}, 'Trigger');
-      button.addEventListener('click', () => act(button, async () => {
-        let parsed;
-        try {
-          parsed = conf.value.trim() ? JSON.parse(conf.value) : {};
-        } catch (e) {
-          throw new Error('conf is not valid JSON: ' + e.message);
-        }
-        const body = {conf: parsed};
-        if (date.value.trim()) body.date = date.value.trim();
-        const run = await api('POST', '/dags/' + enc(dagId) + '/runs', body);
-        offset = 0;
-        replace(result, 'Created ', el('a', {href: runHref(dagId, run.run_id)}, run.run_id));
-      }));
-      append(triggerBox,
-        el('label', {for: 'trigger-conf'}, 'conf (JSON, keys must be params of the DAG)'), conf,
-        el('label', {for: 'trigger-date'}, 'date (default: the latest complete interval)'), date,
-        el('div', null, button), result);
-    }
-
-    function renderGrid(dag, grid) {
-      const runs = grid.runs.slice().reverse();  // oldest left, as Airflow's grid
-      const head = el('tr', null, el('th', {class: 'task-col'}, 'task'),
-        runs.map((r) => el('th', {class: 'run-col'},
-          el('a', {class: 'bar st-' + r.state, href: runHref(dagId, r.run_id),
-                   'data-run': r.run_id,
-                   title: r.run_id + '\n' + r.state + '\n' +
-                          fmtTime(r.data_interval_start, dag.timezone)}))));
-      const rows = grid.tasks.map((task) => el('tr', null,
-        el('td', {class: 'task-col'}, task),
-        runs.map((r) => {
-          const ti = r.tasks[task];
-          const state = ti ? ti.state : 'none';
-          return el('td', null, el('a', {
-            class: 'cell st-' + state, href: taskHref(dagId, r.run_id, task),
-            'data-run': r.run_id, 'data-task': task, 'data-state': state,
-            title: task + ' — ' + state + '\n' + r.run_id,
-          }));
-        })));
-      replace(gridBox, runs.length === 0
-        ? el('p', {class: 'muted'}, 'No runs yet.')
-        : el('table', {class: 'grid'}, el('thead', null, head), el('tbody', null, rows)));
-      const newer = el('button', {type: 'button', disabled: offset === 0}, '← newer');
-      newer.addEventListener('click', () => { offset = Math.max(0, offset - GRID_RUNS); poller.kick(); });
-      const older = el('button', {type: 'button', disabled: !grid.has_more}, 'older →');
-      older.addEventListener('click', () => { offset += GRID_RUNS; poller.kick(); });
-      replace(pager, newer, ' ', older,
-        el('span', {class: 'muted'}, ' runs ' + (offset + 1) + '–' + (offset + grid.runs.length)));
-    }
-
-    return {
-      title: dagId,
-      mount(root) {
-        append(root, header, errorBox, triggerBox, backfillBox,
-          el('h2', null, 'Runs'), pager, gridBox,
-          el('h2', null, 'Graph'), graphBox,
-          el('details', {class: 'source'}, el('summary', null, 'YAML source'), yamlPre));
-      },
-      async refresh() {
-        const [dag, grid] = await Promise.all([
-          api('GET', '/dags/' + enc(dagId)),
-          api('GET', '/dags/' + enc(dagId) + '/grid?limit=' + GRID_RUNS + '&offset=' + offset)]);
-        replace(header,
-          el('h1', null, dag.dag_id, ' ', pauseToggle(dag)),
-          dag.description ? el('p', null, dag.description) : null,
-          el('dl', {class: 'facts'},
-            el('dt', null, 'schedule'), el('dd', null, el('code', null, dag.schedule === null ? 'none' : dag.schedule)),
-            el('dt', null, 'time zone'), el('dd', null, dag.timezone),
-            el('dt', null, 'next run'), el('dd', {class: 'next-run'}, nextRunView(dag) || '—'),
-            el('dt', null, 'file'), el('dd', null, el('code', null, dag.file)),
-            el('dt', null, 'version'), el('dd', null, dag.version ? String(dag.version.id) : '—')));
-        replace(errorBox, dag.parse_error
-          ? [el('div', {class: 'error'}, 'The file has errors; the last good version keeps running:'),
-             el('pre', {class: 'parse-error'}, dag.parse_error)]
-          : null);
-        if (!triggerBuilt) {
-          buildTrigger(dag);
-          buildBackfillForm(backfillBox, dagId);
-          triggerBuilt = true;
-        }
-        if (yamlPre.textContent !== dag.yaml) yamlPre.textContent = dag.yaml;
-        if (!graph || graphVersion !== dag.version_id) {
-          graph = drawGraph(dag.tasks || []);
-          graphVersion = dag.version_id;
-          replace(graphBox, graph.svg);
-        }
-        const latest = grid.runs[0];
-        for (const [task, rect] of graph.nodes) {
-          const ti = latest && offset === 0 ? latest.tasks[task] : null;
-          rect.setAttribute('class', 'node st-' + (ti ? ti.state : 'none'));
-        }
-        renderGrid(dag, grid);
-      },
-    };
-  }
+  function dagPage(dagId) { return Sluice.pages.dag(dagId); }
 
   // ---- run page
 
-  function ganttChart(run, tasks, tz) {
-    const started = tasks.filter((t) => t.started_at);
-    if (started.length === 0) return el('p', {class: 'muted'}, 'No task has started yet.');
-    const now = Date.now();
-    const t0 = Math.min(...started.map((t) => Date.parse(t.started_at)));
-    const t1 = Math.max(t0 + 1000, ...started.map((t) => t.ended_at ? Date.parse(t.ended_at) : now));
-    const LABEL = 180, WIDTH = 620, ROW = 22;
-    const root = sv('svg', {class: 'gantt', width: LABEL + WIDTH + 10, height: tasks.length * ROW + 24});
-    tasks.forEach((t, i) => {
-      const y = i * ROW;
-      root.append(sv('text', {x: 0, y: y + 15, class: 'gantt-label'}, t.task_id));
-      if (!t.started_at) return;
-      const s = Date.parse(t.started_at);
-      const e = t.ended_at ? Date.parse(t.ended_at) : now;
-      const x = LABEL + (s - t0) / (t1 - t0) * WIDTH;
-      const w = Math.max(2, (e - s) / (t1 - t0) * WIDTH);
-      root.append(sv('rect', {x: x, y: y + 3, width: w, height: ROW - 6, rx: 3, class: 'bar st-' + t.state},
-        sv('title', null, t.task_id + ': ' + t.state + ', ' + fmtDuration(e - s) + '\n' +
-          fmtTime(t.started_at, tz) + ' → ' + (t.ended_at ? fmtTime(t.ended_at, tz) : 'now'))));
-    });
-    const axisY = tasks.length * ROW + 16;
-    root.append(sv('text', {x: LABEL, y: axisY, class: 'gantt-axis'}, fmtTime(new Date(t0).toISOString(), tz)));
-    root.append(sv('text', {x: LABEL + WIDTH, y: axisY, class: 'gantt-axis', 'text-anchor': 'end'},
-      '+' + fmtDuration(t1 - t0)));
-    return root;
-  }
+  function ganttChart(run, tasks, tz) { return Sluice.ganttChart(run, tasks, tz); }
 
   function runPage(dagId, runId) {
     const header = el('div');
@@ -1125,6 +872,10 @@
     const parts = hash.replace(/^#\/?/, '').split('/').filter((p) => p !== '').map((p) => {
       try { return decodeURIComponent(p); } catch (e) { return p; }
     });
+    for (const match of Sluice.routes) {
+      const page = match(parts);
+      if (page) return page;
+    }
     if (parts[0] === 'dag' && parts.length >= 2) {
       if (parts[2] === 'run' && parts.length >= 4) {
         if (parts[4] === 'task' && parts.length >= 6) {
@@ -1159,6 +910,15 @@
     poller.start(page);
   }
 
+  // What the page modules (dag_list.js, dag_page.js, grid.js, gantt.js,
+  // calendar.js, backfill.js, theme.js) build on; they register pages in
+  // Sluice.pages and routes in Sluice.routes before the first route().
+  window.Sluice = {
+    POLL_MS, GRID_RUNS, el, sv, append, replace, enc, dagHref, runHref, taskHref, checkHref,
+    stateBadge, fmtTime, fmtDuration, durationBetween, api, act, showError, poller, pauseToggle,
+    buildBackfillForm, backfillProgress, nextRunView, instanceQuery, withQuery, instanceLabel,
+    dagZones, askFirst, fmtBytes, pages: {}, routes: [],
+  };
   window.addEventListener('hashchange', route);
-  route();
+  document.addEventListener('DOMContentLoaded', route);
 })();

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {chromium} from 'playwright-core';
+import {FEATURE_DAGS, featureSteps} from './ui_features.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../../..');
@@ -121,7 +122,7 @@ tasks:
 // A mapped task whose instance 1 fails (so `after` is upstream_failed and
 // the run fails), in a zone 5:30 off UTC, with a webhook nobody answers: its
 // failure alert stays undelivered on the Alerts page.
-const MAPPED_DAG = `dag: e2e_mapped
+const INSTANCES_DAG = `dag: e2e_instances
 schedule: null
 timezone: Asia/Kolkata
 start_date: 2026-01-01
@@ -160,14 +161,14 @@ async function instanceAndLogChecks(page, base, pageErrors) {
   };
   const post = (p, body) => api(p, {method: 'POST', headers: {'Content-Type': 'application/json'},
     body: JSON.stringify(body)});
-  await waitFor('e2e_mapped to be stored', async () =>
-    (await fetch(base + '/api/v1/dags/e2e_mapped')).status === 200);
-  const run = await post('/dags/e2e_mapped/runs', {});
-  const runPath = `/dags/e2e_mapped/runs/${encodeURIComponent(run.run_id)}`;
+  await waitFor('e2e_instances to be stored', async () =>
+    (await fetch(base + '/api/v1/dags/e2e_instances')).status === 200);
+  const run = await post('/dags/e2e_instances/runs', {});
+  const runPath = `/dags/e2e_instances/runs/${encodeURIComponent(run.run_id)}`;
   await waitFor('the mapped run to fail', async () => (await api(runPath)).state === 'failed');
 
   // Each instance has its own row, link and page.
-  await page.goto(`${base}/#/dag/e2e_mapped/run/${encodeURIComponent(run.run_id)}`);
+  await page.goto(`${base}/#/dag/e2e_instances/run/${encodeURIComponent(run.run_id)}`);
   await page.locator('table.tasks tr[data-task="each"][data-map-index="1"] .state.st-failed').waitFor();
   await page.locator('table.tasks tr[data-task="each"][data-map-index="2"] a', {hasText: 'each[2]'}).click();
   await page.locator('h1', {hasText: 'each[2]'}).waitFor();
@@ -179,7 +180,7 @@ async function instanceAndLogChecks(page, base, pageErrors) {
   // Mark instance 1 success: the dialog says `after` stays upstream_failed
   // and the run stays failed; "Mark and clear downstream" runs it again.
   const before = await api(`${runPath}/tasks/each?map_index=1`);
-  await page.goto(`${base}/#/dag/e2e_mapped/run/${encodeURIComponent(run.run_id)}`);
+  await page.goto(`${base}/#/dag/e2e_instances/run/${encodeURIComponent(run.run_id)}`);
   await page.locator('table.tasks tr[data-task="each"][data-map-index="1"] button[data-action="mark-success"]').click();
   const dialog = page.locator('dialog#confirm-dialog');
   await dialog.waitFor();
@@ -198,16 +199,16 @@ async function instanceAndLogChecks(page, base, pageErrors) {
     throw new Error(`the mark rewrote the try: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
   }
   if ((await api(`${runPath}/tasks/each?map_index=0`)).marked_at !== null) throw new Error('instance 0 was marked');
-  await page.goto(`${base}/#/dag/e2e_mapped/run/${encodeURIComponent(run.run_id)}/task/each/map/1`);
+  await page.goto(`${base}/#/dag/e2e_instances/run/${encodeURIComponent(run.run_id)}/task/each/map/1`);
   await page.locator('#marked', {hasText: 'success by hand'}).waitFor();
   log('mark asked first, said what stays, kept the try\'s times');
 
   // The alert of the failed run shows its time in Asia/Kolkata.
   await page.goto(`${base}/#/alerts`);
-  const alertRow = page.locator('table.list tbody tr', {hasText: 'e2e_mapped'}).first();
+  const alertRow = page.locator('table.list tbody tr', {hasText: 'e2e_instances'}).first();
   await alertRow.waitFor();
   const alerts = await api('/alerts?limit=50');
-  const mine = alerts.find((a) => a.dag_id === 'e2e_mapped');
+  const mine = alerts.find((a) => a.dag_id === 'e2e_instances');
   const clock = (iso, timeZone) => new Intl.DateTimeFormat('en-GB', {
     hour: '2-digit', minute: '2-digit', hour12: false, timeZone}).format(new Date(iso));
   const created = await alertRow.locator('td.created').textContent();
@@ -246,7 +247,7 @@ async function instanceAndLogChecks(page, base, pageErrors) {
   await page.locator('#not-found', {hasText: "no DAG 'no_such_dag'"}).waitFor();
   await new Promise((r) => setTimeout(r, 3000));
   if (asked > 2) throw new Error(`the unknown DAG page asked the API ${asked} times in 3 s`);
-  await page.goto(`${base}/#/dag/e2e_mapped/run/${encodeURIComponent(run.run_id)}/task/nope`);
+  await page.goto(`${base}/#/dag/e2e_instances/run/${encodeURIComponent(run.run_id)}/task/nope`);
   await page.locator('#not-found', {hasText: "no task 'nope'"}).waitFor();
   await page.goto(`${base}/#/nonsense`);
   await page.locator('#not-found', {hasText: 'no page #/nonsense'}).waitFor();
@@ -264,9 +265,10 @@ async function main() {
   fs.writeFileSync(path.join(scratch, 'dags/e2e_daily.yaml'), DAILY_DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_sla.yaml'), SLA_DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_checks.yaml'), CHECKS_DAG);
-  fs.writeFileSync(path.join(scratch, 'dags/e2e_mapped.yaml'), MAPPED_DAG);
+  fs.writeFileSync(path.join(scratch, 'dags/e2e_instances.yaml'), INSTANCES_DAG);
   fs.writeFileSync(path.join(scratch, 'dags/e2e_biglog.yaml'), BIGLOG_DAG);
   fs.writeFileSync(path.join(scratch, 'sluice.yaml'), 'logs: {max_bytes_per_try: 1500KB}\n');
+  for (const [file, text] of Object.entries(FEATURE_DAGS)) fs.writeFileSync(path.join(scratch, 'dags', file), text);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const serverLogPath = path.join(outDir, 'standalone.log');
@@ -327,6 +329,7 @@ async function main() {
     await page.locator('a.dag-link', {hasText: 'e2e_demo'}).click();
     await page.locator('svg.graph g[data-task="after"]').waitFor();
     await page.locator('details.trigger summary').click();
+    await page.locator('#trigger-raw').check();
     await page.locator('#trigger-conf').fill('{"greeting": "hi from the browser"}');
     await page.locator('#trigger-button').click();
     const created = page.locator('.trigger-result a');
@@ -344,8 +347,12 @@ async function main() {
     await page.screenshot({path: path.join(outDir, '02-dag-grid-green.png'), fullPage: true});
     log('grid is green');
 
-    // The task log shows the <script> line as text, and it never ran.
+    // The task log shows the <script> line as text, and it never ran (the
+    // grid cell opens the panel; its link leads to the full log page).
     await page.locator(`table.grid a.cell[data-run="${runId}"][data-task="hello"]`).click();
+    await waitFor('the panel log', async () =>
+      ((await page.locator('#panel-log').textContent()) || '').includes('hello from sluice'));
+    await page.locator('#ti-panel a', {hasText: 'full log page'}).first().click();
     await waitFor('the log text', async () =>
       ((await page.locator('#log').textContent()) || '').includes('hello from sluice'));
     const text = await page.locator('#log').textContent();
@@ -449,6 +456,9 @@ async function main() {
     await page.locator('table.schedulers tbody td', {hasText: 'leader'}).waitFor();
     await page.screenshot({path: path.join(outDir, '10-workers.png'), fullPage: true});
     log('workers page lists the scheduler');
+
+    // The UI's features (ui_features.mjs).
+    await featureSteps({page, base, outDir, log, waitFor});
 
     if (pageErrors.length) throw new Error('the page reported errors:\n' + pageErrors.join('\n'));
     ok = true;

@@ -75,8 +75,6 @@ class Api {
   void get_checks(const httplib::Request& req, httplib::Response& res);
   void get_workers(const httplib::Request& req, httplib::Response& res);
   void get_schedulers(const httplib::Request& req, httplib::Response& res);
-  void get_alerts(const httplib::Request& req, httplib::Response& res);
-  void get_sla_misses(const httplib::Request& req, httplib::Response& res);
   void get_pools(const httplib::Request& req, httplib::Response& res);
   /// The alerts and SLA misses of every DAG or of one (`dag_id`), paged.
   void list_alerts(const httplib::Request& req, httplib::Response& res);

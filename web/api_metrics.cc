@@ -123,39 +123,6 @@ std::string Api::dag_timezone(const std::string& dag_id) {
   }
 }
 
-void Api::get_alerts(const httplib::Request& req, httplib::Response& res) {
-  bool undelivered = false;
-  if (req.has_param("undelivered")) {
-    std::string v = req.get_param_value("undelivered");
-    if (v == "1" || v == "true" || v.empty()) {
-      undelivered = true;
-    } else if (v != "0" && v != "false") {
-      throw UserError("undelivered must be 1 or 0, not '" + v + "'");
-    }
-  }
-  int limit = int_param(req, "limit", 100, 1, kMaxPageSize);
-  json list = json::array();
-  for (const AlertRecord& a : store_.list_alerts(undelivered, limit)) {
-    list.push_back(alert_json(a, secrets_));
-  }
-  send_json(res, 200, list);
-}
-
-void Api::get_sla_misses(const httplib::Request& req, httplib::Response& res) {
-  std::string dag_id = req.has_param("dag") ? req.get_param_value("dag") : "";
-  int limit = int_param(req, "limit", 100, 1, kMaxPageSize);
-  json list = json::array();
-  std::map<std::string, std::string> timezones;  // by DAG: few DAGs, many misses
-  for (const SlaMissRecord& m : store_.list_sla_misses(dag_id, limit)) {
-    auto tz = timezones.find(m.dag_id);
-    if (tz == timezones.end()) tz = timezones.emplace(m.dag_id, dag_timezone(m.dag_id)).first;
-    json miss = sla_miss_json(m);
-    miss["timezone"] = tz->second;
-    list.push_back(std::move(miss));
-  }
-  send_json(res, 200, list);
-}
-
 void Api::get_pools(const httplib::Request&, httplib::Response& res) {
   json list = json::array();
   for (const auto& [name, slots] : store_.list_pools()) {

@@ -721,6 +721,69 @@ class WatermarkStore {
   virtual bool delete_watermark(const std::string& dag_id, const std::string& task_id) = 0;
 };
 
+/// Upper bounds of the buckets of every stored histogram, in microseconds:
+/// 10 ms to 6 h, which covers a scheduler pass, a DAG file parse, a queue
+/// wait and an ELT task. Changing them needs no migration, but counts stored
+/// under a bound no longer listed are shown under the next listed one.
+inline constexpr int64_t kMetricBucketsUs[] = {
+    10'000,        25'000,        50'000,        100'000,         250'000,
+    500'000,       1'000'000,     2'500'000,     5'000'000,       10'000'000,
+    30'000'000,    60'000'000,    120'000'000,   300'000'000,     600'000'000,
+    900'000'000,   1'800'000'000, 3'600'000'000, 7'200'000'000,   21'600'000'000};
+
+/// A measurement made in a process rather than in the store (a scheduler
+/// pass, a DAG file parse), for a stored histogram or counter.
+struct MetricSample {
+  std::string name;                 // e.g. scheduler_loop, dag_parse, dag_parse_errors
+  std::optional<int64_t> value_us;  // a histogram's sample; unset: add 1 to a counter
+};
+
+/// One stored counter, or one bucket of a stored histogram (not cumulative:
+/// the samples above the next lower bound, up to `le_us`).
+struct MetricCounter {
+  std::string name;
+  std::string dag_id;
+  std::string label;  // task type, delivery result
+  std::string state;
+  int64_t le_us = 0;  // 0: a plain counter; -1: the bucket above the last bound
+  int64_t value = 0;
+  int64_t sum_us = 0;  // of the bucket's samples
+};
+
+/// What /metrics reads from the store: the stored counters and histograms,
+/// and the gauges counted from current rows, in one read.
+struct MetricsSnapshot {
+  std::vector<MetricCounter> counters;
+  std::map<std::string, int64_t> runs_by_state;
+  std::map<std::string, int64_t> unfinished_run_tasks_by_state;  // of queued and running runs
+  int64_t undelivered_alerts = 0;
+  std::optional<Timestamp> oldest_undelivered_alert;  // its created_at
+  struct PoolUse {
+    int64_t slots = 0;   // configured, or the default
+    int64_t used = 0;    // pool slots of running task instances
+    int64_t queued = 0;  // pool slots of queued task instances
+  };
+  std::map<std::string, PoolUse> pools;  // configured pools and pools in use
+};
+
+/// Counters and histograms kept in the store, so that every process (the
+/// web server may be another one than the scheduler) reads the same figures
+/// and they survive restarts and `db clean`. The store's triggers record
+/// runs, task instances, tries, alert deliveries and SLA misses as events
+/// (see the migration that adds metric_events); processes add their own
+/// measurements here. Events are folded into the counters by both calls.
+class MetricsLedger {
+ public:
+  virtual ~MetricsLedger() = default;
+
+  /// Adds measurements, then folds the pending events; one transaction.
+  virtual void add_metric_samples(const std::vector<MetricSample>& samples) = 0;
+  /// Folds the pending events, then reads the counters and gauges; one
+  /// transaction of aggregate queries (GROUP BY), none of which reads
+  /// finished runs' task instances.
+  virtual MetricsSnapshot read_metrics() = 0;
+};
+
 /// The metadata store: every aggregate above, plus the schema and
 /// housekeeping. Code that needs one aggregate may take it alone. Thread-safe: each implementation serialises or pools
 /// its connections. Every method is one transaction; errors are StoreError
@@ -734,7 +797,8 @@ class Store : public DagCatalog,
               public BackfillLedger,
               public SlaTimers,
               public CheckLedger,
-              public WatermarkStore {
+              public WatermarkStore,
+              public MetricsLedger {
  public:
   virtual ~Store() = default;
 

@@ -213,6 +213,10 @@ class StoreWrapper : public Store {
   int64_t clean_finished_runs(Timestamp cutoff, int batch = 500) override {
     return inner().clean_finished_runs(cutoff, batch);
   }
+  void add_metric_samples(const std::vector<MetricSample>& samples) override {
+    inner().add_metric_samples(samples);
+  }
+  MetricsSnapshot read_metrics() override { return inner().read_metrics(); }
 
  protected:
   Store& inner() { return *inner_; }

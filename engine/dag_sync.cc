@@ -111,8 +111,10 @@ SyncReport DagFolderSync::sync(Timestamp now) {
   });
   std::map<std::string, std::pair<Stamp, LoadResult>> parsed;  // in path order
   auto deadline = std::chrono::steady_clock::now() + parse_budget_;
+  std::vector<MetricSample> samples;  // for sluice_dag_parse_duration_seconds
   for (size_t i = 0; i < changed.size(); ++i) {
-    if (i > 0 && std::chrono::steady_clock::now() >= deadline) {
+    auto parse_started = std::chrono::steady_clock::now();
+    if (i > 0 && parse_started >= deadline) {
       report.waiting = static_cast<int>(changed.size() - i);
       break;
     }
@@ -125,6 +127,9 @@ SyncReport DagFolderSync::sync(Timestamp now) {
       result.errors.push_back(
           {file, 1, 1, std::string("internal error while loading this DAG: ") + e.what()});
     }
+    samples.push_back({"dag_parse", std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now() - parse_started)
+                                        .count()});
     ++report.parsed;
     parsed.emplace(file, std::make_pair(stamp, std::move(result)));
   }
@@ -145,6 +150,11 @@ SyncReport DagFolderSync::sync(Timestamp now) {
     }
   }
   store_.set_active_files(present);
+  // Files parsed in this pass that did not load (sluice_dag_parse_errors_total).
+  for (size_t i = 0; i < report.error_messages.size(); ++i) {
+    samples.push_back({"dag_parse_errors", std::nullopt});
+  }
+  if (!samples.empty()) store_.add_metric_samples(samples);
   return report;
 }
 

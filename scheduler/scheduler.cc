@@ -20,6 +20,11 @@
 namespace sluice {
 namespace {
 
+// How often a leading scheduler adds its pass durations to the store.
+constexpr Millis kMetricsWriteInterval{2000};
+// Pass durations kept while the store cannot take them; later ones are dropped.
+constexpr size_t kMaxKeptPassDurations = 10000;
+
 }  // namespace
 
 Scheduler::Scheduler(Store& store, DagCache& dags, const Clock& clock, SchedulerOptions options,
@@ -96,6 +101,7 @@ void Scheduler::run(const std::atomic<bool>& stop) {
 }
 
 Timestamp Scheduler::tick() {
+  const auto pass_started = std::chrono::steady_clock::now();
   Timestamp now = clock_.now();
   // The loop polls sooner while passes find work (see run()).
   Timestamp next = now + std::max(options_.idle_poll_interval, options_.poll_interval);
@@ -138,7 +144,20 @@ Timestamp Scheduler::tick() {
   }
   if (auto due = store_.next_due_time()) next = std::min(next, *due);
   if (sync_) next = std::min(next, next_sync_);
+  record_pass(pass_started, now);
   return std::min(next, next_dag_refresh_);
+}
+
+void Scheduler::record_pass(std::chrono::steady_clock::time_point started, Timestamp now) {
+  auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started);
+  if (pass_durations_.size() < kMaxKeptPassDurations) {
+    pass_durations_.push_back({"scheduler_loop", took.count()});
+  }
+  if (now < next_metrics_write_) return;
+  store_.add_metric_samples(pass_durations_);
+  pass_durations_.clear();
+  next_metrics_write_ = now + kMetricsWriteInterval;
 }
 
 void Scheduler::add_pass(std::string name, Pass pass) {

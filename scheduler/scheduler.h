@@ -3,6 +3,7 @@
 // limits, requeues due retries, fails the tasks of dead workers.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -92,6 +93,10 @@ class Scheduler {
   /// whose waits end when an earlier run's task ends: on a wake-up (a worker
   /// reports such an end) and at least every idle poll.
   void decide_waits_on_the_past(Timestamp now, const std::vector<RunRecord>& runs);
+  /// Keeps the duration of the pass that started at `started` and, every
+  /// kMetricsWriteInterval, adds the kept ones to the store
+  /// (sluice_scheduler_loop_duration_seconds, read by any web server).
+  void record_pass(std::chrono::steady_clock::time_point started, Timestamp now);
   /// A standby's pass: records its heartbeat (leader = false) and nothing else.
   void standby_heartbeat(Timestamp now);
   /// Forgets per-leadership caches, so a new term starts with a full pass.
@@ -130,6 +135,8 @@ class Scheduler {
   std::map<std::string, DagDue> due_;
   std::map<std::string, std::string> dag_errors_;  // DAG id -> the error last logged
   std::vector<std::pair<std::string, Pass>> passes_;
+  std::vector<MetricSample> pass_durations_;  // not yet in the store
+  Timestamp next_metrics_write_{};
 };
 
 }  // namespace sluice

@@ -10,6 +10,8 @@ packages=(
   postgresql sqlite3 python3 iproute2
   # The reference that tests/core/template_jinja_test.cc compares templates with.
   python3-jinja2
+  # promtool, which tests/web/metrics_test.cc runs over /metrics.
+  prometheus
   # The fuzz targets (scripts/fuzz.sh) need clang and its libFuzzer runtime.
   clang libclang-rt-14-dev
 )

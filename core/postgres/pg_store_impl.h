@@ -316,6 +316,11 @@ class PostgresStore final : public Store {
                                             Timestamp to) override;
   int64_t clean_finished_runs(Timestamp cutoff, int batch) override;
 
+  // Metrics (pg_metrics.cc).
+  void add_metric_samples(const std::vector<MetricSample>& samples) override;
+  MetricsSnapshot read_metrics() override;
+  static void fold_metric_events(Tx& w);
+
  private:
   /// What applying a decider's decisions changed.
   struct Applied {

@@ -352,6 +352,11 @@ class SqliteStore final : public Store {
                                             Timestamp to) override;
   int64_t clean_finished_runs(Timestamp cutoff, int batch) override;
 
+  // --- Metrics (sqlite_metrics.cc) -----------------------------------------
+
+  void add_metric_samples(const std::vector<MetricSample>& samples) override;
+  MetricsSnapshot read_metrics() override;
+
  private:
   /// A transaction on the store's connection; rolls back unless committed.
   class Txn {
@@ -433,6 +438,8 @@ class SqliteStore final : public Store {
   /// Stores a finishing try's check results (inside finish_task's transaction).
   void insert_check_results_locked(const TaskResult& result, Timestamp now);
   bool get_ti_exists(int64_t ti_id);
+  /// Moves metric_events into metric_counters (inside a write transaction).
+  void fold_metric_events_locked();
   std::string random_event_id();
 
   // Loads the run's snapshot, asks the decider, applies its decisions. Runs

@@ -1,6 +1,7 @@
 // The REST API over a real socket on 127.0.0.1, with a real SQLite store.
 
 #include "tests/web/api_test_fixture.h"
+#include "tests/web/metrics_text.h"
 
 namespace sluice::api_test {
 namespace {
@@ -351,23 +352,6 @@ TEST_F(ApiTest, HealthAndMetrics) {
   EXPECT_NE(metrics->body.find("sluice_alert_backlog 0\n"), std::string::npos);
 }
 
-/// The samples of a Prometheus text exposition, by series ("name{labels}").
-std::map<std::string, std::string> parse_metrics(const std::string& text) {
-  std::map<std::string, std::string> samples;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.empty() || line[0] == '#') continue;
-    size_t space = line.rfind(' ');
-    if (space == std::string::npos) continue;
-    samples[line.substr(0, space)] = line.substr(space + 1);
-  }
-  return samples;
-}
-
 TEST_F(ApiTest, MetricsHaveATaskDurationHistogramAndSchedulerLoopLag) {
   // given a task that ran for 3.5 s and two schedulers that sent heartbeats
   std::string run_id = trigger("orders");
@@ -383,7 +367,7 @@ TEST_F(ApiTest, MetricsHaveATaskDurationHistogramAndSchedulerLoopLag) {
   const std::string& text = res->body;
   EXPECT_NE(text.find("# TYPE sluice_task_duration_seconds histogram\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE sluice_scheduler_loop_lag_seconds gauge\n"), std::string::npos);
-  std::map<std::string, std::string> m = parse_metrics(text);
+  std::map<std::string, std::string> m = testing::parse_metrics(text);
 
   // then the task counts from the 5 s bucket up, and buckets are cumulative
   EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"0.5\"}"], "0") << text;
@@ -393,15 +377,8 @@ TEST_F(ApiTest, MetricsHaveATaskDurationHistogramAndSchedulerLoopLag) {
   EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"+Inf\"}"], "1");
   EXPECT_EQ(m["sluice_task_duration_seconds_sum"], "3.5");
   EXPECT_EQ(m["sluice_task_duration_seconds_count"], "1");
-  std::vector<std::pair<double, int64_t>> buckets;  // (le, count)
-  const std::string prefix = "sluice_task_duration_seconds_bucket{le=\"";
-  for (const auto& [series, value] : m) {
-    if (series.rfind(prefix, 0) != 0) continue;
-    std::string le = series.substr(prefix.size(), series.size() - prefix.size() - 2);
-    buckets.emplace_back(le == "+Inf" ? 1e300 : std::stod(le), std::stoll(value));
-  }
-  EXPECT_EQ(buckets.size(), 13u);  // twelve bounds and +Inf
-  std::sort(buckets.begin(), buckets.end());
+  auto buckets = testing::histogram_buckets(m, "sluice_task_duration_seconds");
+  EXPECT_EQ(buckets.size(), std::size(kMetricBucketsUs) + 1);  // every bound and +Inf
   for (size_t i = 1; i < buckets.size(); ++i) {
     EXPECT_LE(buckets[i - 1].second, buckets[i].second) << "le=" << buckets[i].first;
   }
@@ -421,7 +398,7 @@ TEST_F(ApiTest, MetricsHaveATaskDurationHistogramAndSchedulerLoopLag) {
 }
 
 TEST_F(ApiTest, MetricsOfAnIdleStoreHaveEmptyHistogramAndNoSchedulers) {
-  std::map<std::string, std::string> m = parse_metrics(get("/metrics")->body);
+  std::map<std::string, std::string> m = testing::parse_metrics(get("/metrics")->body);
   EXPECT_EQ(m["sluice_task_duration_seconds_bucket{le=\"+Inf\"}"], "0");
   EXPECT_EQ(m["sluice_task_duration_seconds_sum"], "0");
   EXPECT_EQ(m["sluice_task_duration_seconds_count"], "0");

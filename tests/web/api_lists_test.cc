@@ -138,8 +138,9 @@ TEST_F(ApiTest, EveryListRouteTakesLimitAndOffsetAndNamesTheBadOne) {
     }
   }
   // dags, import-errors, runs (both), workers, schedulers, alerts, pools,
-  // sla-misses, backfills, a run's tasks, a DAG's checks, a task's checks.
-  EXPECT_EQ(lists, 13);
+  // sla-misses, backfills, a run's tasks, a DAG's checks, a task's checks,
+  // each DAG's last run.
+  EXPECT_EQ(lists, 14);
 }
 
 TEST_F(ApiTest, DagIdFiltersNameAnUnknownDagWithA404) {

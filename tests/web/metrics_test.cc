@@ -243,8 +243,9 @@ TEST_P(MetricsTest, ScriptedScenarioGivesTheFiguresAndPassesPromtool) {
   ASSERT_EQ(alerts.size(), 2u);
   const AlertRecord& failure = alerts[0].event == "failure" ? alerts[0] : alerts[1];
   ASSERT_EQ(failure.event, "failure");
-  store_->mark_alert_failed(failure.id, "connection refused", clock_.now());
-  store_->mark_alert_delivered(failure.id, clock_.now());
+  ASSERT_TRUE(store_->mark_alert_failed(failure.id, std::nullopt, "connection refused",
+                                        clock_.now()));
+  ASSERT_TRUE(store_->mark_alert_delivered(failure.id, 200, clock_.now()));
 
   // and a last scheduler pass that writes the pass durations
   advance(2500);

@@ -97,13 +97,12 @@ void Api::clear_task(const httplib::Request& req, httplib::Response& res) {
   std::vector<int64_t> ids;
   json cleared_ids = json::array();
   json cleared_instances = json::array();
+  std::set<std::string> listed;
   for (const TaskInstanceRecord& ti : instances) {
     if (!selected.count(ti.task_id)) continue;
     if (only_instance && ti.task_id == task_id && ti.id != *only_instance) continue;
     ids.push_back(ti.id);
-    if (std::find(cleared_ids.begin(), cleared_ids.end(), ti.task_id) == cleared_ids.end()) {
-      cleared_ids.push_back(ti.task_id);
-    }
+    if (listed.insert(ti.task_id).second) cleared_ids.push_back(ti.task_id);
     cleared_instances.push_back({{"task_id", ti.task_id}, {"map_index", ti.map_index}});
   }
   if (bool_field(body, "dry_run")) {
@@ -197,11 +196,18 @@ void Api::get_logs(const httplib::Request& req, httplib::Response& res) {
   bool complete = ti.try_number == 0 ? is_finished(ti.state)
                                      : try_number < ti.try_number || ti.state != TaskState::kRunning;
   // The worker's note on a cut log is its last line: look for it in the tail.
+  // A slice that reaches the end holds that tail already; others read it.
   bool truncated = false;
   if (complete && around.size > 0) {
-    constexpr int64_t kTail = 512;
-    LogSlice tail = store_.read_log(ti.id, try_number, std::max<int64_t>(0, around.size - kTail), kTail);
-    truncated = tail.data.find(kLogTruncatedNote) != std::string::npos;
+    constexpr size_t kTail = 512;
+    bool holds_tail = around.next_offset >= around.size &&
+                      (around.data.size() >= kTail || offset - before == 0);
+    std::string tail =
+        holds_tail ? around.data.substr(around.data.size() - std::min(kTail, around.data.size()))
+                   : store_.read_log(ti.id, try_number,
+                                     std::max<int64_t>(0, around.size - int64_t{kTail}), kTail)
+                         .data;
+    truncated = tail.find(kLogTruncatedNote) != std::string::npos;
   }
   send_json(res, 200,
             {{"data", slice.data},

@@ -109,6 +109,27 @@ std::optional<Millis> read_optional_ms(const json& j) {
   return Millis{j.get<int64_t>()};
 }
 
+json assets_to_json(const std::vector<AssetRef>& assets) {
+  json list = json::array();
+  for (const AssetRef& a : assets) {
+    list.push_back({{"name", a.name}, {"kind", to_string(a.kind)}, {"declared", a.declared}});
+  }
+  return list;
+}
+
+std::vector<AssetRef> assets_from_json(const json& j) {
+  std::vector<AssetRef> assets;
+  if (!j.is_array()) return assets;
+  for (const json& a : j) {
+    AssetRef ref;
+    ref.name = a.at("name").get<std::string>();
+    ref.kind = asset_kind_of(ref.name);
+    ref.declared = a.value("declared", false);
+    assets.push_back(std::move(ref));
+  }
+  return assets;
+}
+
 json task_to_json(const Task& task) {
   json j = {
       {"id", task.id},
@@ -145,6 +166,8 @@ json task_to_json(const Task& task) {
     j["max_map_concurrency"] = task.max_map_concurrency;
   }
   j["spec"] = spec_to_json(task.spec);
+  j["inputs"] = assets_to_json(task.inputs);
+  j["outputs"] = assets_to_json(task.outputs);
   return j;
 }
 
@@ -203,6 +226,9 @@ Task task_from_json(const json& j) {
   const TaskType* type = find_task_type(task.type);
   if (!type) throw UserError("unknown task type '" + task.type + "' in a stored DAG");
   task.spec = type->from_json(j.at("spec"));
+  // Versions stored before assets existed have neither key.
+  task.inputs = assets_from_json(j.value("inputs", json()));
+  task.outputs = assets_from_json(j.value("outputs", json()));
   return task;
 }
 
@@ -238,6 +264,12 @@ nlohmann::json dag_to_json(const Dag& dag) {
         {"freshness_ms", optional_ms(dag.sla.freshness)}}},
       {"alerts",
        {{"webhook", dag.alerts.webhook}, {"secret", dag.alerts.secret}, {"on", dag.alerts.on}}},
+      {"asset_schedule",
+       dag.asset_schedule
+           ? json{{"assets", dag.asset_schedule->assets},
+                  {"when", dag.asset_schedule->when == AssetSchedule::When::kAny ? "any" : "all"}}
+           : json(nullptr)},
+      {"infer_dependencies", dag.infer_dependencies},
       {"tasks", tasks}};
 }
 
@@ -272,6 +304,15 @@ Dag dag_from_json(const nlohmann::json& j) {
     dag.alerts.webhook = alerts.at("webhook").get<std::string>();
     dag.alerts.secret = alerts.at("secret").get<std::string>();
     dag.alerts.on = alerts.at("on").get<std::vector<std::string>>();
+    // Versions stored before assets existed have neither key.
+    if (const json schedule_on = j.value("asset_schedule", json()); schedule_on.is_object()) {
+      AssetSchedule on;
+      on.assets = schedule_on.at("assets").get<std::vector<std::string>>();
+      on.when = schedule_on.value("when", "all") == "any" ? AssetSchedule::When::kAny
+                                                         : AssetSchedule::When::kAll;
+      dag.asset_schedule = std::move(on);
+    }
+    dag.infer_dependencies = j.value("infer_dependencies", false);
     for (const json& task : j.at("tasks")) dag.tasks.push_back(task_from_json(task));
     return dag;
   } catch (const nlohmann::json::exception& e) {

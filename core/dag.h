@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/asset.h"
 #include "core/schedule.h"
 #include "core/task_types.h"
 #include "core/time.h"
@@ -89,6 +90,10 @@ struct Task {
   std::optional<MapSpec> map;  // set for a mapped task: one instance per item
   int max_map_concurrency = 0;  // instances of one run running at once; 0 = no cap
   TaskSpec spec;
+  /// The assets the task reads and writes: derived from its spec (see
+  /// core/lineage) plus those its `inputs:` / `outputs:` keys declare.
+  std::vector<AssetRef> inputs;
+  std::vector<AssetRef> outputs;
   int line = 0;  // where the task starts in the file, for messages
 
   bool is_sensor() const { return sensor.has_value(); }
@@ -108,12 +113,25 @@ struct AlertSettings {
   std::vector<std::string> on;  // events; empty means the default set
 };
 
+/// A DAG scheduled on assets (`schedule: {assets: [...], when: all}`): a run
+/// starts when the named assets have new events.
+struct AssetSchedule {
+  enum class When { kAll, kAny };
+  std::vector<std::string> assets;  // canonical asset names
+  When when = When::kAll;
+  bool operator==(const AssetSchedule&) const = default;
+};
+
 /// A DAG as loaded from a file.
 struct Dag {
   std::string id;
   std::string file;  // path of the source file
   std::string description;
-  Schedule schedule;
+  Schedule schedule;  // cron, @once or none; may sit beside asset_schedule
+  std::optional<AssetSchedule> asset_schedule;
+  /// `dependencies: infer`: a task that reads an asset depends on the task
+  /// of this DAG that writes it, besides its depends_on.
+  bool infer_dependencies = false;
   std::string timezone = "UTC";
   Timestamp start_date{};
   std::optional<Timestamp> end_date;

@@ -37,7 +37,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "hostile_dags_bench: writing the corpus" >&2
-SLUICE_HOSTILE_CORPUS="$work/dags" "$tests" \
+SLUICE_HOSTILE_FILES=450 SLUICE_HOSTILE_CORPUS="$work/dags" "$tests" \
   --gtest_filter=HostileDagFolderTest.ValidDagsLoadAndEveryErrorNamesFileAndLine >/dev/null
 files=$(find "$work/dags" -name '*.yaml' | wc -l)
 size=$(du -sm "$work/dags" | cut -f1)

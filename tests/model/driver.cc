@@ -1,6 +1,8 @@
 #include "tests/model/driver.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -226,10 +228,22 @@ Activity look(Store& store, const std::vector<Scenario>& batch,
 /// Past `timeout` every scenario gets an error. `act`, when set, is called
 /// first on every poll (it makes the clears and marks that wait for a run's
 /// end) and returns whether some still wait.
+/// How much longer than usual "quiet" must last on this machine now: on a
+/// machine loaded beyond its cores, a scheduler or worker thread can wait
+/// its turn for longer than a quiet spell, and a run that was about to start
+/// would be taken for one that never will.
+double quiet_scale() {
+  double load[1] = {0};
+  const long cores = std::max(1L, static_cast<long>(std::thread::hardware_concurrency()));
+  if (getloadavg(load, 1) != 1) return 1;
+  return std::clamp(load[0] / static_cast<double>(cores), 1.0, 20.0);
+}
+
 void settle(Store& store, const std::vector<Scenario>& batch,
             const std::vector<std::vector<int64_t>>& run_pks,
             const std::function<uint64_t()>& progress, Millis quiet, Millis poll, Millis timeout,
             std::vector<Observed>& observed, const std::function<bool()>& act = {}) {
+  quiet = Millis(static_cast<int64_t>(static_cast<double>(quiet.count()) * quiet_scale()));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto quiet_since = std::chrono::steady_clock::now();
   uint64_t seen = progress();

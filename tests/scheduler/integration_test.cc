@@ -252,7 +252,7 @@ TEST_P(PostgresWorkersTest, TwoWorkersShareAThousandTasksAndRunEachOnce) {
   std::string run_id = trigger("wide");
   auto run = wait_for_run_end("wide", run_id, 300s);
   ASSERT_TRUE(run) << logs();
-  EXPECT_EQ(run->state, RunState::kSuccess);
+  EXPECT_EQ(run->state, RunState::kSuccess) << logs();
   std::ifstream in(dir_.file("dags/ran.txt"));
   std::string line;
   std::multiset<std::string> seen;

@@ -256,7 +256,7 @@ tasks:
   // Then every instance succeeded and no more than two ever ran together
   std::vector<TaskInstanceRecord> each = instances(*run, "each");
   ASSERT_EQ(each.size(), 5u) << logs();
-  for (const auto& ti : each) EXPECT_EQ(ti.state, TaskState::kSuccess);
+  for (const auto& ti : each) EXPECT_EQ(ti.state, TaskState::kSuccess) << ti.error << logs();
   std::ifstream seen(dir_.file("dags/seen.txt"));
   int most = 0, entries = 0;
   for (int n; seen >> n; ++entries) most = std::max(most, n);
